@@ -1,0 +1,60 @@
+#pragma once
+
+// RAII owners for the C handles of MariaDB Connector/C and librdkafka.
+// Every MYSQL*, MYSQL_RES*, rd_kafka_t* etc. in this project lives in one of
+// these; none is ever freed by hand.
+
+#include <librdkafka/rdkafka.h>
+#include <mysql.h>
+
+#include <memory>
+
+namespace cdc {
+
+struct MysqlCloser {
+  void operator()(MYSQL* m) const { mysql_close(m); }
+};
+struct MysqlResultFreer {
+  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
+};
+using MysqlHandle = std::unique_ptr<MYSQL, MysqlCloser>;
+using MysqlResult = std::unique_ptr<MYSQL_RES, MysqlResultFreer>;
+
+struct KafkaDestroyer {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct KafkaConfDestroyer {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct KafkaTopicPartitionListDestroyer {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct KafkaMessageDestroyer {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+struct KafkaMetadataDestroyer {
+  void operator()(const rd_kafka_metadata_t* m) const {
+    rd_kafka_metadata_destroy(m);
+  }
+};
+struct KafkaEventDestroyer {
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+};
+struct KafkaQueueDestroyer {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDestroyer>;
+using KafkaConf = std::unique_ptr<rd_kafka_conf_t, KafkaConfDestroyer>;
+using KafkaTopicPartitionList =
+    std::unique_ptr<rd_kafka_topic_partition_list_t,
+                    KafkaTopicPartitionListDestroyer>;
+using KafkaMessage = std::unique_ptr<rd_kafka_message_t, KafkaMessageDestroyer>;
+using KafkaMetadata =
+    std::unique_ptr<const rd_kafka_metadata_t, KafkaMetadataDestroyer>;
+using KafkaEvent = std::unique_ptr<rd_kafka_event_t, KafkaEventDestroyer>;
+using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, KafkaQueueDestroyer>;
+
+}  // namespace cdc

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cdc-sentinel needs to build, test and run its sandbox.
+# Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+BUILD_PKGS=(build-essential cmake pkg-config git
+  prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev
+  default-libmysqlclient-dev libssl-dev libgtest-dev libgmock-dev)
+# Real servers and tools the tests and the sandbox run: MariaDB, Prometheus' promtool, kcat, openssl.
+TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc)
+# Installed without recommends: Debian's prometheus recommends a node exporter and a web UI we do not use.
+NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager)
+
+missing() {
+  local p out=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out+=("$p")
+  done
+  echo "${out[@]:-}"
+}
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+want=$(missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+want_nr=$(missing "${NORECOMMENDS_PKGS[@]}")
+if [ -z "${want// }" ] && [ -z "${want_nr// }" ]; then
+  exit 0
+fi
+echo "deps: installing Debian packages: ${want} ${want_nr}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Debian's prometheus packages try to start their services on install; we run them ourselves.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get update -qq
+if [ -n "${want// }" ]; then
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq $want >/dev/null
+fi
+if [ -n "${want_nr// }" ]; then
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq --no-install-recommends $want_nr >/dev/null
+fi
