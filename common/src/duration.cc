@@ -32,7 +32,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   while (i < text.size()) {
     if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
     int64_t n = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    while (i < text.size() &&
+           std::isdigit(static_cast<unsigned char>(text[i]))) {
       if (n > std::numeric_limits<int64_t>::max() / 10) return std::nullopt;
       n = n * 10 + (text[i] - '0');
       ++i;

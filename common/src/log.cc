@@ -30,7 +30,7 @@ std::string Timestamp() {
                   1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec, static_cast<int>(ms));
@@ -41,7 +41,8 @@ std::string Timestamp() {
 void AppendLogfmtValue(std::string& out, std::string_view v) {
   bool quote = v.empty();
   for (char c : v) {
-    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) {
+    if (c == ' ' || c == '"' || c == '=' ||
+        static_cast<unsigned char>(c) < 0x20) {
       quote = true;
       break;
     }
@@ -84,18 +85,26 @@ void AppendLogfmtValue(std::string& out, std::string_view v) {
 }  // namespace
 
 bool ParseLogLevel(std::string_view text, LogLevel* out) {
-  if (text == "debug") *out = LogLevel::kDebug;
-  else if (text == "info") *out = LogLevel::kInfo;
-  else if (text == "warn") *out = LogLevel::kWarn;
-  else if (text == "error") *out = LogLevel::kError;
-  else return false;
+  if (text == "debug")
+    *out = LogLevel::kDebug;
+  else if (text == "info")
+    *out = LogLevel::kInfo;
+  else if (text == "warn")
+    *out = LogLevel::kWarn;
+  else if (text == "error")
+    *out = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
 bool ParseLogFormat(std::string_view text, LogFormat* out) {
-  if (text == "logfmt") *out = LogFormat::kLogfmt;
-  else if (text == "json") *out = LogFormat::kJson;
-  else return false;
+  if (text == "logfmt")
+    *out = LogFormat::kLogfmt;
+  else if (text == "json")
+    *out = LogFormat::kJson;
+  else
+    return false;
   return true;
 }
 

@@ -7,9 +7,9 @@
 
 namespace cdc {
 
-// Parses a Prometheus-style duration: one or more <number><unit> pairs with units
-// ms, s, m, h, d, w, y (e.g. "500ms", "15s", "1m30s"). Returns nullopt when the
-// text is not such a duration. Thread-safe (pure function).
+// Parses a Prometheus-style duration: one or more <number><unit> pairs with
+// units ms, s, m, h, d, w, y (e.g. "500ms", "15s", "1m30s"). Returns nullopt
+// when the text is not such a duration. Thread-safe (pure function).
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // Formats a duration the way ParseDuration reads it ("1m30s", "500ms", "0s").

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace cdc::config {
+
+// Strict, position-aware reading of YAML nodes. Every failure throws a
+// ConfigError "FILE:LINE:COL: PATH: REASON" pointing at the offending node.
+// Not thread-safe (use one per load).
+class YamlReader {
+ public:
+  explicit YamlReader(std::string file) : file_(std::move(file)) {}
+
+  static std::string Join(const std::string& path, std::string_view key);
+  static std::string Index(const std::string& path, std::size_t i);
+
+  [[noreturn]] void Fail(const YAML::Node& at, const std::string& path,
+                         const std::string& reason) const;
+
+  // `n` must be a mapping whose keys are all in `allowed`, each at most once.
+  void ExpectMap(const YAML::Node& n, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) const;
+  // `n` must be a sequence.
+  void ExpectList(const YAML::Node& n, const std::string& path) const;
+
+  std::optional<std::string> String(const YAML::Node& map,
+                                    const std::string& path,
+                                    std::string_view key) const;
+  std::string RequiredString(const YAML::Node& map, const std::string& path,
+                             std::string_view key) const;
+  std::optional<config::Duration> DurationValue(const YAML::Node& map,
+                                                const std::string& path,
+                                                std::string_view key) const;
+  std::optional<bool> Bool(const YAML::Node& map, const std::string& path,
+                           std::string_view key) const;
+  std::optional<int64_t> Int(const YAML::Node& map, const std::string& path,
+                             std::string_view key, int64_t min,
+                             int64_t max) const;
+  // A readable file path, relative paths taken from the config file's folder.
+  std::optional<std::string> File(const YAML::Node& map,
+                                  const std::string& path,
+                                  std::string_view key) const;
+  // password_file or password_env (exactly one); `password` is refused.
+  Secret Password(const YAML::Node& map, const std::string& path) const;
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string ResolvePath(const std::string& p) const;
+
+  std::string file_;
+};
+
+}  // namespace cdc::config

@@ -1,0 +1,111 @@
+#include "exporter/app.h"
+
+#include <prometheus/text_serializer.h>
+
+#include "exporter/process_metrics.h"
+#include "exporter/version.h"
+#include "probes/connect_rest_probe.h"
+
+namespace cdc {
+namespace {
+
+double WallSeconds() {
+  return std::chrono::duration<double>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+App::App(std::string config_path, Logger& log)
+    : config_path_(std::move(config_path)), log_(log) {}
+
+App::~App() { Stop(); }
+
+void App::Start() {
+  config::Config cfg = config::LoadConfigFile(config_path_);
+  std::lock_guard<std::mutex> lock(mu_);
+  scheduler_ = std::make_shared<Scheduler>(cfg.global.probe_workers, log_);
+  Apply(cfg);
+  config_ = std::move(cfg);
+  last_reload_ok_ = true;
+  last_reload_success_ts_ = WallSeconds();
+  ready_ = true;
+}
+
+void App::Apply(const config::Config& cfg) {
+  std::vector<std::shared_ptr<Probe>> probes;
+  for (const auto& cluster : cfg.connect_clusters) {
+    probes.push_back(std::make_shared<ConnectRestProbe>(cluster, log_));
+  }
+  scheduler_->SetProbes(std::move(probes));
+}
+
+bool App::Reload(std::string* error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    config::Config cfg = config::LoadConfigFile(config_path_);
+    if (cfg.global.probe_workers != config_.global.probe_workers) {
+      log_.Warn("global.probe_workers changes only at restart",
+                {{"running", std::to_string(config_.global.probe_workers)},
+                 {"configured", std::to_string(cfg.global.probe_workers)}});
+    }
+    Apply(cfg);
+    config_ = std::move(cfg);
+    last_reload_ok_ = true;
+    last_reload_success_ts_ = WallSeconds();
+    log_.Info("configuration reloaded", {{"file", config_path_}});
+    return true;
+  } catch (const std::exception& e) {
+    last_reload_ok_ = false;
+    *error = e.what();
+    log_.Error("configuration reload failed; keeping the running one",
+               {{"err", *error}});
+    return false;
+  }
+}
+
+config::Config App::CurrentConfig() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+void App::CollectSelf(MetricSink& sink) const {
+  sink.Gauge("cdc_exporter_build_info",
+             "Always 1; labels say the version and git revision of "
+             "cdc-sentinel.",
+             {{"version", kVersion}, {"revision", kRevision}}, 1);
+  std::lock_guard<std::mutex> lock(mu_);
+  sink.Gauge("cdc_config_last_reload_successful",
+             "1 if the last configuration load succeeded, 0 if it was "
+             "rejected (the previous configuration is still running).",
+             {}, last_reload_ok_ ? 1 : 0);
+  sink.Gauge("cdc_config_last_reload_success_timestamp_seconds",
+             "Unix time of the last successful configuration load.", {},
+             last_reload_success_ts_);
+}
+
+std::string App::ScrapeText() const {
+  MetricSink sink;
+  CollectSelf(sink);
+  CollectProcessMetrics(sink);
+  std::shared_ptr<Scheduler> scheduler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler = scheduler_;
+  }
+  if (scheduler) scheduler->Collect(sink);
+  return prometheus::TextSerializer().Serialize(sink.Take());
+}
+
+void App::Stop() {
+  ready_ = false;
+  std::shared_ptr<Scheduler> s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = std::move(scheduler_);
+  }
+  if (s) s->Stop(std::chrono::seconds(5));
+}
+
+}  // namespace cdc

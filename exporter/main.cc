@@ -1,0 +1,114 @@
+// cdc-sentinel: a Prometheus exporter that tells the truth about Debezium
+// change-data-capture pipelines.
+
+#include <signal.h>
+
+#include <iostream>
+#include <thread>
+
+#include "cdc/common/log.h"
+#include "config/config.h"
+#include "exporter/app.h"
+#include "exporter/flags.h"
+#include "exporter/http_server.h"
+#include "exporter/version.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+int Run(int argc, char** argv) {
+  cdc::Flags flags;
+  std::string error;
+  if (!cdc::ParseFlags(argc, argv, &flags, &error)) {
+    std::cerr << "cdc-sentinel: " << error << "\n"
+              << "Run cdc-sentinel --help for usage.\n";
+    return kExitUsage;
+  }
+  if (flags.help) {
+    std::cout << cdc::Usage();
+    return kExitOk;
+  }
+  if (flags.version) {
+    std::cout << "cdc-sentinel " << cdc::kVersion << " (revision "
+              << cdc::kRevision << ")\n";
+    return kExitOk;
+  }
+  if (flags.config_check) {
+    try {
+      cdc::config::Config cfg = cdc::config::LoadConfigFile(flags.config_file);
+      std::cout << flags.config_file << ": configuration is valid ("
+                << cfg.connect_clusters.size()
+                << " Kafka Connect cluster(s))\n";
+      return kExitOk;
+    } catch (const cdc::config::ConfigError& e) {
+      std::cerr << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
+
+  cdc::Logger log(std::cerr, flags.log_level, flags.log_format);
+
+  // Signals are taken by sigwait() below; block them before any thread
+  // starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  cdc::App app(flags.config_file, log);
+  try {
+    app.Start();
+  } catch (const cdc::config::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  cdc::HttpServer server(app, log);
+  if (!server.Bind(flags.listen_address, &error)) {
+    log.Error("cannot start the HTTP server", {{"err", error}});
+    app.Stop();
+    return kExitRuntime;
+  }
+  std::thread http([&] { server.Serve(); });
+  log.Info("cdc-sentinel started", {{"version", cdc::kVersion},
+                                    {"revision", cdc::kRevision},
+                                    {"config", flags.config_file},
+                                    {"listen", flags.listen_address},
+                                    {"port", std::to_string(server.port())}});
+
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      log.Info("SIGHUP received: reloading the configuration");
+      std::string reload_error;
+      app.Reload(&reload_error);
+      continue;
+    }
+    log.Info("shutting down",
+             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    break;
+  }
+  server.Stop();
+  http.join();
+  app.Stop();
+  log.Info("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "cdc-sentinel: fatal: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}

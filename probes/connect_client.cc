@@ -1,0 +1,188 @@
+#include "probes/connect_client.h"
+
+#include <httplib.h>
+
+namespace cdc::connect {
+namespace {
+
+// httplib takes whole seconds plus microseconds.
+template <typename F>
+void SetTimeout(F&& setter, std::chrono::steady_clock::duration d) {
+  const auto us = std::max<int64_t>(
+      1000, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  setter(static_cast<time_t>(us / 1000000), static_cast<time_t>(us % 1000000));
+}
+
+std::string DescribeError(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect";
+    case httplib::Error::Read:
+      return "read failed or timed out";
+    case httplib::Error::Write:
+      return "write failed or timed out";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLServerVerification:
+      return "TLS server certificate verification failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load TLS certificates";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
+}  // namespace
+
+std::string EncodePathSegment(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+ConnectClient::ConnectClient(const config::ConnectCluster& cluster)
+    : cluster_(cluster) {}
+
+ConnectClient::~ConnectClient() = default;
+
+std::unique_ptr<httplib::Client> ConnectClient::MakeClient(
+    std::chrono::steady_clock::duration budget) const {
+  std::unique_ptr<httplib::Client> cli;
+  const auto& tls = cluster_.tls;
+  if (tls && !tls->cert_file.empty()) {
+    cli = std::make_unique<httplib::Client>(cluster_.url.SchemeHostPort(),
+                                            tls->cert_file, tls->key_file);
+  } else {
+    cli = std::make_unique<httplib::Client>(cluster_.url.SchemeHostPort());
+  }
+  if (cluster_.url.scheme == "https") {
+    if (tls && !tls->ca_file.empty()) cli->set_ca_cert_path(tls->ca_file);
+    cli->enable_server_certificate_verification(
+        !(tls && tls->insecure_skip_verify));
+  }
+  if (cluster_.basic_auth) {
+    cli->set_basic_auth(cluster_.basic_auth->username,
+                        cluster_.basic_auth->password.value);
+  }
+  SetTimeout([&](time_t s, time_t us) { cli->set_connection_timeout(s, us); },
+             budget);
+  SetTimeout([&](time_t s, time_t us) { cli->set_read_timeout(s, us); },
+             budget);
+  SetTimeout([&](time_t s, time_t us) { cli->set_write_timeout(s, us); },
+             budget);
+  cli->set_keep_alive(false);
+  cli->set_follow_location(false);
+  return cli;
+}
+
+HttpResult ConnectClient::Send(const std::string& method,
+                               const std::string& path,
+                               std::chrono::steady_clock::time_point deadline) {
+  std::lock_guard<std::mutex> request_lock(request_mu_);
+  HttpResult r;
+  const auto budget = deadline - std::chrono::steady_clock::now();
+  if (budget <= std::chrono::milliseconds(0)) {
+    r.error = "deadline exceeded before the request";
+    return r;
+  }
+  auto cli = MakeClient(budget);
+  {
+    std::lock_guard<std::mutex> lock(active_mu_);
+    if (cancelled_) {
+      r.error = "cancelled";
+      return r;
+    }
+    active_ = cli.get();
+  }
+  const std::size_t limit = cluster_.max_response_bytes;
+  bool too_big = false, too_slow = false;
+  const httplib::Headers headers = {{"Accept", "application/json"}};
+  const std::string full_path = cluster_.url.base_path + path;
+  httplib::Result res{nullptr, httplib::Error::Unknown};
+  if (method == "GET") {
+    res = cli->Get(
+        full_path, headers,
+        [&](const httplib::Response& resp) {
+          r.status = resp.status;
+          const auto len = resp.get_header_value("Content-Length");
+          if (!len.empty() && std::strtoull(len.c_str(), nullptr, 10) > limit) {
+            too_big = true;
+            return false;
+          }
+          return true;
+        },
+        [&](const char* data, std::size_t n) {
+          if (r.body.size() + n > limit) {
+            too_big = true;
+            return false;
+          }
+          if (std::chrono::steady_clock::now() > deadline) {
+            too_slow = true;
+            return false;
+          }
+          r.body.append(data, n);
+          return true;
+        });
+  } else {
+    res = cli->Post(full_path, headers, "", "application/json");
+    if (res) {
+      r.status = res->status;
+      r.body = res->body.substr(0, limit);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(active_mu_);
+    active_ = nullptr;
+  }
+  if (too_big) {
+    r.error = "response body exceeds max_response_bytes (" +
+              std::to_string(limit) + ")";
+  } else if (too_slow) {
+    r.error = "response not complete within the timeout";
+  } else if (!res) {
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(active_mu_);
+      cancelled = cancelled_;
+    }
+    r.error =
+        cancelled ? "cancelled after the deadline" : DescribeError(res.error());
+  } else {
+    r.ok = true;
+  }
+  return r;
+}
+
+HttpResult ConnectClient::Get(const std::string& path,
+                              std::chrono::steady_clock::time_point deadline) {
+  return Send("GET", path, deadline);
+}
+
+HttpResult ConnectClient::Post(const std::string& path,
+                               std::chrono::steady_clock::time_point deadline) {
+  return Send("POST", path, deadline);
+}
+
+void ConnectClient::Cancel() {
+  std::lock_guard<std::mutex> lock(active_mu_);
+  cancelled_ = true;
+  if (active_ != nullptr) active_->stop();
+}
+
+void ConnectClient::Reset() {
+  std::lock_guard<std::mutex> lock(active_mu_);
+  cancelled_ = false;
+}
+
+}  // namespace cdc::connect

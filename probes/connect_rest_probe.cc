@@ -1,0 +1,273 @@
+#include "probes/connect_rest_probe.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace cdc {
+namespace {
+
+constexpr char kConnectUp[] = "cdc_connect_up";
+constexpr char kConnectUpHelp[] =
+    "1 if the last poll of the Kafka Connect REST API succeeded, else 0.";
+constexpr char kLastSuccess[] = "cdc_connect_last_success_timestamp_seconds";
+constexpr char kLastSuccessHelp[] =
+    "Unix time of the last successful poll of the Kafka Connect REST API; "
+    "connector series show the state as of then.";
+constexpr char kState[] = "cdc_connector_state";
+constexpr char kStateHelp[] =
+    "Connector state from the Kafka Connect REST API: 1 for the current "
+    "state, 0 for the others.";
+constexpr char kTaskState[] = "cdc_connector_task_state";
+constexpr char kTaskStateHelp[] =
+    "Task state from the Kafka Connect REST API: 1 for the current state, 0 "
+    "for the others.";
+constexpr char kInfo[] = "cdc_connector_info";
+constexpr char kInfoHelp[] =
+    "Always 1; labels say the connector's type, class and the worker running "
+    "it.";
+constexpr char kTasks[] = "cdc_connector_tasks";
+constexpr char kTasksHelp[] = "Number of tasks of the connector.";
+
+double NowSeconds() {
+  return std::chrono::duration<double>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ConnectRestProbe::ConnectRestProbe(const config::ConnectCluster& cluster,
+                                   Logger& log)
+    : cluster_(cluster), log_(log), client_(cluster) {}
+
+std::string ConnectRestProbe::Fingerprint() const {
+  // Includes the secret's value so a rotated password takes effect on
+  // reload; the fingerprint is never logged or exported.
+  const auto& c = cluster_;
+  std::string f = c.name + "|" + c.url_text + "|" +
+                  std::to_string(c.interval.count()) + "|" +
+                  std::to_string(c.timeout.count()) + "|" +
+                  std::to_string(c.max_response_bytes);
+  if (c.basic_auth) {
+    f += "|" + c.basic_auth->username + "|" + c.basic_auth->password.value;
+  }
+  if (c.tls) {
+    f += "|" + c.tls->ca_file + "|" + c.tls->cert_file + "|" + c.tls->key_file +
+         "|" + (c.tls->insecure_skip_verify ? "1" : "0");
+  }
+  return f;
+}
+
+nlohmann::json ConnectRestProbe::GetJson(const std::string& path,
+                                         const ProbeContext& ctx, int* status) {
+  connect::HttpResult r = client_.Get(path, ctx.deadline);
+  if (!r.ok) throw std::runtime_error("GET " + path + ": " + r.error);
+  *status = r.status;
+  if (r.status == 404) return nullptr;
+  if (r.status != 200) {
+    std::string detail;
+    // Connect's errors are {"error_code":500,"message":"..."}.
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+      detail = ": " + connect::FirstLine(j["message"].get<std::string>());
+    }
+    throw std::runtime_error("GET " + path + ": HTTP " +
+                             std::to_string(r.status) + detail);
+  }
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) {
+    throw std::runtime_error("GET " + path + ": malformed JSON (" +
+                             std::to_string(r.body.size()) + " bytes)");
+  }
+  return j;
+}
+
+std::vector<connect::ConnectorStatus> ConnectRestProbe::PollWithoutExpand(
+    const std::vector<std::string>& names, const ProbeContext& ctx) {
+  std::vector<connect::ConnectorStatus> out;
+  for (const auto& name : names) {
+    const std::string base = "/connectors/" + connect::EncodePathSegment(name);
+    int status = 0;
+    auto st = GetJson(base + "/status", ctx, &status);
+    if (status == 404) continue;  // deleted since the listing
+    auto c = connect::ParseConnectorStatus(st, "connectors[\"" + name + "\"]");
+    auto info = GetJson(base, ctx, &status);
+    if (status != 404) {
+      connect::ApplyConnectorInfo(info, "connector[\"" + name + "\"]", &c);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<connect::ConnectorStatus> ConnectRestProbe::Poll(
+    const ProbeContext& ctx) {
+  int status = 0;
+  const std::string path = "/connectors?expand=status&expand=info";
+  auto j = GetJson(path, ctx, &status);
+  if (status == 404) {
+    throw std::runtime_error("GET " + path +
+                             ": HTTP 404 (is the url a Kafka Connect worker?)");
+  }
+  try {
+    if (j.is_array()) {
+      // Workers before Kafka 2.3 ignore expand and list names only.
+      bool was_supported;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        was_supported = expand_supported_;
+        expand_supported_ = false;
+      }
+      if (was_supported) {
+        log_.Info(
+            "Connect worker does not support ?expand; polling each "
+            "connector's status instead",
+            {{"cluster", cluster_.name}});
+      }
+      return PollWithoutExpand(connect::ParseConnectorNames(j), ctx);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      expand_supported_ = true;
+    }
+    return connect::ParseExpandedConnectors(j);
+  } catch (const connect::ShapeError& e) {
+    throw std::runtime_error("unexpected response shape: " +
+                             std::string(e.what()));
+  }
+}
+
+void ConnectRestProbe::LogChanges(
+    const std::vector<connect::ConnectorStatus>& now) {
+  // Called with mu_ held.
+  std::set<std::string> present;
+  auto note = [&](const std::string& key, const std::string& connector,
+                  const std::string* task, const std::string& state,
+                  const std::string& trace) {
+    present.insert(key);
+    auto it = logged_state_.find(key);
+    if (it != logged_state_.end() && it->second != state) {
+      if (task != nullptr) {
+        log_.Info("task state changed", {{"cluster", cluster_.name},
+                                         {"connector", connector},
+                                         {"task", *task},
+                                         {"from", it->second},
+                                         {"to", state}});
+      } else {
+        log_.Info("connector state changed", {{"cluster", cluster_.name},
+                                              {"connector", connector},
+                                              {"from", it->second},
+                                              {"to", state}});
+      }
+    }
+    logged_state_[key] = state;
+    if (state == "FAILED" && !trace.empty()) {
+      const std::string first = connect::FirstLine(trace);
+      if (logged_trace_[key] != first) {
+        logged_trace_[key] = first;
+        log_.Error(task ? "task FAILED" : "connector FAILED",
+                   {{"cluster", cluster_.name},
+                    {"connector", connector},
+                    {"task", task ? *task : ""},
+                    {"trace", first}});
+      }
+    } else {
+      logged_trace_.erase(key);
+    }
+    if (!connect::IsKnownState(state)) {
+      log_.Warn(
+          "unknown state from the Connect REST API; all state series "
+          "are 0",
+          {{"cluster", cluster_.name},
+           {"connector", connector},
+           {"state", state}});
+    }
+  };
+  for (const auto& c : now) {
+    note(c.name, c.name, nullptr, c.state, c.trace);
+    for (const auto& t : c.tasks) {
+      const std::string id = std::to_string(t.id);
+      note(c.name + "/" + id, c.name, &id, t.state, t.trace);
+    }
+  }
+  for (auto it = logged_state_.begin(); it != logged_state_.end();) {
+    if (present.count(it->first) == 0) {
+      if (it->first.find('/') == std::string::npos) {
+        log_.Info("connector no longer listed",
+                  {{"cluster", cluster_.name}, {"connector", it->first}});
+      }
+      logged_trace_.erase(it->first);
+      it = logged_state_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+ProbeOutcome ConnectRestProbe::Run(const ProbeContext& ctx) {
+  client_.Reset();
+  std::vector<connect::ConnectorStatus> now;
+  std::string error;
+  try {
+    now = Poll(ctx);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  polled_ = true;
+  if (!error.empty()) {
+    up_ = false;
+    return ProbeOutcome::Fail(error);
+  }
+  up_ = true;
+  last_success_ts_ = NowSeconds();
+  LogChanges(now);
+  connectors_ = std::move(now);
+  return ProbeOutcome::Ok();
+}
+
+std::vector<connect::ConnectorStatus> ConnectRestProbe::Connectors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connectors_;
+}
+
+void ConnectRestProbe::Collect(MetricSink& sink) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!polled_) return;
+  const std::string& cl = cluster_.name;
+  sink.Gauge(kConnectUp, kConnectUpHelp, {{"cluster", cl}}, up_ ? 1 : 0);
+  if (last_success_ts_ > 0) {
+    sink.Gauge(kLastSuccess, kLastSuccessHelp, {{"cluster", cl}},
+               last_success_ts_);
+  }
+  for (const auto& c : connectors_) {
+    for (auto s : connect::kStates) {
+      sink.Gauge(
+          kState, kStateHelp,
+          {{"cluster", cl}, {"connector", c.name}, {"state", std::string(s)}},
+          c.state == s ? 1 : 0);
+    }
+    sink.Gauge(kInfo, kInfoHelp,
+               {{"cluster", cl},
+                {"connector", c.name},
+                {"type", c.type},
+                {"connector_class", c.connector_class},
+                {"worker_id", c.worker_id}},
+               1);
+    sink.Gauge(kTasks, kTasksHelp, {{"cluster", cl}, {"connector", c.name}},
+               static_cast<double>(c.tasks.size()));
+    for (const auto& t : c.tasks) {
+      const std::string id = std::to_string(t.id);
+      for (auto s : connect::kStates) {
+        sink.Gauge(kTaskState, kTaskStateHelp,
+                   {{"cluster", cl},
+                    {"connector", c.name},
+                    {"task", id},
+                    {"state", std::string(s)}},
+                   t.state == s ? 1 : 0);
+      }
+    }
+  }
+}
+
+}  // namespace cdc

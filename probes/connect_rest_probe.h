@@ -1,0 +1,70 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cdc/common/log.h"
+#include "config/config.h"
+#include "probes/connect_client.h"
+#include "probes/connect_status.h"
+#include "probes/probe.h"
+
+namespace cdc {
+
+// The REST status probe: polls one Kafka Connect cluster's REST API for the
+// state of every connector and task. Thread-safe (see Probe).
+//
+// When a poll fails, cdc_connect_up drops to 0 and the connector series keep
+// the values of the last successful poll (so a FAILED connector does not
+// look resolved during a REST outage); cdc_connect_last_success_timestamp_
+// seconds tells how old they are. Connectors that disappear from a
+// successful poll lose their series at once.
+class ConnectRestProbe final : public Probe {
+ public:
+  ConnectRestProbe(const config::ConnectCluster& cluster, Logger& log);
+
+  std::string_view Kind() const override { return "connect_rest"; }
+  const std::string& Target() const override { return cluster_.name; }
+  std::chrono::milliseconds Interval() const override {
+    return cluster_.interval;
+  }
+  std::chrono::milliseconds Timeout() const override {
+    return cluster_.timeout;
+  }
+  std::string Fingerprint() const override;
+  ProbeOutcome Run(const ProbeContext& ctx) override;
+  void Cancel() override { client_.Cancel(); }
+  void Collect(MetricSink& sink) const override;
+
+  // The connectors of the last successful poll (for the status page).
+  std::vector<connect::ConnectorStatus> Connectors() const;
+
+ private:
+  // Fetches every connector's status; throws std::runtime_error with a
+  // reason on failure.
+  std::vector<connect::ConnectorStatus> Poll(const ProbeContext& ctx);
+  std::vector<connect::ConnectorStatus> PollWithoutExpand(
+      const std::vector<std::string>& names, const ProbeContext& ctx);
+  nlohmann::json GetJson(const std::string& path, const ProbeContext& ctx,
+                         int* status);
+  void LogChanges(const std::vector<connect::ConnectorStatus>& now);
+
+  const config::ConnectCluster cluster_;
+  Logger& log_;
+  connect::ConnectClient client_;
+
+  mutable std::mutex mu_;  // guards everything below
+  bool polled_ = false;    // at least one run finished
+  bool up_ = false;
+  double last_success_ts_ = 0;
+  bool expand_supported_ = true;
+  std::vector<connect::ConnectorStatus> connectors_;
+  // "connector" or "connector/task" -> state / trace first line last logged.
+  std::map<std::string, std::string> logged_state_;
+  std::map<std::string, std::string> logged_trace_;
+};
+
+}  // namespace cdc

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "probes/metric_sink.h"
+
+namespace cdc {
+
+// What the scheduler tells a probe about the run it starts.
+struct ProbeContext {
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// What a probe run reports: whether the probe could do its job. A probe that
+// ran and found a problem in the pipeline (a FAILED connector) still
+// succeeded; `success` is false only when the probe itself could not observe
+// (unreachable, timed out, bad response). `error` says why, for the log.
+struct ProbeOutcome {
+  bool success = true;
+  std::string error;
+
+  static ProbeOutcome Ok() { return {}; }
+  static ProbeOutcome Fail(std::string why) { return {false, std::move(why)}; }
+};
+
+// One probe target (e.g. the REST status of one Connect cluster). The
+// scheduler calls Run() on its interval from a worker thread, never twice at
+// once; Cancel() and Collect() may be called from other threads at any time.
+// Implementations are thread-safe in that sense. Run() must not throw (the
+// scheduler catches and reports anything that escapes) and should honour
+// ctx.deadline through its own I/O timeouts.
+class Probe {
+ public:
+  virtual ~Probe() = default;
+
+  // The probe kind, e.g. "connect_rest": the `probe` label.
+  virtual std::string_view Kind() const = 0;
+  // The target, e.g. the cluster name: the `target` label.
+  virtual const std::string& Target() const = 0;
+  virtual std::chrono::milliseconds Interval() const = 0;
+  virtual std::chrono::milliseconds Timeout() const = 0;
+  // Equal fingerprints mean equal configuration: on reload such a probe is
+  // kept as it is (no reset of its state or counters).
+  virtual std::string Fingerprint() const = 0;
+
+  virtual ProbeOutcome Run(const ProbeContext& ctx) = 0;
+  // Best effort: makes a run in progress return soon (called after its
+  // deadline passed, or at shutdown).
+  virtual void Cancel() {}
+  // Adds this probe's own series (not the scheduler's self-metrics).
+  virtual void Collect(MetricSink& sink) const = 0;
+};
+
+}  // namespace cdc
