@@ -213,8 +213,8 @@ TEST_F(SchedulerTest, CancelUnblocksACooperativeProbe) {
   s.SetProbes({p});
   ASSERT_TRUE(WaitFor([&] { return p->cancels.load() >= 1; }));
   // The worker is free again: the busy gauge returns to 0.
-  ASSERT_TRUE(WaitFor(
-      [&] { return Scrape(s)["cdc_probe_workers_busy{}"] == 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Scrape(s)["cdc_probe_workers_busy{}"] == 0; }));
   EXPECT_EQ(Scrape(s)["cdc_probe_runs_total{target=coop,result=timeout,}"], 1);
   s.Stop(milliseconds(1000));
 }
@@ -300,9 +300,8 @@ TEST_F(SchedulerTest, FailuresAreLoggedOncePerDistinctError) {
   s.Stop(milliseconds(1000));
   const std::string logs = log_out_.str();
   size_t n = 0;
-  for (size_t pos = 0; (pos = logs.find("scripted failure", pos)) !=
-                       std::string::npos;
-       ++pos) {
+  for (size_t pos = 0;
+       (pos = logs.find("scripted failure", pos)) != std::string::npos; ++pos) {
     ++n;
   }
   EXPECT_EQ(n, 1u);
