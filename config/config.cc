@@ -19,3 +19,27 @@ Config LoadConfigFile(const std::string& path) {
 }
 
 }  // namespace cdc::config
+
+namespace cdc::config {
+namespace {
+template <typename T>
+const T* FindByName(const std::vector<T>& v, const std::string& name) {
+  for (const auto& x : v) {
+    if (x.name == name) return &x;
+  }
+  return nullptr;
+}
+}  // namespace
+
+const Source* Config::FindSource(const std::string& name) const {
+  return FindByName(sources, name);
+}
+const KafkaCluster* Config::FindKafka(const std::string& name) const {
+  return FindByName(kafka_clusters, name);
+}
+const ConnectCluster* Config::FindConnectCluster(
+    const std::string& name) const {
+  return FindByName(connect_clusters, name);
+}
+
+}  // namespace cdc::config

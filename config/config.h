@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/url.h"
@@ -52,6 +53,110 @@ struct ConnectCluster {
   bool operator==(const ConnectCluster&) const = default;
 };
 
+// A MySQL/MariaDB server the connectors read (Aurora, RDS, self-hosted).
+struct SourceTls {
+  // disabled | required | verify_ca | verify_identity (as MySQL's ssl-mode).
+  std::string mode = "required";
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool operator==(const SourceTls&) const = default;
+};
+
+struct Canary {
+  std::string database = "cdc_canary";
+  std::string table = "markers";
+  bool create = true;  // CREATE DATABASE/TABLE IF NOT EXISTS at first use
+  bool operator==(const Canary&) const = default;
+};
+
+struct Source {
+  std::string name;
+  std::string host;
+  int port = 3306;
+  std::string user;
+  Secret password;
+  SourceTls tls;
+  Canary canary;
+  // How often the server-side probes (binlog session, offset lag) run.
+  Duration interval{std::chrono::seconds(15)};
+  Duration timeout{std::chrono::seconds(5)};
+  bool operator==(const Source&) const = default;
+};
+
+struct KafkaCluster {
+  std::string name;
+  std::string bootstrap_servers;
+  // librdkafka properties, passed through (security.protocol, sasl.*, ...).
+  std::vector<std::pair<std::string, std::string>> properties;
+  // librdkafka properties whose values are secrets, read from files.
+  std::vector<std::pair<std::string, Secret>> secret_properties;
+  // Kafka Connect's offset storage topic (offset.storage.topic), for the
+  // offset-lag probe when the REST API has no /offsets (before Kafka 3.6)
+  // or there is no REST API (MSK Connect).
+  std::string offsets_topic = "connect-offsets";
+  bool operator==(const KafkaCluster&) const = default;
+};
+
+struct MarkerSettings {
+  bool enabled = true;
+  Duration interval{std::chrono::seconds(10)};
+  Duration timeout{std::chrono::seconds(30)};
+  bool operator==(const MarkerSettings&) const = default;
+};
+
+struct HeartbeatSettings {
+  bool enabled = true;
+  Duration max_age{std::chrono::seconds(60)};
+  std::string topic;  // default __debezium-heartbeat.<topic_prefix>
+  bool operator==(const HeartbeatSettings&) const = default;
+};
+
+struct SilentFailureSettings {
+  // Consecutive marker misses that make a RUNNING connector a silent failure.
+  int consecutive_misses = 1;
+  bool operator==(const SilentFailureSettings&) const = default;
+};
+
+struct EvidenceSettings {
+  std::vector<std::string> command;  // argv; empty: evidence capture is off
+  std::string directory;
+  Duration timeout{std::chrono::seconds(30)};
+  Duration min_interval{std::chrono::minutes(10)};
+  bool operator==(const EvidenceSettings&) const = default;
+};
+
+struct AutoRestartSettings {
+  bool enabled = false;
+  int after = 3;         // consecutive silent-failure verdicts
+  int max_per_hour = 2;
+  bool operator==(const AutoRestartSettings&) const = default;
+};
+
+struct Connector {
+  std::string name;           // the Kafka Connect connector name
+  std::string connect_cluster;  // "" for MSK Connect (no REST API)
+  std::string source;
+  std::string kafka;
+  std::string topic_prefix;   // Debezium topic.prefix
+  std::string binlog_user;    // "" : no binlog-session view
+  std::string tls_version = "auto";  // auto | 1.2 | 1.3
+  MarkerSettings marker;
+  HeartbeatSettings heartbeat;
+  SilentFailureSettings silent_failure;
+  EvidenceSettings evidence;
+  AutoRestartSettings auto_restart;
+  bool operator==(const Connector&) const = default;
+
+  std::string MarkerTopic(const Canary& c) const {
+    return topic_prefix + "." + c.database + "." + c.table;
+  }
+  std::string HeartbeatTopic() const {
+    return heartbeat.topic.empty() ? "__debezium-heartbeat." + topic_prefix
+                                   : heartbeat.topic;
+  }
+};
+
 struct Global {
   // Threads that run probes. A probe that hangs holds one until its own
   // I/O timeouts release it; the others keep running on the rest.
@@ -63,6 +168,13 @@ struct Config {
   std::string file;  // where it was loaded from, for messages
   Global global;
   std::vector<ConnectCluster> connect_clusters;
+  std::vector<Source> sources;
+  std::vector<KafkaCluster> kafka_clusters;
+  std::vector<Connector> connectors;
+
+  const Source* FindSource(const std::string& name) const;
+  const KafkaCluster* FindKafka(const std::string& name) const;
+  const ConnectCluster* FindConnectCluster(const std::string& name) const;
 };
 
 // A configuration error. what() is the full message a user sees:

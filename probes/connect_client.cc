@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <condition_variable>
+#include <thread>
+
 namespace cdc::connect {
 namespace {
 
@@ -33,6 +36,41 @@ std::string DescribeError(httplib::Error e) {
       return httplib::to_string(e);
   }
 }
+
+// Stops a client's request in progress when the deadline passes before
+// Disarm(). Thread-safe.
+class Watchdog {
+ public:
+  Watchdog(httplib::Client& cli, std::chrono::steady_clock::time_point deadline)
+      : thread_([this, &cli, deadline] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (!cv_.wait_until(lock, deadline, [this] { return disarmed_; })) {
+            fired_ = true;
+            cli.stop();
+          }
+        }) {}
+  ~Watchdog() { Disarm(); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // Returns whether the deadline stopped the client.
+  bool Disarm() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      disarmed_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    return fired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  bool fired_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
 
 }  // namespace
 
@@ -110,6 +148,10 @@ HttpResult ConnectClient::Send(const std::string& method,
   const httplib::Headers headers = {{"Accept", "application/json"}};
   const std::string full_path = cluster_.url.base_path + path;
   httplib::Result res{nullptr, httplib::Error::Unknown};
+  // httplib's timeouts bound each socket read, not the request: a server
+  // that trickles its status line and headers would hold it far past the
+  // deadline.
+  Watchdog watchdog(*cli, deadline);
   if (method == "GET") {
     res = cli->Get(
         full_path, headers,
@@ -141,6 +183,7 @@ HttpResult ConnectClient::Send(const std::string& method,
       r.body = res->body.substr(0, limit);
     }
   }
+  const bool deadline_hit = watchdog.Disarm();
   {
     std::lock_guard<std::mutex> lock(active_mu_);
     active_ = nullptr;
@@ -148,7 +191,7 @@ HttpResult ConnectClient::Send(const std::string& method,
   if (too_big) {
     r.error = "response body exceeds max_response_bytes (" +
               std::to_string(limit) + ")";
-  } else if (too_slow) {
+  } else if (too_slow || (!res && deadline_hit)) {
     r.error = "response not complete within the timeout";
   } else if (!res) {
     bool cancelled;

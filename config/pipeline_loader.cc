@@ -1,0 +1,309 @@
+#include "config/pipeline_loader.h"
+
+#include <cctype>
+#include <set>
+
+#include "cdc/common/secret.h"
+
+namespace cdc::config {
+namespace {
+
+using J = YamlReader;
+
+bool PlainName(const std::string& s) {
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' &&
+        c != '.') {
+      return false;
+    }
+  }
+  return !s.empty();
+}
+
+// SQL identifiers are interpolated into statements (they cannot be bound as
+// parameters), so only the plainest ones are accepted.
+bool SqlIdentifier(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+std::string RequiredName(const YamlReader& r, const YAML::Node& n,
+                         const std::string& path) {
+  std::string name = r.RequiredString(n, path, "name");
+  if (!PlainName(name)) {
+    r.Fail(n["name"], J::Join(path, "name"),
+           "may contain only letters, digits, '-', '_' and '.'");
+  }
+  return name;
+}
+
+template <typename T, typename F>
+std::vector<T> LoadList(const YamlReader& r, const YAML::Node& root,
+                        const char* key, F load) {
+  std::vector<T> out;
+  const YAML::Node list = root[key];
+  if (!list.IsDefined() || list.IsNull()) return out;
+  r.ExpectList(list, key);
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = J::Index(key, i);
+    T item = load(list[i], path);
+    if (!names.insert(item.name).second) {
+      r.Fail(list[i]["name"], J::Join(path, "name"),
+             "duplicate name \"" + item.name + "\"");
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+Source LoadSource(const YamlReader& r, const YAML::Node& n,
+                  const std::string& path) {
+  r.ExpectMap(n, path,
+              {"name", "host", "port", "user", "password", "password_file",
+               "password_env", "tls", "canary", "interval", "timeout"});
+  Source s;
+  s.name = RequiredName(r, n, path);
+  s.host = r.RequiredString(n, path, "host");
+  if (auto p = r.Int(n, path, "port", 1, 65535)) s.port = static_cast<int>(*p);
+  s.user = r.RequiredString(n, path, "user");
+  s.password = r.Password(n, path);
+  if (auto t = n["tls"]; t.IsDefined()) {
+    const std::string tp = J::Join(path, "tls");
+    r.ExpectMap(t, tp, {"mode", "ca_file", "cert_file", "key_file"});
+    if (auto m = r.String(t, tp, "mode")) {
+      if (*m != "disabled" && *m != "required" && *m != "verify_ca" &&
+          *m != "verify_identity") {
+        r.Fail(t["mode"], J::Join(tp, "mode"),
+               "must be one of disabled, required, verify_ca, "
+               "verify_identity");
+      }
+      s.tls.mode = *m;
+    }
+    s.tls.ca_file = r.File(t, tp, "ca_file").value_or("");
+    s.tls.cert_file = r.File(t, tp, "cert_file").value_or("");
+    s.tls.key_file = r.File(t, tp, "key_file").value_or("");
+    if (s.tls.cert_file.empty() != s.tls.key_file.empty()) {
+      r.Fail(t, tp, "cert_file and key_file must be given together");
+    }
+    if ((s.tls.mode == "verify_ca" || s.tls.mode == "verify_identity") &&
+        s.tls.ca_file.empty()) {
+      r.Fail(t, J::Join(tp, "ca_file"),
+             "is required when mode is " + s.tls.mode);
+    }
+  }
+  if (auto c = n["canary"]; c.IsDefined()) {
+    const std::string cp = J::Join(path, "canary");
+    r.ExpectMap(c, cp, {"database", "table", "create"});
+    for (const char* key : {"database", "table"}) {
+      if (auto v = r.String(c, cp, key)) {
+        if (!SqlIdentifier(*v)) {
+          r.Fail(c[key], J::Join(cp, key),
+                 "must be 1 to 64 letters, digits or '_'");
+        }
+        (std::string_view(key) == "database" ? s.canary.database
+                                             : s.canary.table) = *v;
+      }
+    }
+    s.canary.create = r.Bool(c, cp, "create").value_or(true);
+  }
+  if (auto d = r.DurationValue(n, path, "interval")) s.interval = *d;
+  if (auto d = r.DurationValue(n, path, "timeout")) s.timeout = *d;
+  if (s.interval < std::chrono::seconds(1)) {
+    r.Fail(n["interval"], J::Join(path, "interval"), "must be at least 1s");
+  }
+  if (s.timeout < std::chrono::milliseconds(100) || s.timeout > s.interval) {
+    r.Fail(n["timeout"], J::Join(path, "timeout"),
+           "must be from 100ms to the interval");
+  }
+  return s;
+}
+
+bool SecretProperty(const std::string& key) {
+  return key.find("password") != std::string::npos ||
+         key.find("secret") != std::string::npos ||
+         key.find("sasl.jaas.config") != std::string::npos;
+}
+
+KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
+                       const std::string& path) {
+  r.ExpectMap(n, path,
+              {"name", "bootstrap_servers", "properties",
+               "secret_properties_files", "offsets_topic"});
+  KafkaCluster k;
+  k.name = RequiredName(r, n, path);
+  k.bootstrap_servers = r.RequiredString(n, path, "bootstrap_servers");
+  if (auto p = n["properties"]; p.IsDefined() && !p.IsNull()) {
+    const std::string pp = J::Join(path, "properties");
+    if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of librdkafka properties");
+    for (const auto& kv : p) {
+      const std::string key = kv.first.Scalar();
+      const std::string kp = J::Join(pp, key);
+      if (!kv.second.IsScalar()) r.Fail(kv.second, kp, "must be a string");
+      if (SecretProperty(key)) {
+        r.Fail(kv.first, kp,
+               "looks like a secret; put it in secret_properties_files "
+               "instead");
+      }
+      if (key == "bootstrap.servers" || key == "group.id" ||
+          key == "enable.auto.commit") {
+        r.Fail(kv.first, kp, "is set by cdc-sentinel and cannot be changed");
+      }
+      k.properties.emplace_back(key, kv.second.Scalar());
+    }
+  }
+  if (auto p = n["secret_properties_files"]; p.IsDefined() && !p.IsNull()) {
+    const std::string pp = J::Join(path, "secret_properties_files");
+    if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of property: file");
+    for (const auto& kv : p) {
+      const std::string key = kv.first.Scalar();
+      const std::string file = *r.File(p, pp, key);
+      Secret secret;
+      try {
+        secret.value = ReadSecretFile(file);
+      } catch (const std::exception& e) {
+        r.Fail(kv.second, J::Join(pp, key), e.what());
+      }
+      secret.source = "file " + file;
+      k.secret_properties.emplace_back(key, std::move(secret));
+    }
+  }
+  if (auto t = r.String(n, path, "offsets_topic")) k.offsets_topic = *t;
+  return k;
+}
+
+Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
+                        const std::string& path) {
+  r.ExpectMap(n, path,
+              {"name", "connect_cluster", "source", "kafka", "topic_prefix",
+               "binlog_user", "tls_version", "marker", "heartbeat",
+               "silent_failure", "evidence", "auto_restart"});
+  Connector c;
+  c.name = r.RequiredString(n, path, "name");
+  c.connect_cluster = r.String(n, path, "connect_cluster").value_or("");
+  c.source = r.RequiredString(n, path, "source");
+  c.kafka = r.RequiredString(n, path, "kafka");
+  c.topic_prefix = r.RequiredString(n, path, "topic_prefix");
+  if (!PlainName(c.topic_prefix)) {
+    r.Fail(n["topic_prefix"], J::Join(path, "topic_prefix"),
+           "may contain only letters, digits, '-', '_' and '.' (as Kafka "
+           "topic names)");
+  }
+  c.binlog_user = r.String(n, path, "binlog_user").value_or("");
+  if (auto v = r.String(n, path, "tls_version")) {
+    if (*v != "auto" && *v != "1.2" && *v != "1.3") {
+      r.Fail(n["tls_version"], J::Join(path, "tls_version"),
+             "must be auto, \"1.2\" or \"1.3\"");
+    }
+    c.tls_version = *v;
+  }
+  if (auto m = n["marker"]; m.IsDefined()) {
+    const std::string mp = J::Join(path, "marker");
+    r.ExpectMap(m, mp, {"enabled", "interval", "timeout"});
+    c.marker.enabled = r.Bool(m, mp, "enabled").value_or(true);
+    if (auto d = r.DurationValue(m, mp, "interval")) c.marker.interval = *d;
+    if (auto d = r.DurationValue(m, mp, "timeout")) c.marker.timeout = *d;
+    if (c.marker.interval < std::chrono::seconds(1)) {
+      r.Fail(m["interval"], J::Join(mp, "interval"), "must be at least 1s");
+    }
+    if (c.marker.timeout < std::chrono::seconds(1)) {
+      r.Fail(m["timeout"], J::Join(mp, "timeout"), "must be at least 1s");
+    }
+  }
+  if (auto h = n["heartbeat"]; h.IsDefined()) {
+    const std::string hp = J::Join(path, "heartbeat");
+    r.ExpectMap(h, hp, {"enabled", "max_age", "topic"});
+    c.heartbeat.enabled = r.Bool(h, hp, "enabled").value_or(true);
+    if (auto d = r.DurationValue(h, hp, "max_age")) c.heartbeat.max_age = *d;
+    if (c.heartbeat.max_age < std::chrono::seconds(1)) {
+      r.Fail(h["max_age"], J::Join(hp, "max_age"), "must be at least 1s");
+    }
+    c.heartbeat.topic = r.String(h, hp, "topic").value_or("");
+  }
+  if (auto s = n["silent_failure"]; s.IsDefined()) {
+    const std::string sp = J::Join(path, "silent_failure");
+    r.ExpectMap(s, sp, {"consecutive_misses"});
+    if (auto v = r.Int(s, sp, "consecutive_misses", 1, 100)) {
+      c.silent_failure.consecutive_misses = static_cast<int>(*v);
+    }
+  }
+  if (auto e = n["evidence"]; e.IsDefined()) {
+    const std::string ep = J::Join(path, "evidence");
+    r.ExpectMap(e, ep, {"command", "directory", "timeout", "min_interval"});
+    const YAML::Node cmd = e["command"];
+    if (!cmd.IsDefined()) r.Fail(e, J::Join(ep, "command"), "is required");
+    if (!cmd.IsSequence() || cmd.size() == 0) {
+      r.Fail(cmd, J::Join(ep, "command"),
+             "must be a non-empty list of arguments (no shell is used)");
+    }
+    for (std::size_t i = 0; i < cmd.size(); ++i) {
+      if (!cmd[i].IsScalar() || cmd[i].Scalar().empty()) {
+        r.Fail(cmd[i], J::Index(J::Join(ep, "command"), i),
+               "must be a non-empty string");
+      }
+      c.evidence.command.push_back(cmd[i].Scalar());
+    }
+    c.evidence.directory = r.RequiredString(e, ep, "directory");
+    if (auto d = r.DurationValue(e, ep, "timeout")) c.evidence.timeout = *d;
+    if (auto d = r.DurationValue(e, ep, "min_interval")) {
+      c.evidence.min_interval = *d;
+    }
+  }
+  if (auto a = n["auto_restart"]; a.IsDefined()) {
+    const std::string ap = J::Join(path, "auto_restart");
+    r.ExpectMap(a, ap, {"enabled", "after", "max_per_hour"});
+    c.auto_restart.enabled = r.Bool(a, ap, "enabled").value_or(false);
+    if (auto v = r.Int(a, ap, "after", 1, 1000)) {
+      c.auto_restart.after = static_cast<int>(*v);
+    }
+    if (auto v = r.Int(a, ap, "max_per_hour", 1, 60)) {
+      c.auto_restart.max_per_hour = static_cast<int>(*v);
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
+  cfg->sources = LoadList<Source>(
+      r, root, "sources",
+      [&](const YAML::Node& n, const std::string& p) { return LoadSource(r, n, p); });
+  cfg->kafka_clusters = LoadList<KafkaCluster>(
+      r, root, "kafka_clusters",
+      [&](const YAML::Node& n, const std::string& p) { return LoadKafka(r, n, p); });
+  cfg->connectors = LoadList<Connector>(
+      r, root, "connectors", [&](const YAML::Node& n, const std::string& p) {
+        return LoadConnector(r, n, p);
+      });
+  const YAML::Node list = root["connectors"];
+  std::set<std::string> prefixes;
+  for (std::size_t i = 0; i < cfg->connectors.size(); ++i) {
+    const Connector& c = cfg->connectors[i];
+    const YAML::Node n = list[i];
+    const std::string path = J::Index("connectors", i);
+    if (!c.connect_cluster.empty() && !cfg->FindConnectCluster(c.connect_cluster)) {
+      r.Fail(n["connect_cluster"], J::Join(path, "connect_cluster"),
+             "no entry of connect_clusters is named \"" + c.connect_cluster +
+                 "\"");
+    }
+    if (!cfg->FindSource(c.source)) {
+      r.Fail(n["source"], J::Join(path, "source"),
+             "no entry of sources is named \"" + c.source + "\"");
+    }
+    if (!cfg->FindKafka(c.kafka)) {
+      r.Fail(n["kafka"], J::Join(path, "kafka"),
+             "no entry of kafka_clusters is named \"" + c.kafka + "\"");
+    }
+    if (!prefixes.insert(c.kafka + "/" + c.topic_prefix).second) {
+      r.Fail(n["topic_prefix"], J::Join(path, "topic_prefix"),
+             "\"" + c.topic_prefix +
+                 "\" is used by another connector on the same Kafka cluster");
+    }
+  }
+}
+
+}  // namespace cdc::config

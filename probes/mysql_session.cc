@@ -1,0 +1,184 @@
+#include "probes/mysql_session.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+namespace cdc {
+namespace {
+
+struct StmtCloser {
+  void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
+};
+using MysqlStmt = std::unique_ptr<MYSQL_STMT, StmtCloser>;
+
+unsigned int Seconds(std::chrono::milliseconds t) {
+  return static_cast<unsigned int>(
+      std::max<int64_t>(1, (t.count() + 999) / 1000));
+}
+
+}  // namespace
+
+std::optional<std::string> SqlResult::Get(std::size_t i,
+                                          const std::string& column) const {
+  auto it = std::find(columns.begin(), columns.end(), column);
+  if (it == columns.end() || i >= rows.size()) return std::nullopt;
+  return rows[i][static_cast<std::size_t>(it - columns.begin())];
+}
+
+std::string QuoteIdentifier(const std::string& name) {
+  std::string out = "`";
+  for (char c : name) {
+    if (c == '`') out.push_back('`');
+    out.push_back(c);
+  }
+  return out + "`";
+}
+
+MysqlSession::MysqlSession(const config::Source& source) : source_(source) {}
+
+void MysqlSession::Fail(const std::string& what) {
+  std::string msg = what;
+  unsigned code = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_) {
+      code = mysql_errno(conn_.get());
+      msg += ": " + std::string(mysql_error(conn_.get()));
+      // A broken connection is not reused; an SQL error keeps it.
+      if (code >= 2000 && code < 3000) conn_.reset();
+    }
+  }
+  throw SqlError(msg, code);
+}
+
+MYSQL* MysqlSession::Connection(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_) {
+      const unsigned int t = Seconds(timeout);
+      mysql_optionsv(conn_.get(), MYSQL_OPT_READ_TIMEOUT, &t);
+      mysql_optionsv(conn_.get(), MYSQL_OPT_WRITE_TIMEOUT, &t);
+      return conn_.get();
+    }
+  }
+  MysqlHandle m(mysql_init(nullptr));
+  if (!m) throw SqlError("out of memory creating a MySQL connection", 0);
+  const unsigned int t = Seconds(timeout);
+  mysql_optionsv(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &t);
+  mysql_optionsv(m.get(), MYSQL_OPT_READ_TIMEOUT, &t);
+  mysql_optionsv(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &t);
+  const auto& tls = source_.tls;
+  if (tls.mode != "disabled") {
+    const my_bool on = 1;
+    mysql_optionsv(m.get(), MYSQL_OPT_SSL_ENFORCE, &on);
+    if (!tls.ca_file.empty()) {
+      mysql_optionsv(m.get(), MYSQL_OPT_SSL_CA, tls.ca_file.c_str());
+    }
+    if (!tls.cert_file.empty()) {
+      mysql_optionsv(m.get(), MYSQL_OPT_SSL_CERT, tls.cert_file.c_str());
+      mysql_optionsv(m.get(), MYSQL_OPT_SSL_KEY, tls.key_file.c_str());
+    }
+    // Connector/C verifies the chain and the host name together.
+    const my_bool verify =
+        tls.mode == "verify_ca" || tls.mode == "verify_identity";
+    mysql_optionsv(m.get(), MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+  }
+  mysql_optionsv(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  if (mysql_real_connect(m.get(), source_.host.c_str(), source_.user.c_str(),
+                         source_.password.value.c_str(), nullptr,
+                         static_cast<unsigned int>(source_.port), nullptr,
+                         0) == nullptr) {
+    const std::string err = mysql_error(m.get());
+    const unsigned code = mysql_errno(m.get());
+    throw SqlError("cannot connect to " + source_.host + ":" +
+                       std::to_string(source_.port) + " as " + source_.user +
+                       ": " + err,
+                   code);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  conn_ = std::move(m);
+  return conn_.get();
+}
+
+SqlResult MysqlSession::Query(const std::string& sql,
+                              std::chrono::milliseconds timeout) {
+  MYSQL* m = Connection(timeout);
+  if (mysql_real_query(m, sql.data(), sql.size()) != 0) Fail("query failed");
+  SqlResult out;
+  MysqlResult res(mysql_store_result(m));
+  if (!res) {
+    if (mysql_field_count(m) != 0) Fail("reading the result failed");
+    return out;
+  }
+  const unsigned n = mysql_num_fields(res.get());
+  MYSQL_FIELD* fields = mysql_fetch_fields(res.get());
+  for (unsigned i = 0; i < n; ++i) out.columns.emplace_back(fields[i].name);
+  while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
+    unsigned long* lengths = mysql_fetch_lengths(res.get());
+    SqlRow r(n);
+    for (unsigned i = 0; i < n; ++i) {
+      if (row[i] != nullptr) r[i] = std::string(row[i], lengths[i]);
+    }
+    out.rows.push_back(std::move(r));
+  }
+  return out;
+}
+
+uint64_t MysqlSession::Execute(const std::string& sql,
+                               const std::vector<std::string>& params,
+                               std::chrono::milliseconds timeout) {
+  MYSQL* m = Connection(timeout);
+  MysqlStmt stmt(mysql_stmt_init(m));
+  if (!stmt) Fail("cannot create a prepared statement");
+  auto stmt_fail = [&](const char* what) {
+    throw SqlError(std::string(what) + ": " + mysql_stmt_error(stmt.get()),
+                   mysql_stmt_errno(stmt.get()));
+  };
+  if (mysql_stmt_prepare(stmt.get(), sql.data(), sql.size()) != 0) {
+    stmt_fail("prepare failed");
+  }
+  std::vector<MYSQL_BIND> binds(params.size());
+  std::vector<unsigned long> lengths(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    std::memset(&binds[i], 0, sizeof(MYSQL_BIND));
+    lengths[i] = params[i].size();
+    binds[i].buffer_type = MYSQL_TYPE_STRING;
+    binds[i].buffer = const_cast<char*>(params[i].data());
+    binds[i].buffer_length = lengths[i];
+    binds[i].length = &lengths[i];
+  }
+  if (!binds.empty() && mysql_stmt_bind_param(stmt.get(), binds.data()) != 0) {
+    stmt_fail("binding parameters failed");
+  }
+  if (mysql_stmt_execute(stmt.get()) != 0) {
+    const unsigned code = mysql_stmt_errno(stmt.get());
+    const std::string err = mysql_stmt_error(stmt.get());
+    stmt.reset();
+    if (code >= 2000 && code < 3000) Close();
+    throw SqlError("statement failed: " + err, code);
+  }
+  return mysql_stmt_affected_rows(stmt.get());
+}
+
+void MysqlSession::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn_) {
+    const my_socket fd = mysql_get_socket(conn_.get());
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  }
+}
+
+void MysqlSession::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  conn_.reset();
+}
+
+bool MysqlSession::connected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<bool>(conn_);
+}
+
+}  // namespace cdc
