@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +33,23 @@ void YamlReader::Fail(const YAML::Node& at, const std::string& path,
     col = at.Mark().column + 1;
   }
   throw ConfigError(file_ + ":" + std::to_string(line) + ":" +
-                    std::to_string(col) + ": " + path + ": " + reason);
+                    std::to_string(col) + ": " +
+                    (path.empty() ? "" : path + ": ") + reason);
+}
+
+YAML::Node YamlReader::KeyNode(const YAML::Node& map, std::string_view key) {
+  if (map.IsMap()) {
+    for (const auto& kv : map) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.first;
+    }
+  }
+  return map;
+}
+
+YAML::Node YamlReader::At(const YAML::Node& map, std::string_view key) {
+  const YAML::Node v = map[std::string(key)];
+  if (v.IsDefined() && !v.IsNull()) return v;
+  return KeyNode(map, key);
 }
 
 void YamlReader::ExpectMap(
@@ -74,9 +91,12 @@ std::string YamlReader::RequiredString(const YAML::Node& map,
                                        const std::string& path,
                                        std::string_view key) const {
   auto s = String(map, path, key);
-  if (!s) Fail(map, Join(path, key), "is required");
-  if (s->empty())
-    Fail(map[std::string(key)], Join(path, key), "must not be empty");
+  if (!s) {
+    Fail(At(map, key), Join(path, key),
+         map[std::string(key)].IsDefined() ? "must not be empty"
+                                           : "is required");
+  }
+  if (s->empty()) Fail(At(map, key), Join(path, key), "must not be empty");
   return *s;
 }
 
@@ -87,7 +107,7 @@ std::optional<Duration> YamlReader::DurationValue(const YAML::Node& map,
   if (!s) return std::nullopt;
   auto d = ParseDuration(*s);
   if (!d) {
-    Fail(map[std::string(key)], Join(path, key),
+    Fail(At(map, key), Join(path, key),
          "\"" + *s + "\" is not a duration (use e.g. 500ms, 15s, 2m, 1h)");
   }
   return *d;
@@ -100,7 +120,7 @@ std::optional<bool> YamlReader::Bool(const YAML::Node& map,
   if (!s) return std::nullopt;
   if (*s == "true") return true;
   if (*s == "false") return false;
-  Fail(map[std::string(key)], Join(path, key), "must be true or false");
+  Fail(At(map, key), Join(path, key), "must be true or false");
 }
 
 std::optional<int64_t> YamlReader::Int(const YAML::Node& map,
@@ -112,7 +132,7 @@ std::optional<int64_t> YamlReader::Int(const YAML::Node& map,
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
   if (ec != std::errc() || ptr != s->data() + s->size() || v < min || v > max) {
-    Fail(map[std::string(key)], Join(path, key),
+    Fail(At(map, key), Join(path, key),
          "must be a whole number from " + std::to_string(min) + " to " +
              std::to_string(max));
   }
@@ -131,12 +151,16 @@ std::optional<std::string> YamlReader::File(const YAML::Node& map,
                                             std::string_view key) const {
   auto s = String(map, path, key);
   if (!s) return std::nullopt;
-  if (s->empty())
-    Fail(map[std::string(key)], Join(path, key), "must not be empty");
+  if (s->empty()) Fail(At(map, key), Join(path, key), "must not be empty");
   std::string resolved = ResolvePath(*s);
   if (access(resolved.c_str(), R_OK) != 0) {
-    Fail(map[std::string(key)], Join(path, key),
+    Fail(At(map, key), Join(path, key),
          "cannot read file " + resolved + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  if (stat(resolved.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    Fail(At(map, key), Join(path, key),
+         "cannot read file " + resolved + ": it is a directory");
   }
   return resolved;
 }
@@ -144,30 +168,53 @@ std::optional<std::string> YamlReader::File(const YAML::Node& map,
 Secret YamlReader::Password(const YAML::Node& map,
                             const std::string& path) const {
   if (map["password"].IsDefined()) {
-    Fail(map["password"], Join(path, "password"),
+    Fail(At(map, "password"), Join(path, "password"),
          "inline passwords are not accepted; use password_file or "
          "password_env");
   }
   const bool has_file = map["password_file"].IsDefined();
   const bool has_env = map["password_env"].IsDefined();
-  if (has_file == has_env) {
-    Fail(map, path, "exactly one of password_file or password_env is required");
+  if (has_file && has_env) {
+    Fail(At(map, "password_env"), Join(path, "password_env"),
+         "cannot be used together with password_file; set only one");
+  }
+  if (!has_file && !has_env) {
+    Fail(map, path, "needs password_file or password_env");
   }
   Secret s;
   if (has_file) {
-    const std::string f = *File(map, path, "password_file");
+    const std::string key = "password_file";
+    if (map[key].IsNull())
+      Fail(At(map, key), Join(path, key), "must not be empty");
+    const std::string f = *File(map, path, key);
     try {
       s.value = ReadSecretFile(f);
     } catch (const std::exception& e) {
-      Fail(map["password_file"], Join(path, "password_file"), e.what());
+      Fail(At(map, key), Join(path, key), e.what());
+    }
+    if (s.value.empty()) {
+      Fail(At(map, key), Join(path, key), "file " + f + " is empty");
     }
     s.source = "file " + f;
   } else {
-    const std::string env = RequiredString(map, path, "password_env");
+    const std::string key = "password_env";
+    const std::string env = RequiredString(map, path, key);
+    // Never echo a value that is not a variable name: it may be the
+    // password itself, pasted into the wrong key.
+    const bool valid_name =
+        !std::isdigit(static_cast<unsigned char>(env.front())) &&
+        std::all_of(env.begin(), env.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+        });
+    if (!valid_name) {
+      Fail(At(map, key), Join(path, key),
+           "must be the name of an environment variable (letters, digits "
+           "and '_', not starting with a digit)");
+    }
     try {
       s.value = ReadSecretEnv(env);
     } catch (const std::exception& e) {
-      Fail(map["password_env"], Join(path, "password_env"), e.what());
+      Fail(At(map, key), Join(path, key), e.what());
     }
     s.source = "env " + env;
   }
@@ -184,7 +231,7 @@ void CheckName(const YamlReader& r, const YAML::Node& map,
   for (char c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' &&
         c != '.') {
-      r.Fail(map["name"], YamlReader::Join(path, "name"),
+      r.Fail(r.At(map, "name"), YamlReader::Join(path, "name"),
              "may contain only letters, digits, '-', '_' and '.'");
     }
   }
@@ -230,20 +277,31 @@ ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
   c.url = *url;
   if (auto d = r.DurationValue(n, path, "interval")) c.interval = *d;
   if (auto d = r.DurationValue(n, path, "timeout")) c.timeout = *d;
+  const std::string ip = YamlReader::Join(path, "interval");
+  const std::string tp = YamlReader::Join(path, "timeout");
   if (c.interval < std::chrono::seconds(1)) {
-    r.Fail(n["interval"], YamlReader::Join(path, "interval"),
-           "must be at least 1s");
+    r.Fail(r.At(n, "interval"), ip, "must be at least 1s");
+  }
+  // The scheduler adds it to steady_clock time points: keep it far from
+  // overflow. Nobody watches a pipeline less often than daily.
+  if (c.interval > std::chrono::hours(24)) {
+    r.Fail(r.At(n, "interval"), ip, "must be at most 24h");
   }
   if (c.timeout < std::chrono::milliseconds(100)) {
-    r.Fail(n["timeout"], YamlReader::Join(path, "timeout"),
-           "must be at least 100ms");
+    r.Fail(r.At(n, "timeout"), tp, "must be at least 100ms");
   }
   if (c.timeout > c.interval) {
-    r.Fail(n["timeout"], YamlReader::Join(path, "timeout"),
-           "must not exceed interval (" + FormatDuration(c.interval) + ")");
+    if (n["timeout"].IsDefined() && !n["timeout"].IsNull()) {
+      r.Fail(r.At(n, "timeout"), tp,
+             "must not exceed interval (" + FormatDuration(c.interval) + ")");
+    }
+    r.Fail(r.At(n, "interval"), ip,
+           "must not be shorter than the default timeout (" +
+               FormatDuration(c.timeout) + "); set timeout as well");
   }
   if (auto b = n["basic_auth"]; b.IsDefined()) {
     const std::string bp = YamlReader::Join(path, "basic_auth");
+    if (!b.IsMap()) r.Fail(r.At(n, "basic_auth"), bp, "must be a mapping");
     r.ExpectMap(b, bp,
                 {"username", "password", "password_file", "password_env"});
     BasicAuth auth;
@@ -253,7 +311,12 @@ ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
   }
   if (auto t = n["tls"]; t.IsDefined()) {
     if (c.url.scheme != "https") {
-      r.Fail(t, YamlReader::Join(path, "tls"), "is set but url is not https");
+      r.Fail(r.KeyNode(n, "tls"), YamlReader::Join(path, "tls"),
+             "is set but url is not https");
+    }
+    if (!t.IsMap()) {
+      r.Fail(r.At(n, "tls"), YamlReader::Join(path, "tls"),
+             "must be a mapping");
     }
     c.tls = LoadClientTls(r, t, YamlReader::Join(path, "tls"));
   }
@@ -267,16 +330,31 @@ ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
 
 Config LoadConfigString(const std::string& text, const std::string& file) {
   YamlReader r(file);
-  YAML::Node root;
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) +
+    const bool at = !e.mark.is_null();
+    throw ConfigError(file + ":" + std::to_string(at ? e.mark.line + 1 : 1) +
+                      ":" + std::to_string(at ? e.mark.column + 1 : 1) +
                       ": invalid YAML: " + e.msg);
   }
+  // YAML::Load would silently drop everything after a second "---".
+  for (std::size_t i = 1; i < docs.size(); ++i) {
+    if (!docs[i].IsNull()) {
+      r.Fail(docs[i], "",
+             "a second YAML document (after ---) is not supported; put "
+             "everything in one");
+    }
+  }
+  YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsDefined() || root.IsNull()) {
     throw ConfigError(file + ":1:1: the file is empty");
+  }
+  if (!root.IsMap()) {
+    r.Fail(root, "",
+           "the top level must be a mapping (key: value lines), not a list "
+           "or a single value");
   }
   r.ExpectMap(root, "", {"global", "connect_clusters"});
 
@@ -286,7 +364,7 @@ Config LoadConfigString(const std::string& text, const std::string& file) {
 
   const YAML::Node clusters = root["connect_clusters"];
   if (!clusters.IsDefined() || clusters.IsNull()) {
-    r.Fail(root, "connect_clusters",
+    r.Fail(r.At(root, "connect_clusters"), "connect_clusters",
            "is required: configure at least one Kafka Connect cluster");
   }
   r.ExpectList(clusters, "connect_clusters");
@@ -295,7 +373,7 @@ Config LoadConfigString(const std::string& text, const std::string& file) {
     const std::string path = YamlReader::Index("connect_clusters", i);
     ConnectCluster c = LoadConnectCluster(r, clusters[i], path);
     if (!names.insert(c.name).second) {
-      r.Fail(clusters[i]["name"], YamlReader::Join(path, "name"),
+      r.Fail(r.At(clusters[i], "name"), YamlReader::Join(path, "name"),
              "duplicate name \"" + c.name + "\"");
     }
     cfg.connect_clusters.push_back(std::move(c));

@@ -12,6 +12,12 @@ std::string HttpUrl::SchemeHostPort() const {
 
 std::optional<HttpUrl> ParseHttpUrl(std::string_view text, std::string* why) {
   HttpUrl u;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      *why = "must not contain spaces or control characters";
+      return std::nullopt;
+    }
+  }
   const auto sep = text.find("://");
   if (sep == std::string_view::npos) {
     *why = "must be an http or https URL";
@@ -36,6 +42,7 @@ std::optional<HttpUrl> ParseHttpUrl(std::string_view text, std::string* why) {
     return std::nullopt;
   }
   std::string_view port_text;
+  bool has_port = false;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
     if (close == std::string_view::npos) {
@@ -50,18 +57,31 @@ std::optional<HttpUrl> ParseHttpUrl(std::string_view text, std::string* why) {
         return std::nullopt;
       }
       port_text = after.substr(1);
+      has_port = true;
     }
   } else {
     const auto colon = authority.rfind(':');
     u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos)
+    if (colon != std::string_view::npos) {
       port_text = authority.substr(colon + 1);
+      has_port = true;
+    }
   }
   if (u.host.empty()) {
     *why = "has no host";
     return std::nullopt;
   }
-  if (port_text.empty()) {
+  const bool v6 = !authority.empty() && authority.front() == '[';
+  for (char c : u.host) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                    (v6 ? c == ':' || c == '%' : c == '-' || c == '_');
+    if (!ok) {
+      *why = v6 || c != ':' ? "has an invalid host"
+                            : "has an invalid host (put IPv6 addresses in [])";
+      return std::nullopt;
+    }
+  }
+  if (!has_port) {
     u.port = u.scheme == "https" ? 443 : 80;
   } else {
     int p = 0;

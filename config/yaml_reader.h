@@ -22,8 +22,16 @@ class YamlReader {
   static std::string Join(const std::string& path, std::string_view key);
   static std::string Index(const std::string& path, std::size_t i);
 
+  // An empty `path` leaves the path out ("FILE:LINE:COL: REASON").
   [[noreturn]] void Fail(const YAML::Node& at, const std::string& path,
                          const std::string& reason) const;
+
+  // Where to point for `key` of `map`: its value; the key itself when the
+  // value is empty (yaml-cpp marks an empty value at the next token, often
+  // on another line); the mapping when the key is absent.
+  static YAML::Node At(const YAML::Node& map, std::string_view key);
+  // The key node of `key` in `map`, or `map` when the key is absent.
+  static YAML::Node KeyNode(const YAML::Node& map, std::string_view key);
 
   // `n` must be a mapping whose keys are all in `allowed`, each at most once.
   void ExpectMap(const YAML::Node& n, const std::string& path,

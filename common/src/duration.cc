@@ -34,8 +34,10 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     int64_t n = 0;
     while (i < text.size() &&
            std::isdigit(static_cast<unsigned char>(text[i]))) {
-      if (n > std::numeric_limits<int64_t>::max() / 10) return std::nullopt;
-      n = n * 10 + (text[i] - '0');
+      const int digit = text[i] - '0';
+      if (n > (std::numeric_limits<int64_t>::max() - digit) / 10)
+        return std::nullopt;
+      n = n * 10 + digit;
       ++i;
     }
     const Unit* unit = nullptr;
