@@ -11,6 +11,7 @@
 #include "cdc/common/duration.h"
 #include "cdc/common/secret.h"
 #include "config/config.h"
+#include "config/pipeline_loader.h"
 #include "config/yaml_reader.h"
 
 namespace cdc::config {
@@ -356,31 +357,36 @@ Config LoadConfigString(const std::string& text, const std::string& file) {
            "the top level must be a mapping (key: value lines), not a list "
            "or a single value");
   }
-  r.ExpectMap(root, "", {"global", "connect_clusters"});
+  r.ExpectMap(root, "",
+              {"global", "connect_clusters", "sources", "kafka_clusters",
+               "connectors"});
 
   Config cfg;
   cfg.file = file;
   cfg.global = LoadGlobal(r, root["global"]);
 
   const YAML::Node clusters = root["connect_clusters"];
-  if (!clusters.IsDefined() || clusters.IsNull()) {
-    r.Fail(r.At(root, "connect_clusters"), "connect_clusters",
-           "is required: configure at least one Kafka Connect cluster");
-  }
-  r.ExpectList(clusters, "connect_clusters");
-  std::set<std::string> names;
-  for (std::size_t i = 0; i < clusters.size(); ++i) {
-    const std::string path = YamlReader::Index("connect_clusters", i);
-    ConnectCluster c = LoadConnectCluster(r, clusters[i], path);
-    if (!names.insert(c.name).second) {
-      r.Fail(r.At(clusters[i], "name"), YamlReader::Join(path, "name"),
-             "duplicate name \"" + c.name + "\"");
+  if (clusters.IsDefined() && !clusters.IsNull()) {
+    r.ExpectList(clusters, "connect_clusters");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < clusters.size(); ++i) {
+      const std::string path = YamlReader::Index("connect_clusters", i);
+      ConnectCluster c = LoadConnectCluster(r, clusters[i], path);
+      if (!names.insert(c.name).second) {
+        r.Fail(r.At(clusters[i], "name"), YamlReader::Join(path, "name"),
+               "duplicate name \"" + c.name + "\"");
+      }
+      cfg.connect_clusters.push_back(std::move(c));
     }
-    cfg.connect_clusters.push_back(std::move(c));
   }
-  if (cfg.connect_clusters.empty()) {
-    r.Fail(clusters, "connect_clusters",
-           "is empty: configure at least one Kafka Connect cluster");
+  LoadPipeline(r, root, &cfg);
+  if (cfg.connect_clusters.empty() && cfg.connectors.empty()) {
+    const YAML::Node at = !clusters.IsDefined()  ? root
+                          : clusters.IsNull()    ? r.At(root, "connect_clusters")
+                                                 : clusters;
+    r.Fail(at, "connect_clusters",
+           "nothing to monitor: configure connect_clusters (Kafka Connect "
+           "REST status) and/or connectors (end-to-end probes)");
   }
   return cfg;
 }

@@ -10,6 +10,18 @@ namespace {
 
 using J = YamlReader;
 
+// The mapping under `key`, or an undefined node if the key is absent. An
+// empty value is an error rather than "all defaults".
+YAML::Node Section(const YamlReader& r, const YAML::Node& map,
+                   const std::string& path, const char* key) {
+  YAML::Node n = map[key];
+  if (n.IsDefined() && n.IsNull()) {
+    r.Fail(J::At(map, key), J::Join(path, key),
+           "has no value (leave the key out to use the defaults)");
+  }
+  return n;
+}
+
 bool PlainName(const std::string& s) {
   for (char c : s) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' &&
@@ -34,7 +46,7 @@ std::string RequiredName(const YamlReader& r, const YAML::Node& n,
                          const std::string& path) {
   std::string name = r.RequiredString(n, path, "name");
   if (!PlainName(name)) {
-    r.Fail(n["name"], J::Join(path, "name"),
+    r.Fail(J::At(n, "name"), J::Join(path, "name"),
            "may contain only letters, digits, '-', '_' and '.'");
   }
   return name;
@@ -52,7 +64,7 @@ std::vector<T> LoadList(const YamlReader& r, const YAML::Node& root,
     const std::string path = J::Index(key, i);
     T item = load(list[i], path);
     if (!names.insert(item.name).second) {
-      r.Fail(list[i]["name"], J::Join(path, "name"),
+      r.Fail(J::At(list[i], "name"), J::Join(path, "name"),
              "duplicate name \"" + item.name + "\"");
     }
     out.push_back(std::move(item));
@@ -71,13 +83,13 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
   if (auto p = r.Int(n, path, "port", 1, 65535)) s.port = static_cast<int>(*p);
   s.user = r.RequiredString(n, path, "user");
   s.password = r.Password(n, path);
-  if (auto t = n["tls"]; t.IsDefined()) {
+  if (auto t = Section(r, n, path, "tls"); t.IsDefined()) {
     const std::string tp = J::Join(path, "tls");
     r.ExpectMap(t, tp, {"mode", "ca_file", "cert_file", "key_file"});
     if (auto m = r.String(t, tp, "mode")) {
       if (*m != "disabled" && *m != "required" && *m != "verify_ca" &&
           *m != "verify_identity") {
-        r.Fail(t["mode"], J::Join(tp, "mode"),
+        r.Fail(J::At(t, "mode"), J::Join(tp, "mode"),
                "must be one of disabled, required, verify_ca, "
                "verify_identity");
       }
@@ -95,13 +107,13 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
              "is required when mode is " + s.tls.mode);
     }
   }
-  if (auto c = n["canary"]; c.IsDefined()) {
+  if (auto c = Section(r, n, path, "canary"); c.IsDefined()) {
     const std::string cp = J::Join(path, "canary");
     r.ExpectMap(c, cp, {"database", "table", "create"});
     for (const char* key : {"database", "table"}) {
       if (auto v = r.String(c, cp, key)) {
         if (!SqlIdentifier(*v)) {
-          r.Fail(c[key], J::Join(cp, key),
+          r.Fail(J::At(c, key), J::Join(cp, key),
                  "must be 1 to 64 letters, digits or '_'");
         }
         (std::string_view(key) == "database" ? s.canary.database
@@ -113,10 +125,11 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
   if (auto d = r.DurationValue(n, path, "interval")) s.interval = *d;
   if (auto d = r.DurationValue(n, path, "timeout")) s.timeout = *d;
   if (s.interval < std::chrono::seconds(1)) {
-    r.Fail(n["interval"], J::Join(path, "interval"), "must be at least 1s");
+    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
+           "must be at least 1s");
   }
   if (s.timeout < std::chrono::milliseconds(100) || s.timeout > s.interval) {
-    r.Fail(n["timeout"], J::Join(path, "timeout"),
+    r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
            "must be from 100ms to the interval");
   }
   return s;
@@ -160,7 +173,11 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
     if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of property: file");
     for (const auto& kv : p) {
       const std::string key = kv.first.Scalar();
-      const std::string file = *r.File(p, pp, key);
+      const auto file_opt = r.File(p, pp, key);
+      if (!file_opt) {
+        r.Fail(J::At(p, key), J::Join(pp, key), "must be a file path");
+      }
+      const std::string file = *file_opt;
       Secret secret;
       try {
         secret.value = ReadSecretFile(file);
@@ -188,55 +205,60 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
   c.kafka = r.RequiredString(n, path, "kafka");
   c.topic_prefix = r.RequiredString(n, path, "topic_prefix");
   if (!PlainName(c.topic_prefix)) {
-    r.Fail(n["topic_prefix"], J::Join(path, "topic_prefix"),
+    r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),
            "may contain only letters, digits, '-', '_' and '.' (as Kafka "
            "topic names)");
   }
   c.binlog_user = r.String(n, path, "binlog_user").value_or("");
   if (auto v = r.String(n, path, "tls_version")) {
     if (*v != "auto" && *v != "1.2" && *v != "1.3") {
-      r.Fail(n["tls_version"], J::Join(path, "tls_version"),
+      r.Fail(J::At(n, "tls_version"), J::Join(path, "tls_version"),
              "must be auto, \"1.2\" or \"1.3\"");
     }
     c.tls_version = *v;
   }
-  if (auto m = n["marker"]; m.IsDefined()) {
+  if (auto m = Section(r, n, path, "marker"); m.IsDefined()) {
     const std::string mp = J::Join(path, "marker");
     r.ExpectMap(m, mp, {"enabled", "interval", "timeout"});
     c.marker.enabled = r.Bool(m, mp, "enabled").value_or(true);
     if (auto d = r.DurationValue(m, mp, "interval")) c.marker.interval = *d;
     if (auto d = r.DurationValue(m, mp, "timeout")) c.marker.timeout = *d;
     if (c.marker.interval < std::chrono::seconds(1)) {
-      r.Fail(m["interval"], J::Join(mp, "interval"), "must be at least 1s");
+      r.Fail(J::At(m, "interval"), J::Join(mp, "interval"),
+             "must be at least 1s");
     }
     if (c.marker.timeout < std::chrono::seconds(1)) {
-      r.Fail(m["timeout"], J::Join(mp, "timeout"), "must be at least 1s");
+      r.Fail(J::At(m, "timeout"), J::Join(mp, "timeout"),
+             "must be at least 1s");
     }
   }
-  if (auto h = n["heartbeat"]; h.IsDefined()) {
+  if (auto h = Section(r, n, path, "heartbeat"); h.IsDefined()) {
     const std::string hp = J::Join(path, "heartbeat");
     r.ExpectMap(h, hp, {"enabled", "max_age", "topic"});
     c.heartbeat.enabled = r.Bool(h, hp, "enabled").value_or(true);
     if (auto d = r.DurationValue(h, hp, "max_age")) c.heartbeat.max_age = *d;
     if (c.heartbeat.max_age < std::chrono::seconds(1)) {
-      r.Fail(h["max_age"], J::Join(hp, "max_age"), "must be at least 1s");
+      r.Fail(J::At(h, "max_age"), J::Join(hp, "max_age"),
+             "must be at least 1s");
     }
     c.heartbeat.topic = r.String(h, hp, "topic").value_or("");
   }
-  if (auto s = n["silent_failure"]; s.IsDefined()) {
+  if (auto s = Section(r, n, path, "silent_failure"); s.IsDefined()) {
     const std::string sp = J::Join(path, "silent_failure");
     r.ExpectMap(s, sp, {"consecutive_misses"});
     if (auto v = r.Int(s, sp, "consecutive_misses", 1, 100)) {
       c.silent_failure.consecutive_misses = static_cast<int>(*v);
     }
   }
-  if (auto e = n["evidence"]; e.IsDefined()) {
+  if (auto e = Section(r, n, path, "evidence"); e.IsDefined()) {
     const std::string ep = J::Join(path, "evidence");
     r.ExpectMap(e, ep, {"command", "directory", "timeout", "min_interval"});
     const YAML::Node cmd = e["command"];
-    if (!cmd.IsDefined()) r.Fail(e, J::Join(ep, "command"), "is required");
+    if (!cmd.IsDefined()) {
+      r.Fail(J::At(e, "command"), J::Join(ep, "command"), "is required");
+    }
     if (!cmd.IsSequence() || cmd.size() == 0) {
-      r.Fail(cmd, J::Join(ep, "command"),
+      r.Fail(cmd.IsNull() ? J::At(e, "command") : cmd, J::Join(ep, "command"),
              "must be a non-empty list of arguments (no shell is used)");
     }
     for (std::size_t i = 0; i < cmd.size(); ++i) {
@@ -252,7 +274,7 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
       c.evidence.min_interval = *d;
     }
   }
-  if (auto a = n["auto_restart"]; a.IsDefined()) {
+  if (auto a = Section(r, n, path, "auto_restart"); a.IsDefined()) {
     const std::string ap = J::Join(path, "auto_restart");
     r.ExpectMap(a, ap, {"enabled", "after", "max_per_hour"});
     c.auto_restart.enabled = r.Bool(a, ap, "enabled").value_or(false);
@@ -270,11 +292,14 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
 
 void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
   cfg->sources = LoadList<Source>(
-      r, root, "sources",
-      [&](const YAML::Node& n, const std::string& p) { return LoadSource(r, n, p); });
-  cfg->kafka_clusters = LoadList<KafkaCluster>(
-      r, root, "kafka_clusters",
-      [&](const YAML::Node& n, const std::string& p) { return LoadKafka(r, n, p); });
+      r, root, "sources", [&](const YAML::Node& n, const std::string& p) {
+        return LoadSource(r, n, p);
+      });
+  cfg->kafka_clusters =
+      LoadList<KafkaCluster>(r, root, "kafka_clusters",
+                             [&](const YAML::Node& n, const std::string& p) {
+                               return LoadKafka(r, n, p);
+                             });
   cfg->connectors = LoadList<Connector>(
       r, root, "connectors", [&](const YAML::Node& n, const std::string& p) {
         return LoadConnector(r, n, p);
@@ -285,21 +310,22 @@ void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
     const Connector& c = cfg->connectors[i];
     const YAML::Node n = list[i];
     const std::string path = J::Index("connectors", i);
-    if (!c.connect_cluster.empty() && !cfg->FindConnectCluster(c.connect_cluster)) {
-      r.Fail(n["connect_cluster"], J::Join(path, "connect_cluster"),
+    if (!c.connect_cluster.empty() &&
+        !cfg->FindConnectCluster(c.connect_cluster)) {
+      r.Fail(J::At(n, "connect_cluster"), J::Join(path, "connect_cluster"),
              "no entry of connect_clusters is named \"" + c.connect_cluster +
                  "\"");
     }
     if (!cfg->FindSource(c.source)) {
-      r.Fail(n["source"], J::Join(path, "source"),
+      r.Fail(J::At(n, "source"), J::Join(path, "source"),
              "no entry of sources is named \"" + c.source + "\"");
     }
     if (!cfg->FindKafka(c.kafka)) {
-      r.Fail(n["kafka"], J::Join(path, "kafka"),
+      r.Fail(J::At(n, "kafka"), J::Join(path, "kafka"),
              "no entry of kafka_clusters is named \"" + c.kafka + "\"");
     }
     if (!prefixes.insert(c.kafka + "/" + c.topic_prefix).second) {
-      r.Fail(n["topic_prefix"], J::Join(path, "topic_prefix"),
+      r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),
              "\"" + c.topic_prefix +
                  "\" is used by another connector on the same Kafka cluster");
     }

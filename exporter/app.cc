@@ -4,7 +4,10 @@
 
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
+#include "probes/binlog_session_probe.h"
 #include "probes/connect_rest_probe.h"
+#include "probes/marker_probe.h"
+#include "probes/offset_lag_probe.h"
 
 namespace cdc {
 namespace {
@@ -18,7 +21,7 @@ double WallSeconds() {
 }  // namespace
 
 App::App(std::string config_path, Logger& log)
-    : config_path_(std::move(config_path)), log_(log) {}
+    : config_path_(std::move(config_path)), log_(log), pipeline_(log) {}
 
 App::~App() { Stop(); }
 
@@ -36,8 +39,71 @@ void App::Start() {
 void App::Apply(const config::Config& cfg) {
   std::vector<std::shared_ptr<Probe>> probes;
   for (const auto& cluster : cfg.connect_clusters) {
-    probes.push_back(std::make_shared<ConnectRestProbe>(cluster, log_));
+    probes.push_back(std::make_shared<ConnectRestProbe>(
+        cluster, log_,
+        [this](const std::string& name, bool ok,
+               const std::vector<connect::ConnectorStatus>& connectors) {
+          pipeline_.OnRestPoll(name, ok, connectors);
+        }));
   }
+
+  // Kafka: one watcher per cluster that connectors use.
+  std::map<std::string, std::shared_ptr<KafkaWatcher>> watchers;
+  std::map<std::string, std::vector<KafkaInterest>> interests;
+  for (const auto& c : cfg.connectors) {
+    const config::KafkaCluster& k = *cfg.FindKafka(c.kafka);
+    const config::Source& src = *cfg.FindSource(c.source);
+    auto& list = interests[k.name];
+    if (c.marker.enabled) {
+      list.push_back(
+          {KafkaInterest::Kind::kMarker, c.MarkerTopic(src.canary), c.name});
+    }
+    if (c.heartbeat.enabled) {
+      list.push_back(
+          {KafkaInterest::Kind::kHeartbeat, c.HeartbeatTopic(), c.name});
+    }
+    list.push_back({KafkaInterest::Kind::kOffsets, k.offsets_topic, c.name});
+  }
+  for (const auto& [name, list] : interests) {
+    const config::KafkaCluster& k = *cfg.FindKafka(name);
+    auto it = watchers_.find(name);
+    if (it != watchers_.end() && it->second->cluster() == k) {
+      watchers[name] = it->second;
+    } else {
+      watchers[name] = std::make_shared<KafkaWatcher>(k, pipeline_, log_);
+    }
+    probes.push_back(std::make_shared<KafkaProbe>(watchers[name]));
+  }
+
+  // Per source: markers (one probe per marker interval), binlog sessions,
+  // offset lag.
+  for (const auto& src : cfg.sources) {
+    std::vector<config::Connector> mine;
+    std::map<std::chrono::milliseconds, std::vector<std::string>> by_interval;
+    std::map<std::string, std::string> binlog_users;
+    for (const auto& c : cfg.connectors) {
+      if (c.source != src.name) continue;
+      mine.push_back(c);
+      if (c.marker.enabled) by_interval[c.marker.interval].push_back(c.name);
+      if (!c.binlog_user.empty()) binlog_users[c.name] = c.binlog_user;
+    }
+    if (mine.empty()) continue;
+    for (const auto& [interval, names] : by_interval) {
+      probes.push_back(
+          std::make_shared<MarkerProbe>(src, interval, names, pipeline_, log_));
+    }
+    if (!binlog_users.empty()) {
+      probes.push_back(std::make_shared<BinlogSessionProbe>(src, binlog_users,
+                                                            pipeline_, log_));
+    }
+    probes.push_back(
+        std::make_shared<OffsetLagProbe>(src, mine, cfg, pipeline_, log_));
+  }
+
+  // Everything built: switch over.
+  pipeline_.SetConnectors(cfg.connectors);
+  for (auto& [name, w] : watchers) w->SetInterests(interests[name]);
+  watchers_ = std::move(watchers);
   scheduler_->SetProbes(std::move(probes));
 }
 
@@ -85,7 +151,7 @@ void App::CollectSelf(MetricSink& sink) const {
              last_reload_success_ts_);
 }
 
-std::string App::ScrapeText() const {
+std::string App::ScrapeText() {
   MetricSink sink;
   CollectSelf(sink);
   CollectProcessMetrics(sink);
@@ -95,6 +161,7 @@ std::string App::ScrapeText() const {
     scheduler = scheduler_;
   }
   if (scheduler) scheduler->Collect(sink);
+  pipeline_.Collect(sink, std::chrono::system_clock::now());
   return prometheus::TextSerializer().Serialize(sink.Take());
 }
 
@@ -106,6 +173,8 @@ void App::Stop() {
     s = std::move(scheduler_);
   }
   if (s) s->Stop(std::chrono::seconds(5));
+  std::lock_guard<std::mutex> lock(mu_);
+  watchers_.clear();  // stops the consumers
 }
 
 }  // namespace cdc

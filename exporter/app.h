@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -8,6 +9,8 @@
 #include "cdc/common/log.h"
 #include "config/config.h"
 #include "exporter/scheduler.h"
+#include "probes/kafka_watcher.h"
+#include "probes/pipeline_state.h"
 
 namespace cdc {
 
@@ -30,7 +33,7 @@ class App {
   bool Reload(std::string* error);
 
   // The Prometheus text exposition of every metric.
-  std::string ScrapeText() const;
+  std::string ScrapeText();
 
   bool Ready() const { return ready_; }
   void Stop();
@@ -38,13 +41,22 @@ class App {
   // A copy of the running configuration.
   config::Config CurrentConfig() const;
 
+  // What is known of every configured connector (for the status page).
+  PipelineState& pipeline() { return pipeline_; }
+
  private:
+  // Builds everything the configuration needs (throws on a problem that the
+  // loader cannot see, e.g. a librdkafka property), then switches to it.
   void Apply(const config::Config& cfg);
   void CollectSelf(MetricSink& sink) const;
 
   const std::string config_path_;
   Logger& log_;
   std::shared_ptr<Scheduler> scheduler_;
+  PipelineState pipeline_;
+  // One consumer per Kafka cluster, kept across reloads while its settings
+  // do not change. Guarded by mu_.
+  std::map<std::string, std::shared_ptr<KafkaWatcher>> watchers_;
 
   mutable std::mutex
       mu_;  // guards config_ and the reload status; serialises reloads

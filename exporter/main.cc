@@ -40,8 +40,10 @@ int Run(int argc, char** argv) {
     try {
       cdc::config::Config cfg = cdc::config::LoadConfigFile(flags.config_file);
       std::cout << flags.config_file << ": configuration is valid ("
-                << cfg.connect_clusters.size()
-                << " Kafka Connect cluster(s))\n";
+                << cfg.connect_clusters.size() << " Kafka Connect cluster(s), "
+                << cfg.sources.size() << " source(s), "
+                << cfg.kafka_clusters.size() << " Kafka cluster(s), "
+                << cfg.connectors.size() << " connector(s))\n";
       return kExitOk;
     } catch (const cdc::config::ConfigError& e) {
       std::cerr << e.what() << "\n";

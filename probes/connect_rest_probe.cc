@@ -37,8 +37,11 @@ double NowSeconds() {
 }  // namespace
 
 ConnectRestProbe::ConnectRestProbe(const config::ConnectCluster& cluster,
-                                   Logger& log)
-    : cluster_(cluster), log_(log), client_(cluster) {}
+                                   Logger& log, Observer observer)
+    : cluster_(cluster),
+      log_(log),
+      client_(cluster),
+      observer_(std::move(observer)) {}
 
 std::string ConnectRestProbe::Fingerprint() const {
   // Includes the secret's value so a rotated password takes effect on
@@ -213,6 +216,7 @@ ProbeOutcome ConnectRestProbe::Run(const ProbeContext& ctx) {
   } catch (const std::exception& e) {
     error = e.what();
   }
+  if (observer_) observer_(cluster_.name, error.empty(), now);
   std::lock_guard<std::mutex> lock(mu_);
   polled_ = true;
   if (!error.empty()) {

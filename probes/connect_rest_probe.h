@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,7 +25,13 @@ namespace cdc {
 // successful poll lose their series at once.
 class ConnectRestProbe final : public Probe {
  public:
-  ConnectRestProbe(const config::ConnectCluster& cluster, Logger& log);
+  // Called after every poll with the cluster name, whether it succeeded and
+  // the connectors it found (empty on failure).
+  using Observer = std::function<void(
+      const std::string&, bool, const std::vector<connect::ConnectorStatus>&)>;
+
+  ConnectRestProbe(const config::ConnectCluster& cluster, Logger& log,
+                   Observer observer = nullptr);
 
   std::string_view Kind() const override { return "connect_rest"; }
   const std::string& Target() const override { return cluster_.name; }
@@ -55,6 +62,7 @@ class ConnectRestProbe final : public Probe {
   const config::ConnectCluster cluster_;
   Logger& log_;
   connect::ConnectClient client_;
+  const Observer observer_;
 
   mutable std::mutex mu_;  // guards everything below
   bool polled_ = false;    // at least one run finished

@@ -114,15 +114,16 @@ KafkaWatcher::~KafkaWatcher() {
   rd_kafka_consumer_close(rk_.get());
 }
 
-void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level,
-                               const char* fac, const char* buf) {
+void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
+                               const char* buf) {
   auto* self = static_cast<KafkaWatcher*>(rd_kafka_opaque(rk));
   if (self == nullptr) return;
   const LogLevel l = level <= 3   ? LogLevel::kError
                      : level == 4 ? LogLevel::kWarn
                                   : LogLevel::kDebug;
-  self->log_.Log(l, "librdkafka",
-                 {{"kafka", self->cluster_.name}, {"facility", fac}, {"detail", buf}});
+  self->log_.Log(
+      l, "librdkafka",
+      {{"kafka", self->cluster_.name}, {"facility", fac}, {"detail", buf}});
 }
 
 void KafkaWatcher::SetInterests(std::vector<KafkaInterest> interests) {
@@ -211,7 +212,8 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   }
   refreshed_once_ = true;
   if (add->cnt > 0) {
-    if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), add.get())) {
+    if (rd_kafka_error_t* e =
+            rd_kafka_incremental_assign(rk_.get(), add.get())) {
       const std::string why = rd_kafka_error_string(e);
       rd_kafka_error_destroy(e);
       for (int i = 0; i < add->cnt; ++i) {
@@ -271,8 +273,8 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
         }
         break;
       case KafkaInterest::Kind::kHeartbeat:
-        state_.OnHeartbeat(i.connector, ParseHeartbeatSeconds(value, NowSeconds()),
-                           now);
+        state_.OnHeartbeat(i.connector,
+                           ParseHeartbeatSeconds(value, NowSeconds()), now);
         break;
       case KafkaInterest::Kind::kOffsets:
         if (!offset_parsed) {
@@ -300,14 +302,15 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
                {{"kafka", cluster_.name}}, static_cast<double>(records_));
   for (const auto& [topic, n] : partitions_) {
     auto it = by_topic_.find(topic);
-    sink.Gauge("cdc_kafka_topic_partitions",
-               "Partitions of a watched topic (0: the topic does not exist; "
-               "for a marker topic, is the canary table in the connector's "
-               "table.include.list?).",
-               {{"kafka", cluster_.name},
-                {"topic", topic},
-                {"kind", it == by_topic_.end() ? "" : KindName(it->second.kind)}},
-               n);
+    sink.Gauge(
+        "cdc_kafka_topic_partitions",
+        "Partitions of a watched topic (0: the topic does not exist; "
+        "for a marker topic, is the canary table in the connector's "
+        "table.include.list?).",
+        {{"kafka", cluster_.name},
+         {"topic", topic},
+         {"kind", it == by_topic_.end() ? "" : KindName(it->second.kind)}},
+        n);
   }
 }
 

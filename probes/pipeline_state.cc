@@ -22,9 +22,7 @@ double Seconds(WallClock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-bool IsHex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
+bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 }  // namespace
 
@@ -145,8 +143,8 @@ void PipelineState::Judge(Round& round, const std::string& connector,
     return;
   }
   if (outcome == 1) {
-    const double latency =
-        std::max(0.0, std::chrono::duration<double>(at - round.written_at).count());
+    const double latency = std::max(
+        0.0, std::chrono::duration<double>(at - round.written_at).count());
     c.marker_found = true;
     c.marker_latency = latency;
     c.consecutive_misses = 0;
@@ -166,7 +164,8 @@ void PipelineState::Judge(Round& round, const std::string& connector,
   }
 }
 
-void PipelineState::FinishRoundIfDone(std::map<std::string, Round>::iterator it) {
+void PipelineState::FinishRoundIfDone(
+    std::map<std::string, Round>::iterator it) {
   Round& r = it->second;
   int found = 0, missed = 0;
   for (const auto& [name, o] : r.outcome) {
@@ -219,16 +218,17 @@ void PipelineState::Expire(WallClock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   // Oldest rounds first, so consecutive misses count in order.
   std::vector<std::pair<WallClock::time_point, std::string>> order;
-  for (const auto& [token, r] : rounds_) order.emplace_back(r.written_at, token);
+  for (const auto& [token, r] : rounds_)
+    order.emplace_back(r.written_at, token);
   std::sort(order.begin(), order.end());
   for (const auto& [when, token] : order) {
     auto it = rounds_.find(token);
     for (auto& [name, o] : it->second.outcome) {
       if (o == 0 && now >= it->second.deadline[name]) {
         auto c = conns_.find(name);
-        const bool kafka_down =
-            c != conns_.end() && kafka_up_.count(c->second.cfg.kafka) &&
-            !kafka_up_[c->second.cfg.kafka];
+        const bool kafka_down = c != conns_.end() &&
+                                kafka_up_.count(c->second.cfg.kafka) &&
+                                !kafka_up_[c->second.cfg.kafka];
         Judge(it->second, name, kafka_down ? 3 : 2, now);
       }
     }
@@ -290,7 +290,8 @@ void PipelineState::OnCommittedOffset(const std::string& connector,
   auto it = conns_.find(connector);
   if (it == conns_.end()) return;
   Conn& c = it->second;
-  if (!c.offset || c.offset->file != offset.file || c.offset->pos != offset.pos) {
+  if (!c.offset || c.offset->file != offset.file ||
+      c.offset->pos != offset.pos) {
     c.offset_changed_at = Seconds(now);
   }
   c.offset = offset;
@@ -357,9 +358,9 @@ PipelineState::Verdict PipelineState::VerdictLocked(
     }
     if (markers_failing && hb_stale) v.reason += " and ";
     if (hb_stale) {
-      v.reason += "no heartbeat for " +
-                  std::to_string(static_cast<int>(Seconds(now) - c.hb_received)) +
-                  "s";
+      v.reason +=
+          "no heartbeat for " +
+          std::to_string(static_cast<int>(Seconds(now) - c.hb_received)) + "s";
     }
     return v;
   }

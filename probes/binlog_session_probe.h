@@ -1,0 +1,74 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cdc/common/log.h"
+#include "config/config.h"
+#include "probes/mysql_session.h"
+#include "probes/pipeline_state.h"
+#include "probes/probe.h"
+
+namespace cdc {
+
+// The server-side view of the connectors of one source: finds each
+// connector's replication ("Binlog Dump") session by its binlog_user and
+// reports whether it is there, its TLS version as the server negotiated it,
+// since when it is connected and how often it was replaced (a new
+// connection id). Reads performance_schema (TLS version per session) where
+// it is enabled, else the processlist (TLS version unknown).
+// Thread-safe (see Probe).
+class BinlogSessionProbe final : public Probe {
+ public:
+  // `connectors`: name -> binlog_user, for the connectors of this source.
+  BinlogSessionProbe(const config::Source& source,
+                     std::map<std::string, std::string> connectors,
+                     PipelineState& state, Logger& log);
+
+  std::string_view Kind() const override { return "binlog_session"; }
+  const std::string& Target() const override { return source_.name; }
+  std::chrono::milliseconds Interval() const override {
+    return source_.interval;
+  }
+  std::chrono::milliseconds Timeout() const override { return source_.timeout; }
+  std::string Fingerprint() const override;
+  ProbeOutcome Run(const ProbeContext& ctx) override;
+  void Cancel() override { session_.Cancel(); }
+  void Collect(MetricSink&) const override {}
+
+  // A replication session as found on the server.
+  struct Row {
+    uint64_t id = 0;
+    std::string user;
+    std::optional<std::string> ssl_version;  // "TLSv1.3", "" (plain), nullopt
+  };
+  // "TLSv1.3" -> "1.3", "" -> "none", nullopt -> "unknown".
+  static std::string TlsLabel(const std::optional<std::string>& ssl_version);
+
+  static constexpr char kPerformanceSchemaSql[] =
+      "SELECT t.PROCESSLIST_ID AS id, t.PROCESSLIST_USER AS user, "
+      "s.VARIABLE_VALUE AS ssl_version "
+      "FROM performance_schema.threads t "
+      "LEFT JOIN performance_schema.status_by_thread s "
+      "ON s.THREAD_ID = t.THREAD_ID AND s.VARIABLE_NAME = 'Ssl_version' "
+      "WHERE t.TYPE = 'FOREGROUND' AND t.PROCESSLIST_COMMAND LIKE 'Binlog "
+      "Dump%'";
+  static constexpr char kProcesslistSql[] =
+      "SELECT ID AS id, USER AS user FROM information_schema.PROCESSLIST "
+      "WHERE COMMAND LIKE 'Binlog Dump%'";
+
+ private:
+  std::vector<Row> FetchSessions(std::chrono::milliseconds timeout);
+
+  const config::Source source_;
+  const std::map<std::string, std::string> connectors_;
+  PipelineState& state_;
+  Logger& log_;
+  MysqlSession session_;
+  // Only touched by Run():
+  bool use_performance_schema_ = true;
+  std::map<uint64_t, double> first_seen_;  // session id -> Unix seconds
+};
+
+}  // namespace cdc

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cdc/common/log.h"
+#include "config/config.h"
+#include "probes/mysql_session.h"
+#include "probes/pipeline_state.h"
+#include "probes/probe.h"
+
+namespace cdc {
+
+// The end-to-end marker probe for one source and marker interval: each round
+// writes a new unique token into the source's canary table (one upserted row
+// per exporter and interval, so the table stays bounded) and tells
+// PipelineState to expect it in the marker topic of every connector of that
+// source; the Kafka consumer and the expiry of the deadline judge it.
+// Thread-safe (see Probe).
+class MarkerProbe final : public Probe {
+ public:
+  MarkerProbe(const config::Source& source, std::chrono::milliseconds interval,
+              std::vector<std::string> connectors, PipelineState& state,
+              Logger& log);
+
+  std::string_view Kind() const override { return "marker"; }
+  const std::string& Target() const override { return target_; }
+  std::chrono::milliseconds Interval() const override { return interval_; }
+  std::chrono::milliseconds Timeout() const override { return source_.timeout; }
+  std::string Fingerprint() const override;
+  ProbeOutcome Run(const ProbeContext& ctx) override;
+  void Cancel() override { session_.Cancel(); }
+  void Collect(MetricSink&) const override {}
+
+  // The canary table's row for this exporter and interval.
+  const std::string& row_id() const { return row_id_; }
+  // The statements, for the docs and tests.
+  static std::string CreateTableSql(const config::Canary& c);
+  static std::string UpsertSql(const config::Canary& c);
+
+ private:
+  const config::Source source_;
+  const std::chrono::milliseconds interval_;
+  const std::vector<std::string> connectors_;
+  const std::string target_;
+  const std::string row_id_;
+  PipelineState& state_;
+  Logger& log_;
+  MysqlSession session_;
+  bool canary_ready_ = false;  // only touched by Run()
+};
+
+}  // namespace cdc
