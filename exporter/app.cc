@@ -165,6 +165,15 @@ std::string App::ScrapeText() {
   return prometheus::TextSerializer().Serialize(sink.Take());
 }
 
+std::vector<Scheduler::Status> App::ProbeStatuses() const {
+  std::shared_ptr<Scheduler> scheduler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler = scheduler_;
+  }
+  return scheduler ? scheduler->Statuses() : std::vector<Scheduler::Status>{};
+}
+
 void App::Stop() {
   ready_ = false;
   std::shared_ptr<Scheduler> s;

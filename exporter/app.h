@@ -43,6 +43,8 @@ class App {
 
   // What is known of every configured connector (for the status page).
   PipelineState& pipeline() { return pipeline_; }
+  // Every probe's last result (for the status page).
+  std::vector<Scheduler::Status> ProbeStatuses() const;
 
  private:
   // Builds everything the configuration needs (throws on a problem that the

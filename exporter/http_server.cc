@@ -7,36 +7,10 @@
 #include <thread>
 
 #include "exporter/flags.h"
+#include "exporter/status_page.h"
 #include "exporter/version.h"
 
 namespace cdc {
-namespace {
-
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 HttpServer::HttpServer(App& app, Logger& log)
     : app_(app), log_(log), server_(std::make_unique<httplib::Server>()) {
   server_->set_read_timeout(10, 0);
@@ -49,29 +23,15 @@ HttpServer::HttpServer(App& app, Logger& log)
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Routes() {
-  server_->Get("/", [this](const httplib::Request&, httplib::Response& res) {
-    std::string clusters;
-    for (const auto& c : app_.CurrentConfig().connect_clusters) {
-      clusters += "<li>Kafka Connect <b>" + HtmlEscape(c.name) +
-                  "</b>: " + HtmlEscape(c.url_text) + " every " +
-                  std::to_string(c.interval.count() / 1000.0).substr(0, 5) +
-                  " s</li>\n";
-    }
-    res.set_content(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        "<title>cdc-sentinel</title></head><body>\n"
-        "<h1>cdc-sentinel</h1>\n"
-        "<p>Watches Debezium change-data-capture pipelines end to end. "
-        "Version " +
-            std::string(kVersion) + " (" + kRevision +
-            ").</p>\n<ul>\n"
-            "<li><a href=\"metrics\">Metrics</a></li>\n"
-            "<li><a href=\"-/healthy\">Health</a> and "
-            "<a href=\"-/ready\">readiness</a></li>\n"
-            "</ul>\n<h2>Watching</h2>\n<ul>\n" +
-            clusters + "</ul>\n</body></html>\n",
-        "text/html; charset=utf-8");
-  });
+  auto status_page = [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(StatusHtml(app_), "text/html; charset=utf-8");
+  };
+  server_->Get("/", status_page);
+  server_->Get("/status", status_page);
+  server_->Get("/api/v1/status",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(StatusJson(app_), "application/json");
+               });
   server_->Get("/metrics",
                [this](const httplib::Request&, httplib::Response& res) {
                  res.set_content(app_.ScrapeText(),

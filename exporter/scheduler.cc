@@ -149,6 +149,16 @@ std::vector<std::shared_ptr<Probe>> Scheduler::Probes() const {
   return out;
 }
 
+std::vector<Scheduler::Status> Scheduler::Statuses() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  std::vector<Status> out;
+  for (const auto& t : state_->targets) {
+    out.push_back({t->kind, t->name, t->has_result, t->last_success,
+                   t->last_error, t->last_run_ts});
+  }
+  return out;
+}
+
 void Scheduler::DispatchLoop() {
   State& s = *state_;
   std::unique_lock<std::mutex> lock(s.mu);

@@ -35,6 +35,15 @@ class Scheduler {
   // The probes currently scheduled.
   std::vector<std::shared_ptr<Probe>> Probes() const;
 
+  // The last result of every probe target, for the status page.
+  struct Status {
+    std::string kind, target;
+    bool has_result = false, success = false;
+    std::string last_error;  // of the last failed run
+    double last_run_ts = 0;
+  };
+  std::vector<Status> Statuses() const;
+
   // Self-metrics (cdc_probe_*) and every probe's own series.
   void Collect(MetricSink& sink) const;
 

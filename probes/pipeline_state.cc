@@ -538,6 +538,7 @@ std::vector<PipelineState::Snapshot> PipelineState::Snapshots(
     s.marker_latency = c.marker_latency;
     s.consecutive_misses = c.consecutive_misses;
     if (c.hb_records > 0) s.heartbeat_age = Seconds(now) - c.hb_received;
+    s.heartbeat_stale = HeartbeatStaleLocked(c, now);
     if (!c.cfg.binlog_user.empty() && c.session_observed) {
       s.session_up = c.sessions > 0;
     }

@@ -112,6 +112,7 @@ class PipelineState {
     double marker_latency = 0;
     int consecutive_misses = 0;
     double heartbeat_age = -1;  // seconds since received, -1 never
+    bool heartbeat_stale = false;
     std::optional<bool> session_up;
     double lag_bytes = -1;
     Verdict verdict;
