@@ -11,6 +11,7 @@
 #include "exporter/app.h"
 #include "exporter/flags.h"
 #include "exporter/http_server.h"
+#include "exporter/report.h"
 #include "exporter/version.h"
 
 namespace {
@@ -107,6 +108,9 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "report") {
+    return cdc::RunReportCommand(argc, argv);
+  }
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {
