@@ -1,8 +1,10 @@
 #include "config/pipeline_loader.h"
 
 #include <cctype>
+#include <optional>
 #include <set>
 
+#include "cdc/common/duration.h"
 #include "cdc/common/secret.h"
 
 namespace cdc::config {
@@ -50,6 +52,40 @@ std::string RequiredName(const YamlReader& r, const YAML::Node& n,
            "may contain only letters, digits, '-', '_' and '.'");
   }
   return name;
+}
+
+// Durations end up added to clock time points: keep them far from overflow.
+// Nothing here needs more than a day.
+constexpr Duration kMaxDuration = std::chrono::hours(24);
+
+// The duration under `key` (nullopt if absent or empty), from `min` to 24h.
+std::optional<Duration> DurationIn(const YamlReader& r, const YAML::Node& map,
+                                   const std::string& path, const char* key,
+                                   Duration min) {
+  auto d = r.DurationValue(map, path, key);
+  if (d && *d < min) {
+    r.Fail(J::At(map, key), J::Join(path, key),
+           "must be at least " + FormatDuration(min));
+  }
+  if (d && *d > kMaxDuration) {
+    r.Fail(J::At(map, key), J::Join(path, key),
+           "must be at most " + FormatDuration(kMaxDuration));
+  }
+  return d;
+}
+
+// A Kafka topic name under `key` (nullopt if absent or empty).
+std::optional<std::string> TopicName(const YamlReader& r, const YAML::Node& map,
+                                     const std::string& path, const char* key) {
+  auto t = r.String(map, path, key);
+  if (t && !PlainName(*t)) {
+    r.Fail(J::At(map, key), J::Join(path, key),
+           t->empty() ? "must not be empty (leave the key out to use the "
+                        "default)"
+                      : "may contain only letters, digits, '-', '_' and '.' "
+                        "(as Kafka topic names)");
+  }
+  return t;
 }
 
 template <typename T, typename F>
@@ -122,15 +158,22 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
     }
     s.canary.create = r.Bool(c, cp, "create").value_or(true);
   }
-  if (auto d = r.DurationValue(n, path, "interval")) s.interval = *d;
-  if (auto d = r.DurationValue(n, path, "timeout")) s.timeout = *d;
-  if (s.interval < std::chrono::seconds(1)) {
+  const auto interval =
+      DurationIn(r, n, path, "interval", std::chrono::seconds(1));
+  const auto timeout =
+      DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
+  if (interval) s.interval = *interval;
+  if (timeout) s.timeout = *timeout;
+  if (s.timeout > s.interval) {
+    // Point at what the user wrote: a short interval alone trips over the
+    // default timeout.
+    if (timeout) {
+      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
+             "must not exceed interval (" + FormatDuration(s.interval) + ")");
+    }
     r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
-           "must be at least 1s");
-  }
-  if (s.timeout < std::chrono::milliseconds(100) || s.timeout > s.interval) {
-    r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
-           "must be from 100ms to the interval");
+           "must not be shorter than the default timeout (" +
+               FormatDuration(s.timeout) + "); set timeout as well");
   }
   return s;
 }
@@ -139,6 +182,11 @@ bool SecretProperty(const std::string& key) {
   return key.find("password") != std::string::npos ||
          key.find("secret") != std::string::npos ||
          key.find("sasl.jaas.config") != std::string::npos;
+}
+
+bool ReservedProperty(const std::string& key) {
+  return key == "bootstrap.servers" || key == "group.id" ||
+         key == "enable.auto.commit";
 }
 
 KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
@@ -155,14 +203,15 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
     for (const auto& kv : p) {
       const std::string key = kv.first.Scalar();
       const std::string kp = J::Join(pp, key);
+      // An empty value's position is the next token: point at the key.
+      if (kv.second.IsNull()) r.Fail(kv.first, kp, "has no value");
       if (!kv.second.IsScalar()) r.Fail(kv.second, kp, "must be a string");
       if (SecretProperty(key)) {
         r.Fail(kv.first, kp,
                "looks like a secret; put it in secret_properties_files "
                "instead");
       }
-      if (key == "bootstrap.servers" || key == "group.id" ||
-          key == "enable.auto.commit") {
+      if (ReservedProperty(key)) {
         r.Fail(kv.first, kp, "is set by cdc-sentinel and cannot be changed");
       }
       k.properties.emplace_back(key, kv.second.Scalar());
@@ -173,6 +222,10 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
     if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of property: file");
     for (const auto& kv : p) {
       const std::string key = kv.first.Scalar();
+      if (ReservedProperty(key)) {
+        r.Fail(kv.first, J::Join(pp, key),
+               "is set by cdc-sentinel and cannot be changed");
+      }
       const auto file_opt = r.File(p, pp, key);
       if (!file_opt) {
         r.Fail(J::At(p, key), J::Join(pp, key), "must be a file path");
@@ -184,11 +237,14 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
       } catch (const std::exception& e) {
         r.Fail(kv.second, J::Join(pp, key), e.what());
       }
+      if (secret.value.empty()) {
+        r.Fail(kv.second, J::Join(pp, key), "file " + file + " is empty");
+      }
       secret.source = "file " + file;
       k.secret_properties.emplace_back(key, std::move(secret));
     }
   }
-  if (auto t = r.String(n, path, "offsets_topic")) k.offsets_topic = *t;
+  if (auto t = TopicName(r, n, path, "offsets_topic")) k.offsets_topic = *t;
   return k;
 }
 
@@ -200,7 +256,15 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
                "silent_failure", "evidence", "auto_restart"});
   Connector c;
   c.name = r.RequiredString(n, path, "name");
-  c.connect_cluster = r.String(n, path, "connect_cluster").value_or("");
+  if (n["connect_cluster"].IsDefined()) {
+    // An empty value would silently mean "no REST API" (MSK Connect mode).
+    c.connect_cluster = r.String(n, path, "connect_cluster").value_or("");
+    if (c.connect_cluster.empty()) {
+      r.Fail(J::At(n, "connect_cluster"), J::Join(path, "connect_cluster"),
+             "has no value (leave the key out for a connector without a "
+             "Kafka Connect REST API, such as AWS MSK Connect)");
+    }
+  }
   c.source = r.RequiredString(n, path, "source");
   c.kafka = r.RequiredString(n, path, "kafka");
   c.topic_prefix = r.RequiredString(n, path, "topic_prefix");
@@ -221,27 +285,21 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
     const std::string mp = J::Join(path, "marker");
     r.ExpectMap(m, mp, {"enabled", "interval", "timeout"});
     c.marker.enabled = r.Bool(m, mp, "enabled").value_or(true);
-    if (auto d = r.DurationValue(m, mp, "interval")) c.marker.interval = *d;
-    if (auto d = r.DurationValue(m, mp, "timeout")) c.marker.timeout = *d;
-    if (c.marker.interval < std::chrono::seconds(1)) {
-      r.Fail(J::At(m, "interval"), J::Join(mp, "interval"),
-             "must be at least 1s");
+    if (auto d = DurationIn(r, m, mp, "interval", std::chrono::seconds(1))) {
+      c.marker.interval = *d;
     }
-    if (c.marker.timeout < std::chrono::seconds(1)) {
-      r.Fail(J::At(m, "timeout"), J::Join(mp, "timeout"),
-             "must be at least 1s");
+    if (auto d = DurationIn(r, m, mp, "timeout", std::chrono::seconds(1))) {
+      c.marker.timeout = *d;
     }
   }
   if (auto h = Section(r, n, path, "heartbeat"); h.IsDefined()) {
     const std::string hp = J::Join(path, "heartbeat");
     r.ExpectMap(h, hp, {"enabled", "max_age", "topic"});
     c.heartbeat.enabled = r.Bool(h, hp, "enabled").value_or(true);
-    if (auto d = r.DurationValue(h, hp, "max_age")) c.heartbeat.max_age = *d;
-    if (c.heartbeat.max_age < std::chrono::seconds(1)) {
-      r.Fail(J::At(h, "max_age"), J::Join(hp, "max_age"),
-             "must be at least 1s");
+    if (auto d = DurationIn(r, h, hp, "max_age", std::chrono::seconds(1))) {
+      c.heartbeat.max_age = *d;
     }
-    c.heartbeat.topic = r.String(h, hp, "topic").value_or("");
+    c.heartbeat.topic = TopicName(r, h, hp, "topic").value_or("");
   }
   if (auto s = Section(r, n, path, "silent_failure"); s.IsDefined()) {
     const std::string sp = J::Join(path, "silent_failure");
@@ -263,14 +321,19 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
     }
     for (std::size_t i = 0; i < cmd.size(); ++i) {
       if (!cmd[i].IsScalar() || cmd[i].Scalar().empty()) {
-        r.Fail(cmd[i], J::Index(J::Join(ep, "command"), i),
+        // An empty element's position is the next token, often the next
+        // key: point at the list instead.
+        r.Fail(cmd[i].IsNull() ? cmd : cmd[i],
+               J::Index(J::Join(ep, "command"), i),
                "must be a non-empty string");
       }
       c.evidence.command.push_back(cmd[i].Scalar());
     }
     c.evidence.directory = r.RequiredString(e, ep, "directory");
-    if (auto d = r.DurationValue(e, ep, "timeout")) c.evidence.timeout = *d;
-    if (auto d = r.DurationValue(e, ep, "min_interval")) {
+    if (auto d = DurationIn(r, e, ep, "timeout", std::chrono::seconds(1))) {
+      c.evidence.timeout = *d;
+    }
+    if (auto d = DurationIn(r, e, ep, "min_interval", Duration(0))) {
       c.evidence.min_interval = *d;
     }
   }

@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cdc/common/duration.h"
@@ -165,6 +167,326 @@ TEST(ConfigGood, EmptyValuesMeanDefaults) {
   EXPECT_EQ(cfg.connect_clusters.at(0).timeout, seconds(5));
 }
 
+// ------------------------------------------------- pipeline (good configs)
+
+constexpr char kKafkaSecret[] = "s3cr3t-kafka-sasl";
+
+TEST(ConfigGoodPipeline, Sources) {
+  FixtureEnv env;
+  const std::string dir = kTestdata + "/good";
+  const config::Config cfg = LoadConfigFile(dir + "/pipeline.yaml");
+  ASSERT_EQ(cfg.sources.size(), 5u);
+
+  const auto& full = cfg.sources[0];
+  EXPECT_EQ(full.name, "aurora-orders");
+  EXPECT_EQ(full.host, "orders.cluster-abc.eu-west-1.rds.amazonaws.com");
+  EXPECT_EQ(full.port, 3307);
+  EXPECT_EQ(full.user, "cdc_sentinel");
+  EXPECT_EQ(full.password.value, kFilePassword);
+  EXPECT_EQ(full.password.source,
+            "file " + dir + "/../secrets/connect-password");
+  EXPECT_EQ(full.tls.mode, "verify_ca");
+  EXPECT_EQ(full.tls.ca_file, dir + "/../tls/ca.pem");
+  EXPECT_EQ(full.tls.cert_file, dir + "/../tls/client.pem");
+  EXPECT_EQ(full.tls.key_file, dir + "/../tls/client-key.pem");
+  EXPECT_EQ(full.canary.database, "ops_canary");
+  EXPECT_EQ(full.canary.table, "cdc_markers_v2");
+  EXPECT_FALSE(full.canary.create);
+  EXPECT_EQ(full.interval, seconds(30));
+  EXPECT_EQ(full.timeout, milliseconds(2500));
+
+  const auto& billing = cfg.sources[1];
+  EXPECT_EQ(billing.name, "billing-rds");
+  EXPECT_EQ(billing.port, 3306);
+  EXPECT_EQ(billing.user, "monitor");
+  EXPECT_EQ(billing.password.value, kEnvPassword);
+  EXPECT_EQ(billing.password.source, std::string("env ") + kPasswordEnv);
+  EXPECT_EQ(billing.tls.mode, "verify_identity");
+  EXPECT_EQ(billing.tls.ca_file, dir + "/../tls/ca.pem");
+  EXPECT_EQ(billing.tls.cert_file, "");
+  EXPECT_EQ(billing.tls.key_file, "");
+  // Only the table set: the others keep their defaults.
+  EXPECT_EQ(billing.canary.database, "cdc_canary");
+  EXPECT_EQ(billing.canary.table, "markers_billing");
+  EXPECT_TRUE(billing.canary.create);
+
+  EXPECT_EQ(cfg.sources[2].name, "legacy");
+  EXPECT_EQ(cfg.sources[2].host, "10.0.0.5");
+  EXPECT_EQ(cfg.sources[2].tls.mode, "disabled");
+  EXPECT_EQ(cfg.sources[3].name, "explicit-required");
+  EXPECT_EQ(cfg.sources[3].tls.mode, "required");
+
+  const auto& d = cfg.sources[4];
+  EXPECT_EQ(d.name, "defaults");
+  EXPECT_EQ(d.host, "db2.internal");
+  EXPECT_EQ(d.port, 3306);
+  EXPECT_EQ(d.user, "monitor");
+  EXPECT_EQ(d.password.value, kFilePassword);
+  EXPECT_EQ(d.tls, config::SourceTls{});
+  EXPECT_EQ(d.tls.mode, "required");
+  EXPECT_EQ(d.tls.ca_file, "");
+  EXPECT_EQ(d.tls.cert_file, "");
+  EXPECT_EQ(d.tls.key_file, "");
+  EXPECT_EQ(d.canary.database, "cdc_canary");
+  EXPECT_EQ(d.canary.table, "markers");
+  EXPECT_TRUE(d.canary.create);
+  EXPECT_EQ(d.interval, seconds(15));
+  EXPECT_EQ(d.timeout, seconds(5));
+
+  EXPECT_EQ(cfg.FindSource("legacy"), &cfg.sources[2]);
+  EXPECT_EQ(cfg.FindSource("nope"), nullptr);
+}
+
+TEST(ConfigGoodPipeline, KafkaClusters) {
+  FixtureEnv env;
+  const std::string dir = kTestdata + "/good";
+  const config::Config cfg = LoadConfigFile(dir + "/pipeline.yaml");
+  ASSERT_EQ(cfg.kafka_clusters.size(), 2u);
+
+  const auto& msk = cfg.kafka_clusters[0];
+  EXPECT_EQ(msk.name, "msk-prod");
+  EXPECT_EQ(msk.bootstrap_servers,
+            "b-1.msk.example.com:9096,b-2.msk.example.com:9096");
+  // In file order, numbers as written.
+  const std::vector<std::pair<std::string, std::string>> want_props = {
+      {"security.protocol", "SASL_SSL"},
+      {"sasl.mechanism", "SCRAM-SHA-512"},
+      {"sasl.username", "cdc-sentinel"},
+      {"socket.timeout.ms", "10000"},
+  };
+  EXPECT_EQ(msk.properties, want_props);
+  ASSERT_EQ(msk.secret_properties.size(), 1u);
+  EXPECT_EQ(msk.secret_properties[0].first, "sasl.password");
+  // Read from the file, relative to the config's folder, newline dropped.
+  EXPECT_EQ(msk.secret_properties[0].second.value, kKafkaSecret);
+  EXPECT_EQ(msk.secret_properties[0].second.source,
+            "file " + dir + "/../secrets/kafka-sasl-password");
+  EXPECT_EQ(msk.offsets_topic, "connect-offsets-prod");
+
+  const auto& local = cfg.kafka_clusters[1];
+  EXPECT_EQ(local.name, "local");
+  EXPECT_EQ(local.bootstrap_servers, "127.0.0.1:9092");
+  EXPECT_TRUE(local.properties.empty());
+  EXPECT_TRUE(local.secret_properties.empty());
+  EXPECT_EQ(local.offsets_topic, "connect-offsets");
+
+  EXPECT_EQ(cfg.FindKafka("local"), &cfg.kafka_clusters[1]);
+  EXPECT_EQ(cfg.FindKafka("nope"), nullptr);
+}
+
+TEST(ConfigGoodPipeline, Connectors) {
+  FixtureEnv env;
+  const config::Config cfg = LoadConfigFile(kTestdata + "/good/pipeline.yaml");
+  ASSERT_EQ(cfg.connect_clusters.size(), 1u);
+  ASSERT_EQ(cfg.connectors.size(), 4u);
+
+  const auto& full = cfg.connectors[0];
+  EXPECT_EQ(full.name, "orders-cdc");
+  EXPECT_EQ(full.connect_cluster, "self-managed");
+  EXPECT_EQ(cfg.FindConnectCluster(full.connect_cluster),
+            &cfg.connect_clusters[0]);
+  EXPECT_EQ(full.source, "aurora-orders");
+  EXPECT_EQ(full.kafka, "msk-prod");
+  EXPECT_EQ(full.topic_prefix, "orders");
+  EXPECT_EQ(full.binlog_user, "cdc_orders");
+  EXPECT_EQ(full.tls_version, "1.2");
+  EXPECT_TRUE(full.marker.enabled);
+  EXPECT_EQ(full.marker.interval, seconds(5));
+  EXPECT_EQ(full.marker.timeout, std::chrono::minutes(1));
+  EXPECT_TRUE(full.heartbeat.enabled);
+  EXPECT_EQ(full.heartbeat.max_age, std::chrono::minutes(2));
+  EXPECT_EQ(full.heartbeat.topic, "orders.heartbeats");
+  EXPECT_EQ(full.HeartbeatTopic(), "orders.heartbeats");
+  EXPECT_EQ(full.MarkerTopic(cfg.FindSource(full.source)->canary),
+            "orders.ops_canary.cdc_markers_v2");
+  EXPECT_EQ(full.silent_failure.consecutive_misses, 3);
+  const std::vector<std::string> want_argv = {"/usr/local/bin/collect-evidence",
+                                              "--connector", "orders-cdc"};
+  EXPECT_EQ(full.evidence.command, want_argv);
+  EXPECT_EQ(full.evidence.directory, "/var/lib/cdc-sentinel/evidence");
+  EXPECT_EQ(full.evidence.timeout, seconds(45));
+  EXPECT_EQ(full.evidence.min_interval, std::chrono::minutes(30));
+  EXPECT_TRUE(full.auto_restart.enabled);
+  EXPECT_EQ(full.auto_restart.after, 5);
+  EXPECT_EQ(full.auto_restart.max_per_hour, 4);
+
+  // MSK Connect: no connect_cluster, so no REST API.
+  const auto& msk = cfg.connectors[1];
+  EXPECT_EQ(msk.name, "billing-msk");
+  EXPECT_EQ(msk.connect_cluster, "");
+  EXPECT_EQ(msk.source, "billing-rds");
+  EXPECT_EQ(msk.kafka, "msk-prod");
+  EXPECT_EQ(msk.topic_prefix, "billing");
+  EXPECT_EQ(msk.binlog_user, "");
+  EXPECT_EQ(msk.tls_version, "1.3");
+  EXPECT_FALSE(msk.marker.enabled);
+  EXPECT_EQ(msk.marker.interval, seconds(10));
+  EXPECT_EQ(msk.marker.timeout, seconds(30));
+  EXPECT_FALSE(msk.heartbeat.enabled);
+  EXPECT_EQ(msk.heartbeat.max_age, seconds(60));
+  EXPECT_EQ(msk.HeartbeatTopic(), "__debezium-heartbeat.billing");
+  EXPECT_EQ(msk.MarkerTopic(cfg.FindSource(msk.source)->canary),
+            "billing.cdc_canary.markers_billing");
+  // A one-element argv; timeout and min_interval keep their defaults.
+  EXPECT_EQ(msk.evidence.command,
+            std::vector<std::string>{"/usr/local/bin/collect-evidence"});
+  EXPECT_EQ(msk.evidence.directory, "/var/lib/cdc-sentinel/evidence");
+  EXPECT_EQ(msk.evidence.timeout, seconds(30));
+  EXPECT_EQ(msk.evidence.min_interval, std::chrono::minutes(10));
+  EXPECT_FALSE(msk.auto_restart.enabled);
+
+  // Partial sections: the keys left out keep their defaults.
+  const auto& partial = cfg.connectors[2];
+  EXPECT_EQ(partial.name, "orders-local");
+  EXPECT_EQ(partial.connect_cluster, "self-managed");
+  EXPECT_EQ(partial.kafka, "local");
+  EXPECT_EQ(partial.topic_prefix, "orders");  // also on msk-prod: allowed
+  EXPECT_EQ(partial.tls_version, "auto");
+  EXPECT_TRUE(partial.marker.enabled);
+  EXPECT_EQ(partial.marker.interval, seconds(20));
+  EXPECT_EQ(partial.marker.timeout, seconds(30));
+  EXPECT_TRUE(partial.heartbeat.enabled);
+  EXPECT_EQ(partial.heartbeat.max_age, seconds(90));
+  EXPECT_EQ(partial.heartbeat.topic, "");
+  EXPECT_TRUE(partial.auto_restart.enabled);
+  EXPECT_EQ(partial.auto_restart.after, 3);
+  EXPECT_EQ(partial.auto_restart.max_per_hour, 2);
+}
+
+TEST(ConfigGoodPipeline, ConnectorDefaults) {
+  FixtureEnv env;
+  const config::Config cfg = LoadConfigFile(kTestdata + "/good/pipeline.yaml");
+  ASSERT_EQ(cfg.connectors.size(), 4u);
+  const auto& d = cfg.connectors[3];
+  EXPECT_EQ(d.name, "defaults-cdc");
+  EXPECT_EQ(d.connect_cluster, "");
+  EXPECT_EQ(d.source, "defaults");
+  EXPECT_EQ(d.kafka, "local");
+  EXPECT_EQ(d.topic_prefix, "dflt");
+  EXPECT_EQ(d.binlog_user, "");
+  EXPECT_EQ(d.tls_version, "auto");
+  EXPECT_TRUE(d.marker.enabled);
+  EXPECT_EQ(d.marker.interval, seconds(10));
+  EXPECT_EQ(d.marker.timeout, seconds(30));
+  EXPECT_TRUE(d.heartbeat.enabled);
+  EXPECT_EQ(d.heartbeat.max_age, seconds(60));
+  EXPECT_EQ(d.heartbeat.topic, "");
+  EXPECT_EQ(d.HeartbeatTopic(), "__debezium-heartbeat.dflt");
+  const config::Source* src = cfg.FindSource(d.source);
+  ASSERT_NE(src, nullptr);
+  EXPECT_EQ(d.MarkerTopic(src->canary), "dflt.cdc_canary.markers");
+  EXPECT_EQ(d.silent_failure.consecutive_misses, 1);
+  EXPECT_TRUE(d.evidence.command.empty());  // evidence capture off
+  EXPECT_EQ(d.evidence.directory, "");
+  EXPECT_EQ(d.evidence.timeout, seconds(30));
+  EXPECT_EQ(d.evidence.min_interval, std::chrono::minutes(10));
+  EXPECT_FALSE(d.auto_restart.enabled);
+  EXPECT_EQ(d.auto_restart.after, 3);
+  EXPECT_EQ(d.auto_restart.max_per_hour, 2);
+  // Everything equal to a default-constructed connector but the required keys.
+  config::Connector want;
+  want.name = "defaults-cdc";
+  want.source = "defaults";
+  want.kafka = "local";
+  want.topic_prefix = "dflt";
+  EXPECT_EQ(d, want);
+}
+
+// connect_clusters is optional when connectors are configured (AWS MSK
+// Connect has no REST API to poll).
+TEST(ConfigGoodPipeline, ConnectorsWithoutConnectClusters) {
+  FixtureEnv env;
+  const config::Config cfg = LoadConfigString(
+      "sources:\n"
+      "  - name: db\n"
+      "    host: db.internal\n"
+      "    user: monitor\n"
+      "    password_env: CDC_SENTINEL_TEST_PASSWORD\n"
+      "kafka_clusters:\n"
+      "  - name: msk\n"
+      "    bootstrap_servers: b-1.msk:9098\n"
+      "connectors:\n"
+      "  - name: orders\n"
+      "    source: db\n"
+      "    kafka: msk\n"
+      "    topic_prefix: orders\n",
+      "inline.yaml");
+  EXPECT_TRUE(cfg.connect_clusters.empty());
+  ASSERT_EQ(cfg.connectors.size(), 1u);
+  EXPECT_EQ(cfg.connectors[0].connect_cluster, "");
+}
+
+// Durations at the ends of their ranges are accepted.
+TEST(ConfigGoodPipeline, DurationBounds) {
+  FixtureEnv env;
+  const config::Config cfg = LoadConfigString(
+      "sources:\n"
+      "  - name: db\n"
+      "    host: db.internal\n"
+      "    user: monitor\n"
+      "    password_env: CDC_SENTINEL_TEST_PASSWORD\n"
+      "    interval: 1s\n"
+      "    timeout: 100ms\n"
+      "  - name: db2\n"
+      "    host: db.internal\n"
+      "    user: monitor\n"
+      "    password_env: CDC_SENTINEL_TEST_PASSWORD\n"
+      "    interval: 24h\n"
+      "    timeout: 24h\n"
+      "kafka_clusters:\n"
+      "  - name: k\n"
+      "    bootstrap_servers: kafka:9092\n"
+      "connectors:\n"
+      "  - name: a\n"
+      "    source: db\n"
+      "    kafka: k\n"
+      "    topic_prefix: a\n"
+      "    marker: {interval: 1s, timeout: 1s}\n"
+      "    heartbeat: {max_age: 1s}\n"
+      "    evidence: {command: [x], directory: d, timeout: 1s,"
+      " min_interval: 0s}\n"
+      "    silent_failure: {consecutive_misses: 1}\n"
+      "    auto_restart: {after: 1, max_per_hour: 1}\n"
+      "  - name: b\n"
+      "    source: db2\n"
+      "    kafka: k\n"
+      "    topic_prefix: b\n"
+      "    marker: {interval: 24h, timeout: 24h}\n"
+      "    heartbeat: {max_age: 24h}\n"
+      "    evidence: {command: [x], directory: d, timeout: 24h,"
+      " min_interval: 24h}\n"
+      "    silent_failure: {consecutive_misses: 100}\n"
+      "    auto_restart: {after: 1000, max_per_hour: 60}\n",
+      "inline.yaml");
+  ASSERT_EQ(cfg.connectors.size(), 2u);
+  EXPECT_EQ(cfg.sources[0].timeout, milliseconds(100));
+  EXPECT_EQ(cfg.sources[1].interval, std::chrono::hours(24));
+  EXPECT_EQ(cfg.connectors[0].evidence.min_interval, milliseconds(0));
+  EXPECT_EQ(cfg.connectors[1].marker.interval, std::chrono::hours(24));
+  EXPECT_EQ(cfg.connectors[1].silent_failure.consecutive_misses, 100);
+  EXPECT_EQ(cfg.connectors[1].auto_restart.after, 1000);
+  EXPECT_EQ(cfg.connectors[1].auto_restart.max_per_hour, 60);
+}
+
+// A failure after a Kafka secret was read must not show it.
+TEST(ConfigSecrets, KafkaSecretNotInErrorMessages) {
+  FixtureEnv env;
+  const std::string file = kTestdata + "/good/inline.yaml";
+  const std::string got = LoadStringError(
+      "kafka_clusters:\n"
+      "  - name: k\n"
+      "    bootstrap_servers: kafka:9092\n"
+      "    secret_properties_files:\n"
+      "      sasl.password: ../secrets/kafka-sasl-password\n"
+      "    offsets_topic: connect offsets\n",
+      file);
+  EXPECT_EQ(got, file +
+                     ":6:20: kafka_clusters[0].offsets_topic: may contain only "
+                     "letters, digits, '-', '_' and '.' (as Kafka topic "
+                     "names)");
+  EXPECT_EQ(got.find(kKafkaSecret), std::string::npos) << got;
+}
+
 // -------------------------------------------------------------- bad configs
 
 std::vector<std::string> BadFixtures() {
@@ -173,7 +495,20 @@ std::vector<std::string> BadFixtures() {
        std::filesystem::directory_iterator(kTestdata + "/bad")) {
     names.push_back(e.path().filename().string());
   }
-  std::sort(names.begin(), names.end());
+  // By number, so that 100- comes after 99-.
+  const auto number = [](const std::string& name) {
+    std::size_t digits = 0;
+    while (digits < name.size() &&
+           std::isdigit(static_cast<unsigned char>(name[digits]))) {
+      ++digits;
+    }
+    return std::make_pair(
+        digits == 0 ? SIZE_MAX : std::stoul(name.substr(0, digits)), name);
+  };
+  std::sort(names.begin(), names.end(),
+            [&](const std::string& a, const std::string& b) {
+              return number(a) < number(b);
+            });
   return names;
 }
 
