@@ -1,6 +1,9 @@
 #include "config/pipeline_loader.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <cctype>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -22,6 +25,20 @@ YAML::Node Section(const YamlReader& r, const YAML::Node& map,
            "has no value (leave the key out to use the defaults)");
   }
   return n;
+}
+
+// Asks librdkafka whether it accepts `key: value` (unknown property, bad
+// value); nullopt if it does. Nothing connects.
+std::optional<std::string> CheckKafkaProperty(const std::string& key,
+                                              const std::string& value) {
+  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(
+      rd_kafka_conf_new(), rd_kafka_conf_destroy);
+  char err[512] = {0};
+  if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err,
+                        sizeof(err)) != RD_KAFKA_CONF_OK) {
+    return std::string("librdkafka: ") + err;
+  }
+  return std::nullopt;
 }
 
 bool PlainName(const std::string& s) {
@@ -214,6 +231,9 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
       if (ReservedProperty(key)) {
         r.Fail(kv.first, kp, "is set by cdc-sentinel and cannot be changed");
       }
+      if (auto why = CheckKafkaProperty(key, kv.second.Scalar())) {
+        r.Fail(kv.first, kp, *why);
+      }
       k.properties.emplace_back(key, kv.second.Scalar());
     }
   }
@@ -241,6 +261,11 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
         r.Fail(kv.second, J::Join(pp, key), "file " + file + " is empty");
       }
       secret.source = "file " + file;
+      // The message names the property, never the value.
+      if (CheckKafkaProperty(key, secret.value)) {
+        r.Fail(kv.first, J::Join(pp, key),
+               "librdkafka rejects this property or the value in " + file);
+      }
       k.secret_properties.emplace_back(key, std::move(secret));
     }
   }
@@ -329,7 +354,7 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
       }
       c.evidence.command.push_back(cmd[i].Scalar());
     }
-    c.evidence.directory = r.RequiredString(e, ep, "directory");
+    c.evidence.directory = r.ResolvePath(r.RequiredString(e, ep, "directory"));
     if (auto d = DurationIn(r, e, ep, "timeout", std::chrono::seconds(1))) {
       c.evidence.timeout = *d;
     }
@@ -386,6 +411,12 @@ void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
     if (!cfg->FindKafka(c.kafka)) {
       r.Fail(J::At(n, "kafka"), J::Join(path, "kafka"),
              "no entry of kafka_clusters is named \"" + c.kafka + "\"");
+    }
+    if (c.auto_restart.enabled && c.connect_cluster.empty()) {
+      r.Fail(J::At(n["auto_restart"], "enabled"),
+             J::Join(J::Join(path, "auto_restart"), "enabled"),
+             "needs connect_cluster: restarts go through the Kafka Connect "
+             "REST API (MSK Connect has none)");
     }
     if (!prefixes.insert(c.kafka + "/" + c.topic_prefix).second) {
       r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),

@@ -60,9 +60,11 @@ class YamlReader {
   Secret Password(const YAML::Node& map, const std::string& path) const;
 
   const std::string& file() const { return file_; }
+  // A path as written in the config: relative ones are taken from the
+  // config file's folder.
+  std::string ResolvePath(const std::string& p) const;
 
  private:
-  std::string ResolvePath(const std::string& p) const;
 
   std::string file_;
 };
