@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Tests the Prometheus alerting rules (alerts/):
+#   1. promtool check rules alerts/cdc-sentinel.rules.yml
+#   2. promtool test rules alerts/tests/cdc-sentinel.test.yml
+#   3. the conventions of /work/shared/STYLE.md item 12, for every alert of the rules file:
+#      - name: CamelCase with the prefix "Cdc", unique;
+#      - an explicit `for:`, whose value appears ("for: <value>") in the comment block just above
+#        the rule's "- alert:" line and in the alert's section of docs/runbooks.md;
+#      - labels.severity in {critical, warning, info};
+#      - annotations.summary: one static sentence (no "{{", ends with ".", a single line);
+#      - annotations.description: contains $labels.connector and $labels.tls_version, unless the
+#        comment block above "- alert:" contains the line "# not per connector" (then it must
+#        use some other $labels.<name>);
+#      - annotations.runbook_url: <RUNBOOK_BASE>#<alert name in lower case>, and that anchor is a
+#        heading of docs/runbooks.md (and every "## Cdc..." heading there is an alert);
+#      - the test file has at least one case firing it (non-empty exp_alerts, each with
+#        severity in exp_labels and summary, description, runbook_url in exp_annotations) and
+#        at least one case where it does not fire (empty exp_alerts); test cases name no alert
+#        that does not exist.
+# Runs from the repository root (or CDC_ALERTS_ROOT, a copy of the tree, to try broken rules).
+# Needs promtool (Debian package prometheus) and python3 with PyYAML (python3-yaml).
+# Exits 0 on success, 1 with a message per problem otherwise.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=${CDC_ALERTS_ROOT:-$(cd "$here/.." && pwd)}
+cd "$root"
+
+rules=alerts/cdc-sentinel.rules.yml
+tests=alerts/tests/cdc-sentinel.test.yml
+runbooks=docs/runbooks.md
+
+fail() { echo "alerts_test: FAIL: $*" >&2; exit 1; }
+
+command -v promtool >/dev/null 2>&1 ||
+  fail "promtool not found (Debian package prometheus; scripts/deps.sh installs it)"
+py=""
+for cand in python3 /usr/bin/python3; do
+  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import yaml' >/dev/null 2>&1; then
+    py=$cand
+    break
+  fi
+done
+[ -n "$py" ] || fail "python3 with PyYAML not found (Debian package python3-yaml)"
+for f in "$rules" "$tests" "$runbooks"; do
+  [ -f "$f" ] || fail "missing $root/$f"
+done
+
+echo "== promtool check rules $rules"
+promtool check rules "$rules" || fail "promtool check rules $rules"
+
+echo "== promtool test rules $tests"
+promtool test rules "$tests" || fail "promtool test rules $tests"
+
+echo "== conventions"
+"$py" - "$rules" "$tests" "$runbooks" <<'PY'
+import re
+import sys
+
+import yaml
+
+rules_path, tests_path, runbooks_path = sys.argv[1:4]
+RUNBOOK_BASE = ("https://github.com/cdc-sentinel/cdc-sentinel/blob/main/"
+                "docs/runbooks.md#")
+SEVERITIES = {"critical", "warning", "info"}
+NOT_PER_CONNECTOR = "# not per connector"
+
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def github_anchor(heading):
+    """The anchor GitHub makes of a Markdown heading."""
+    a = heading.strip().lower()
+    a = re.sub(r"[^\w\- ]", "", a)
+    return a.replace(" ", "-")
+
+
+# --- the rules, and the comment block above each "- alert:" line -------------------------
+rules_doc = load(rules_path)
+alerts = []
+for group in rules_doc.get("groups") or []:
+    for rule in group.get("rules") or []:
+        if "alert" in rule:
+            alerts.append(rule)
+if not alerts:
+    problem(f"{rules_path}: no alerts found")
+
+comments = {}
+with open(rules_path, encoding="utf-8") as f:
+    lines = f.read().splitlines()
+for i, line in enumerate(lines):
+    m = re.match(r"^\s*-\s*alert:\s*(\S+)\s*$", line)
+    if not m:
+        continue
+    block = []
+    j = i - 1
+    while j >= 0 and lines[j].strip().startswith("#"):
+        block.insert(0, lines[j].strip())
+        j -= 1
+    comments[m.group(1)] = block
+
+# --- the runbooks: headings, and the text of each section ---------------------------------
+with open(runbooks_path, encoding="utf-8") as f:
+    rb_lines = f.read().splitlines()
+anchors = set()
+sections = {}  # "## " heading text -> its text up to the next "## " heading
+current = None
+in_code = False
+for line in rb_lines:
+    if line.startswith("```"):
+        in_code = not in_code
+    if in_code:
+        if current is not None:
+            sections[current].append(line)
+        continue
+    m = re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
+    if m:
+        anchors.add(github_anchor(m.group(2)))
+        if len(m.group(1)) == 2:
+            current = m.group(2)
+            sections[current] = []
+            continue
+    if current is not None:
+        sections[current].append(line)
+sections = {k: "\n".join(v) for k, v in sections.items()}
+
+# --- the tests: firing / not firing cases per alert --------------------------------------
+tests_doc = load(tests_path)
+firing = {}
+quiet = {}
+for t in tests_doc.get("tests") or []:
+    name = t.get("name", "?")
+    for case in t.get("alert_rule_test") or []:
+        a = case.get("alertname")
+        exp = case.get("exp_alerts") or []
+        where = f"{tests_path}: test '{name}', {a} at {case.get('eval_time')}"
+        if exp:
+            firing[a] = firing.get(a, 0) + 1
+            for e in exp:
+                labels = e.get("exp_labels") or {}
+                ann = e.get("exp_annotations") or {}
+                if "severity" not in labels:
+                    problem(f"{where}: exp_labels without severity")
+                for k in ("summary", "description", "runbook_url"):
+                    if k not in ann:
+                        problem(f"{where}: exp_annotations without {k}")
+        else:
+            quiet[a] = quiet.get(a, 0) + 1
+
+# --- the checks -------------------------------------------------------------------------
+names = [r["alert"] for r in alerts]
+seen = set()
+for n in names:
+    if n in seen:
+        problem(f"{n}: alert name used more than once")
+    seen.add(n)
+
+for r in alerts:
+    n = r["alert"]
+    if not re.fullmatch(r"Cdc[A-Z][A-Za-z0-9]*", n):
+        problem(f"{n}: name is not CamelCase with the prefix Cdc")
+    block = comments.get(n, [])
+    not_per_connector = NOT_PER_CONNECTOR in block
+
+    # for:
+    if "for" not in r:
+        problem(f"{n}: no explicit for: (write for: 0m if it is meant to fire at once)")
+        for_value = None
+    else:
+        for_value = str(r["for"])
+        if not any(f"for: {for_value}" in c for c in block):
+            problem(f"{n}: the comment above the rule does not explain its "
+                    f"'for: {for_value}'")
+        if f"for: {for_value}" not in sections.get(n, ""):
+            problem(f"{n}: its section in {runbooks_path} does not explain its "
+                    f"'for: {for_value}'")
+
+    labels = r.get("labels") or {}
+    if labels.get("severity") not in SEVERITIES:
+        problem(f"{n}: severity {labels.get('severity')!r} is not one of "
+                f"{sorted(SEVERITIES)}")
+
+    ann = r.get("annotations") or {}
+    summary = ann.get("summary")
+    if not summary:
+        problem(f"{n}: no summary")
+    else:
+        if "{{" in summary:
+            problem(f"{n}: summary is not static (contains '{{{{')")
+        if "\n" in summary.strip() or not summary.strip().endswith("."):
+            problem(f"{n}: summary is not one sentence ending with '.'")
+        elif re.search(r"\.\s+[A-Z]", summary.strip()):
+            problem(f"{n}: summary has more than one sentence")
+
+    desc = ann.get("description") or ""
+    if not desc:
+        problem(f"{n}: no description")
+    elif not_per_connector:
+        if "$labels." not in desc:
+            problem(f"{n}: description (not per connector) uses no $labels")
+    else:
+        for lab in ("$labels.connector", "$labels.tls_version"):
+            if lab not in desc:
+                problem(f"{n}: description lacks {lab} (or mark the rule "
+                        f"'{NOT_PER_CONNECTOR}' in the comment above it)")
+
+    url = ann.get("runbook_url") or ""
+    if url != RUNBOOK_BASE + n.lower():
+        problem(f"{n}: runbook_url {url!r} is not {RUNBOOK_BASE + n.lower()!r}")
+    if n.lower() not in anchors:
+        problem(f"{n}: {runbooks_path} has no heading '## {n}' "
+                f"(anchor #{n.lower()})")
+
+    if firing.get(n, 0) < 1:
+        problem(f"{n}: no test case where it fires ({tests_path})")
+    if quiet.get(n, 0) < 1:
+        problem(f"{n}: no test case where it does not fire ({tests_path})")
+
+for a in sorted(set(firing) | set(quiet)):
+    if a not in seen:
+        problem(f"{tests_path}: test cases for {a}, which is not an alert in {rules_path}")
+for heading in sections:
+    if re.fullmatch(r"Cdc[A-Za-z0-9]+", heading) and heading not in seen:
+        problem(f"{runbooks_path}: section '## {heading}' for an alert that does not exist")
+
+if problems:
+    for p in problems:
+        print(f"alerts_test: FAIL: {p}", file=sys.stderr)
+    sys.exit(1)
+n_cases = sum(firing.values()) + sum(quiet.values())
+print(f"alerts_test: {len(alerts)} alerts OK "
+      f"({sum(firing.values())} firing and {sum(quiet.values())} non-firing cases, "
+      f"{n_cases} in all)")
+PY
+echo "alerts_test: PASS"
