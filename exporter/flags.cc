@@ -9,6 +9,7 @@ std::string Usage() {
   return "usage: cdc-sentinel --config.file=PATH [flags]\n"
          "       cdc-sentinel report --prometheus URL [--range 1h] [--format "
          "table|json]\n"
+         "       cdc-sentinel healthcheck [URL]\n"
          "\n"
          "Watches Debezium CDC pipelines end to end and serves the verdict on "
          "/metrics.\n"
