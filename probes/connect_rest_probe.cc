@@ -96,7 +96,7 @@ std::vector<connect::ConnectorStatus> ConnectRestProbe::PollWithoutExpand(
     auto c = connect::ParseConnectorStatus(st, "connectors[\"" + name + "\"]");
     auto info = GetJson(base, ctx, &status);
     if (status != 404) {
-      connect::ApplyConnectorInfo(info, "connector[\"" + name + "\"]", &c);
+      connect::ApplyConnectorInfo(info, "connectors[\"" + name + "\"]", &c);
     }
     out.push_back(std::move(c));
   }
@@ -149,6 +149,7 @@ void ConnectRestProbe::LogChanges(
                   const std::string& trace) {
     present.insert(key);
     auto it = logged_state_.find(key);
+    const bool changed = it == logged_state_.end() || it->second != state;
     if (it != logged_state_.end() && it->second != state) {
       if (task != nullptr) {
         log_.Info("task state changed", {{"cluster", cluster_.name},
@@ -177,7 +178,7 @@ void ConnectRestProbe::LogChanges(
     } else {
       logged_trace_.erase(key);
     }
-    if (!connect::IsKnownState(state)) {
+    if (changed && !connect::IsKnownState(state)) {
       log_.Warn(
           "unknown state from the Connect REST API; all state series "
           "are 0",
