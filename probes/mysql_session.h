@@ -17,7 +17,8 @@ struct SqlResult {
   std::vector<std::string> columns;
   std::vector<SqlRow> rows;
   // The value of `column` in row `i`, or nullopt (NULL or no such column).
-  std::optional<std::string> Get(std::size_t i, const std::string& column) const;
+  std::optional<std::string> Get(std::size_t i,
+                                 const std::string& column) const;
 };
 
 // An error from the server or the connection; what() is a one-line reason

@@ -253,23 +253,25 @@ void PipelineState::OnBinlogSessions(const std::string& connector,
   auto it = conns_.find(connector);
   if (it == conns_.end()) return;
   Conn& c = it->second;
+  const int before = c.sessions;
   c.sessions = static_cast<int>(sessions.size());
   if (sessions.empty()) {
-    if (c.session_observed && c.session_id != 0) {
+    if (before > 0) {
       log_.Warn("binlog session gone from the source",
                 {{"connector", connector},
                  {"session_id", std::to_string(c.session_id)}});
     }
     c.session_observed = true;
-    c.session_id = 0;
-    return;
+    return;  // session_id keeps the last session seen
   }
   // With several (a shared binlog_user), follow the newest.
   const Session* s = &sessions[0];
   for (const auto& x : sessions) {
     if (x.connected_since > s->connected_since) s = &x;
   }
-  if (c.session_observed && s->id != c.session_id) {
+  // A reconnect replaces a session seen before (ids start at 1); the first
+  // session ever seen is not one, even after rounds that found none.
+  if (c.session_id != 0 && s->id != c.session_id) {
     ++c.reconnects;
     log_.Info("binlog session re-established",
               {{"connector", connector},
