@@ -8,6 +8,7 @@
 #include "probes/connect_rest_probe.h"
 #include "probes/marker_probe.h"
 #include "probes/offset_lag_probe.h"
+#include "probes/remediation_probe.h"
 
 namespace cdc {
 namespace {
@@ -98,6 +99,16 @@ void App::Apply(const config::Config& cfg) {
     }
     probes.push_back(
         std::make_shared<OffsetLagProbe>(src, mine, cfg, pipeline_, log_));
+  }
+
+  // Evidence capture and auto-restart, for the connectors that want them.
+  for (const auto& c : cfg.connectors) {
+    if (!RemediationProbe::Needed(c)) continue;
+    probes.push_back(std::make_shared<RemediationProbe>(
+        c,
+        c.connect_cluster.empty() ? nullptr
+                                  : cfg.FindConnectCluster(c.connect_cluster),
+        pipeline_, log_));
   }
 
   // Everything built: switch over.

@@ -1,0 +1,673 @@
+#include "probes/remediation_probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "cdc/common/duration.h"
+
+namespace cdc {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kOk[] = "ok";
+constexpr char kFailed[] = "failed";
+constexpr char kTimeout[] = "timeout";
+constexpr char kError[] = "error";
+constexpr char kRateLimited[] = "rate_limited";
+
+// How long a SIGKILLed capture may take to die before it is left for later.
+constexpr auto kReapGrace = 1s;
+constexpr auto kRestartWindow = std::chrono::hours(1);
+constexpr std::size_t kMaxLoggedBody = 200;
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Owns posix_spawn's file actions and attributes.
+class SpawnFileActions {
+ public:
+  SpawnFileActions() { ok_ = posix_spawn_file_actions_init(&fa_) == 0; }
+  ~SpawnFileActions() {
+    if (ok_) posix_spawn_file_actions_destroy(&fa_);
+  }
+  SpawnFileActions(const SpawnFileActions&) = delete;
+  SpawnFileActions& operator=(const SpawnFileActions&) = delete;
+  bool ok() const { return ok_; }
+  posix_spawn_file_actions_t* get() { return &fa_; }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+  bool ok_;
+};
+
+class SpawnAttr {
+ public:
+  SpawnAttr() { ok_ = posix_spawnattr_init(&attr_) == 0; }
+  ~SpawnAttr() {
+    if (ok_) posix_spawnattr_destroy(&attr_);
+  }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+  bool ok() const { return ok_; }
+  posix_spawnattr_t* get() { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+  bool ok_;
+};
+
+std::string ErrnoText(int err) {
+  char buf[256];
+  // GNU strerror_r returns the message (maybe not in buf).
+  return strerror_r(err, buf, sizeof buf);
+}
+
+std::string FormatUtc(WallClock::time_point t, const char* format) {
+  const std::time_t secs = WallClock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  const std::size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
+}
+
+// A connector name as a file name component.
+std::string SafeFileName(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    const bool safe = std::isalnum(c) || c == '.' || c == '_' || c == '-';
+    out.push_back(safe ? static_cast<char>(c) : '_');
+  }
+  if (out.empty() || out[0] == '.') out.insert(out.begin(), '_');
+  return out;
+}
+
+// One argument as a POSIX shell would need it, for the header only.
+std::string ShellQuote(const std::string& arg) {
+  const bool plain =
+      !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::strchr("_@%+=:,./-", c) != nullptr;
+      });
+  if (plain) return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
+// A header value on one line.
+std::string OneLine(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace(s.begin(), s.end(), '\r', ' ');
+  return s;
+}
+
+bool WriteAll(int fd, std::string_view data, int* err) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = errno;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// mkdir -p, each created component with mode 0750 exactly.
+bool MakeDirectories(const std::string& dir, std::string* why) {
+  if (dir.empty()) {
+    *why = "evidence.directory is empty";
+    return false;
+  }
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    const std::string prefix = dir.substr(0, pos);
+    if (prefix.empty() || prefix.back() == '/') continue;
+    if (::mkdir(prefix.c_str(), 0750) == 0) {
+      ::chmod(prefix.c_str(), 0750);  // not narrowed by the umask
+      continue;
+    }
+    const int err = errno;
+    struct stat st;
+    if (err == EEXIST && ::stat(prefix.c_str(), &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    *why = "cannot create directory " + prefix + ": " +
+           (err == EEXIST ? "exists and is not a directory" : ErrnoText(err));
+    return false;
+  }
+  return true;
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) {
+    return "exit status " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return "killed by signal " + std::to_string(WTERMSIG(status));
+  }
+  return "wait status " + std::to_string(status);
+}
+
+std::string FirstLineOf(const std::string& body) {
+  std::string line = body.substr(0, body.find('\n'));
+  if (line.size() > kMaxLoggedBody)
+    line = line.substr(0, kMaxLoggedBody) + "...";
+  return line;
+}
+
+void AppendField(std::string* f, std::string_view value) {
+  *f += std::to_string(value.size());
+  *f += ':';
+  *f += value;
+  *f += ';';
+}
+
+}  // namespace
+
+bool RemediationProbe::Needed(const config::Connector& connector) {
+  return !connector.evidence.command.empty() || connector.auto_restart.enabled;
+}
+
+RemediationProbe::RemediationProbe(const config::Connector& connector,
+                                   const config::ConnectCluster* cluster,
+                                   PipelineState& state, Logger& log)
+    : connector_(connector),
+      cluster_(cluster != nullptr
+                   ? std::optional<config::ConnectCluster>(*cluster)
+                   : std::nullopt),
+      state_(state),
+      log_(log),
+      client_(cluster != nullptr && connector.auto_restart.enabled
+                  ? std::make_unique<connect::ConnectClient>(*cluster)
+                  : nullptr),
+      last_solo_(state.SoloFailures(connector.name)) {
+  if (cluster != nullptr && cluster->name != connector.connect_cluster) {
+    throw std::invalid_argument(
+        "connector " + connector.name + ": remediation given connect cluster " +
+        cluster->name + ", but its connect_cluster is " +
+        (connector.connect_cluster.empty() ? std::string("(none)")
+                                           : connector.connect_cluster));
+  }
+  if (cluster == nullptr && connector.auto_restart.enabled &&
+      !connector.connect_cluster.empty()) {
+    throw std::invalid_argument("connector " + connector.name +
+                                ": auto_restart needs connect cluster " +
+                                connector.connect_cluster +
+                                ", which was not given");
+  }
+  if (connector.auto_restart.enabled && cluster == nullptr) {
+    log_.Warn(
+        "auto_restart is enabled but the connector has no connect_cluster "
+        "(no REST API to restart it through): restarts are off",
+        {{"connector", connector.name}});
+  }
+}
+
+RemediationProbe::~RemediationProbe() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (child_ > 0) unreaped_.push_back(child_);
+  child_ = -1;
+  const auto until = SteadyClock::now() + kReapGrace;
+  while (!unreaped_.empty()) {
+    for (pid_t pid : unreaped_) ::kill(-pid, SIGKILL);
+    std::erase_if(unreaped_, [](pid_t pid) {
+      const pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+      return r == pid || (r < 0 && errno != EINTR);
+    });
+    if (unreaped_.empty() || SteadyClock::now() >= until) break;
+    lock.unlock();
+    std::this_thread::sleep_for(5ms);
+    lock.lock();
+  }
+  for (pid_t pid : unreaped_) {
+    log_.Error("evidence capture did not die after SIGKILL; left unreaped",
+               {{"connector", connector_.name}, {"pid", std::to_string(pid)}});
+  }
+}
+
+std::chrono::milliseconds RemediationProbe::Timeout() const {
+  return connector_.evidence.timeout +
+         (cluster_ ? cluster_->timeout : std::chrono::milliseconds(0)) + 2s;
+}
+
+std::string RemediationProbe::Fingerprint() const {
+  // Includes the cluster's secret so a rotated password takes effect on
+  // reload; the fingerprint is never logged or exported.
+  std::string f;
+  const auto& c = connector_;
+  AppendField(&f, c.name);
+  AppendField(&f, c.connect_cluster);
+  AppendField(&f, c.source);  // named in the evidence header
+  AppendField(&f, std::to_string(c.marker.interval.count()));
+  AppendField(&f, std::to_string(c.evidence.command.size()));
+  for (const auto& arg : c.evidence.command) AppendField(&f, arg);
+  AppendField(&f, c.evidence.directory);
+  AppendField(&f, std::to_string(c.evidence.timeout.count()));
+  AppendField(&f, std::to_string(c.evidence.min_interval.count()));
+  AppendField(&f, c.auto_restart.enabled ? "1" : "0");
+  AppendField(&f, std::to_string(c.auto_restart.after));
+  AppendField(&f, std::to_string(c.auto_restart.max_per_hour));
+  if (cluster_) {
+    const auto& k = *cluster_;
+    AppendField(&f, k.name);
+    AppendField(&f, k.url_text);
+    AppendField(&f, std::to_string(k.timeout.count()));
+    AppendField(&f, std::to_string(k.max_response_bytes));
+    if (k.basic_auth) {
+      AppendField(&f, "auth");
+      AppendField(&f, k.basic_auth->username);
+      AppendField(&f, k.basic_auth->password.value);
+    }
+    if (k.tls) {
+      AppendField(&f, "tls");
+      AppendField(&f, k.tls->ca_file);
+      AppendField(&f, k.tls->cert_file);
+      AppendField(&f, k.tls->key_file);
+      AppendField(&f, k.tls->insecure_skip_verify ? "1" : "0");
+    }
+  }
+  return f;
+}
+
+void RemediationProbe::Cancel() {
+  if (client_) client_->Cancel();
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  // Not reaped while mu_ is held elsewhere, so the id is still ours.
+  if (child_ > 0) ::kill(-child_, SIGKILL);
+}
+
+ProbeOutcome RemediationProbe::Run(const ProbeContext& ctx) {
+  try {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = false;
+    }
+    if (client_) client_->Reset();
+    ReapLeftovers();
+
+    const PipelineState::Verdict v =
+        state_.GetVerdict(connector_.name, WallClock::now());
+    std::string failures;
+    if (auto why = MaybeCapture(v, ctx.deadline)) failures = *why;
+    if (auto why = MaybeRestart(v, ctx.deadline)) {
+      if (!failures.empty()) failures += "; ";
+      failures += *why;
+    }
+    return failures.empty() ? ProbeOutcome::Ok()
+                            : ProbeOutcome::Fail(std::move(failures));
+  } catch (const std::exception& e) {
+    return ProbeOutcome::Fail(std::string("remediation: ") + e.what());
+  }
+}
+
+std::optional<std::string> RemediationProbe::MaybeCapture(
+    const PipelineState::Verdict& v, SteadyClock::time_point deadline) {
+  const auto& ev = connector_.evidence;
+  if (ev.command.empty()) return std::nullopt;
+  const uint64_t solo = state_.SoloFailures(connector_.name);
+  const bool solo_grew = solo > last_solo_;
+  last_solo_ = solo;
+  if (!v.silent_failure && !solo_grew) return std::nullopt;
+  const std::string trigger = solo_grew ? "solo_failure" : "silent_failure";
+
+  const auto now = SteadyClock::now();
+  if (last_capture_ && now - *last_capture_ < ev.min_interval) {
+    state_.CountEvidence(connector_.name, kRateLimited);
+    log_.Debug("evidence capture skipped: within min_interval of the last one",
+               {{"connector", connector_.name},
+                {"trigger", trigger},
+                {"min_interval", FormatDuration(ev.min_interval)}});
+    return std::nullopt;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return "cancelled before the evidence capture";
+  }
+  if (deadline <= now) return "no time left for an evidence capture";
+  last_capture_ = now;
+
+  const CaptureOutcome out =
+      Capture(v, trigger,
+              std::min<SteadyClock::time_point>(now + ev.timeout, deadline));
+  state_.CountEvidence(connector_.name, out.result);
+  const double seconds = ToSeconds(SteadyClock::now() - now);
+  const bool ok = out.result == kOk;
+  log_.Log(ok ? LogLevel::kInfo : LogLevel::kWarn,
+           ok ? "evidence captured" : "evidence capture did not succeed",
+           {{"connector", connector_.name},
+            {"tls_version", v.tls_version},
+            {"trigger", trigger},
+            {"result", out.result},
+            {"file", out.path},
+            {"detail", out.detail},
+            {"duration_seconds", std::to_string(seconds)}});
+  if (ok) return std::nullopt;
+  return "evidence capture " + out.result + ": " + out.detail;
+}
+
+RemediationProbe::CaptureOutcome RemediationProbe::Capture(
+    const PipelineState::Verdict& v, std::string_view trigger,
+    SteadyClock::time_point deadline) {
+  const auto& ev = connector_.evidence;
+  CaptureOutcome out;
+  out.result = kError;
+  if (!MakeDirectories(ev.directory, &out.detail)) return out;
+
+  // The file: <dir>/<connector>-<UTC>.txt, never an existing one.
+  const auto wall_now = WallClock::now();
+  const std::string dir =
+      ev.directory.back() == '/' ? ev.directory : ev.directory + "/";
+  const std::string base = dir + SafeFileName(connector_.name) + "-" +
+                           FormatUtc(wall_now, "%Y%m%dT%H%M%SZ");
+  int open_err = 0;
+  int raw_fd = -1;
+  for (int i = 0; i < 100 && raw_fd < 0; ++i) {
+    out.path = base + (i == 0 ? "" : "-" + std::to_string(i)) + ".txt";
+    raw_fd = ::open(
+        out.path.c_str(),
+        O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    open_err = errno;
+    if (raw_fd < 0 && open_err != EEXIST) break;
+  }
+  Fd file(raw_fd);
+  if (file.get() < 0) {
+    out.detail = "cannot create " + out.path + ": " + ErrnoText(open_err);
+    out.path.clear();
+    return out;
+  }
+  ::fchmod(file.get(), 0640);  // not narrowed by the umask
+
+  std::string command;
+  for (const auto& arg : ev.command) {
+    if (!command.empty()) command += ' ';
+    command += ShellQuote(arg);
+  }
+  std::string reason = v.reason;
+  if (!v.silent_failure) {
+    reason =
+        "solo cohort failure: missed a marker another connector of "
+        "source " +
+        connector_.source + " got (verdict: " + v.reason + ")";
+  }
+  const std::string header =
+      "# cdc-sentinel evidence capture\n"
+      "# connector: " +
+      OneLine(connector_.name) +
+      "\n"
+      "# tls_version: " +
+      OneLine(v.tls_version) +
+      "\n"
+      "# trigger: " +
+      std::string(trigger) +
+      "\n"
+      "# reason: " +
+      OneLine(reason) +
+      "\n"
+      "# time: " +
+      FormatUtc(wall_now, "%Y-%m-%dT%H:%M:%SZ") +
+      "\n"
+      "# command: " +
+      OneLine(command) +
+      "\n"
+      "#\n";
+  int write_err = 0;
+  if (!WriteAll(file.get(), header, &write_err)) {
+    out.detail = "cannot write " + out.path + ": " + ErrnoText(write_err);
+    ::unlink(out.path.c_str());
+    return out;
+  }
+
+  // Spawn: no shell, own process group, stdin /dev/null, stdout and stderr
+  // into the file, no other inherited descriptors, default signal handling.
+  SpawnFileActions fa;
+  SpawnAttr attr;
+  int rc = fa.ok() && attr.ok() ? 0 : ENOMEM;
+  if (rc == 0)
+    rc =
+        posix_spawn_file_actions_addopen(fa.get(), 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), file.get(), 1);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), file.get(), 2);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(fa.get(), 3);
+  sigset_t no_signals, default_signals;
+  sigemptyset(&no_signals);
+  sigemptyset(&default_signals);
+  for (int sig :
+       {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2}) {
+    sigaddset(&default_signals, sig);
+  }
+  if (rc == 0) {
+    rc = posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETPGROUP |
+                                                  POSIX_SPAWN_SETSIGMASK |
+                                                  POSIX_SPAWN_SETSIGDEF);
+  }
+  if (rc == 0) rc = posix_spawnattr_setpgroup(attr.get(), 0);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(attr.get(), &no_signals);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(attr.get(), &default_signals);
+  std::vector<char*> argv;
+  for (const auto& arg : ev.command)
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (rc == 0) {
+    rc =
+        posix_spawnp(&pid, argv[0], fa.get(), attr.get(), argv.data(), environ);
+  }
+  if (rc != 0) {
+    out.detail = "cannot start " + ev.command[0] + ": " + ErrnoText(rc);
+    ::unlink(out.path.c_str());
+    out.path.clear();
+    return out;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    child_ = pid;
+    if (cancelled_) ::kill(-pid, SIGKILL);
+  }
+
+  const auto started = SteadyClock::now();
+  std::string how;
+  const std::optional<int> status = Await(pid, deadline, &how);
+  const std::string elapsed =
+      FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+          SteadyClock::now() - started));
+  if (how == "timeout") {
+    out.result = kTimeout;
+    out.detail = "killed after " + elapsed + " (evidence.timeout " +
+                 FormatDuration(ev.timeout) + ")";
+  } else if (how == "cancelled") {
+    out.result = kTimeout;
+    out.detail = "killed after " + elapsed + ": the run was cancelled";
+  } else if (!status) {
+    out.result = kError;
+    out.detail = "exit status lost (reaped elsewhere) after " + elapsed;
+  } else {
+    out.result =
+        WIFEXITED(*status) && WEXITSTATUS(*status) == 0 ? kOk : kFailed;
+    out.detail = DescribeWaitStatus(*status) + " after " + elapsed;
+  }
+  int ignored = 0;
+  WriteAll(file.get(), "\n# result: " + out.result + " (" + out.detail + ")\n",
+           &ignored);
+  return out;
+}
+
+std::optional<int> RemediationProbe::Await(pid_t pid,
+                                           SteadyClock::time_point deadline,
+                                           std::string* how) {
+  auto delay = 2ms;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      siginfo_t info;
+      std::memset(&info, 0, sizeof info);
+      // Looks without reaping, so the process group id stays ours while
+      // leftovers of the command (background children) are killed.
+      const int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info,
+                              WEXITED | WNOHANG | WNOWAIT);
+      if (rc == 0 && info.si_pid == pid) {
+        ::kill(-pid, SIGKILL);
+        int status = 0;
+        pid_t r;
+        do {
+          r = ::waitpid(pid, &status, 0);
+        } while (r < 0 && errno == EINTR);
+        child_ = -1;
+        *how = cancelled_ ? "cancelled" : "exit";
+        if (r != pid) return std::nullopt;
+        return status;
+      }
+      if (rc < 0 && errno != EINTR) {  // ECHILD: SIGCHLD ignored, or reaped
+        child_ = -1;
+        *how = "exit";
+        return std::nullopt;
+      }
+      if (cancelled_) {
+        *how = "cancelled";
+        break;
+      }
+    }
+    const auto now = SteadyClock::now();
+    if (now >= deadline) {
+      *how = "timeout";
+      break;
+    }
+    std::this_thread::sleep_for(
+        std::min<SteadyClock::duration>(delay, deadline - now));
+    delay = std::min<std::chrono::milliseconds>(delay * 2, 50ms);
+  }
+  KillAndReap(pid);
+  return std::nullopt;
+}
+
+void RemediationProbe::KillAndReap(pid_t pid) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ::kill(-pid, SIGKILL);
+  const auto until = SteadyClock::now() + kReapGrace;
+  while (true) {
+    const pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (SteadyClock::now() >= until) {
+      unreaped_.push_back(pid);
+      log_.Error(
+          "evidence capture did not die within 1s of SIGKILL; will "
+          "reap it later",
+          {{"connector", connector_.name}, {"pid", std::to_string(pid)}});
+      break;
+    }
+    lock.unlock();
+    std::this_thread::sleep_for(5ms);
+    lock.lock();
+  }
+  child_ = -1;
+}
+
+void RemediationProbe::ReapLeftovers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(unreaped_, [](pid_t pid) {
+    ::kill(-pid, SIGKILL);
+    const pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+    return r == pid || (r < 0 && errno != EINTR);
+  });
+}
+
+std::optional<std::string> RemediationProbe::MaybeRestart(
+    const PipelineState::Verdict& v, SteadyClock::time_point deadline) {
+  if (!client_) return std::nullopt;
+  const auto& ar = connector_.auto_restart;
+  if (!v.silent_failure) {
+    consecutive_silent_ = 0;
+    return std::nullopt;
+  }
+  if (++consecutive_silent_ < ar.after) return std::nullopt;
+  consecutive_silent_ = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return "cancelled before the restart";
+  }
+  // An evidence capture may have taken a while: judge again.
+  const PipelineState::Verdict now_v =
+      state_.GetVerdict(connector_.name, WallClock::now());
+  if (!now_v.silent_failure) {
+    log_.Info("restart not needed: the connector recovered",
+              {{"connector", connector_.name}, {"reason", now_v.reason}});
+    return std::nullopt;
+  }
+  const auto now = SteadyClock::now();
+  while (!restarts_.empty() && now - restarts_.front() >= kRestartWindow) {
+    restarts_.pop_front();
+  }
+  if (restarts_.size() >=
+      static_cast<std::size_t>(std::max(0, ar.max_per_hour))) {
+    state_.CountRestart(connector_.name, kRateLimited);
+    log_.Warn("restart not sent: auto_restart.max_per_hour reached",
+              {{"connector", connector_.name},
+               {"max_per_hour", std::to_string(ar.max_per_hour)},
+               {"reason", now_v.reason}});
+    return std::nullopt;
+  }
+  restarts_.push_back(now);
+  const std::string path = "/connectors/" +
+                           connect::EncodePathSegment(connector_.name) +
+                           "/restart?includeTasks=true&onlyFailed=false";
+  const connect::HttpResult r = client_->Post(path, deadline);
+  if (r.ok && (r.status == 200 || r.status == 202 || r.status == 204)) {
+    state_.CountRestart(connector_.name, kOk);
+    log_.Warn("connector restarted after a silent failure",
+              {{"connector", connector_.name},
+               {"connect_cluster", connector_.connect_cluster},
+               {"tls_version", now_v.tls_version},
+               {"reason", now_v.reason},
+               {"status", std::to_string(r.status)}});
+    return std::nullopt;
+  }
+  state_.CountRestart(connector_.name, kError);
+  const std::string detail =
+      r.ok ? "HTTP " + std::to_string(r.status) + ": " + FirstLineOf(r.body)
+           : r.error;
+  log_.Error("connector restart failed",
+             {{"connector", connector_.name},
+              {"connect_cluster", connector_.connect_cluster},
+              {"status", std::to_string(r.status)},
+              {"body", r.ok ? FirstLineOf(r.body) : std::string()},
+              {"error", r.error}});
+  return "restart POST " + path + ": " + detail;
+}
+
+}  // namespace cdc
