@@ -211,7 +211,7 @@ CREATE USER IF NOT EXISTS 'cdc_monitor'@'%' IDENTIFIED BY '$pw_mon';
 ALTER USER 'cdc_monitor'@'%' IDENTIFIED BY '$pw_mon';
 GRANT PROCESS, BINLOG MONITOR ON *.* TO 'cdc_monitor'@'%';
 GRANT SELECT ON performance_schema.* TO 'cdc_monitor'@'%';
-GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON cdc_canary.* TO 'cdc_monitor'@'%';
+GRANT SELECT, INSERT, UPDATE, CREATE ON cdc_canary.* TO 'cdc_monitor'@'%';
 SET SESSION sql_log_bin = 1;
 
 CREATE DATABASE IF NOT EXISTS inventory;
