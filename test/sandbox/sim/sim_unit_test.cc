@@ -1,0 +1,468 @@
+// Unit tests of cdc-sim's pure parts: config parsing, row decoding, the
+// Debezium/JsonConverter encodings and the Connect REST shapes. No sandbox
+// needed.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "connect_rest.h"
+#include "debezium_event.h"
+#include "row_decoder.h"
+#include "sim_config.h"
+#include "thread_dump.h"
+
+namespace cdc::sim {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Minimal(const std::string& connectors) {
+  return "kafka: {bootstrap_servers: \"127.0.0.1:9092\"}\n"
+         "offset_flush_interval: 5s\n"
+         "connectors:\n" +
+         connectors;
+}
+
+std::string ConfigError(const std::string& yaml) {
+  try {
+    ParseSimConfig(yaml);
+  } catch (const cdc::sim::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SimConfig, ParsesTheSandboxShape) {
+  const auto c = ParseSimConfig(
+      "port_file: /tmp/x.ports\n"
+      "rest: {listen: 127.0.0.1:0}\n"
+      "worker_id: 127.0.0.1:8083\n"
+      "kafka: {bootstrap_servers: \"127.0.0.1:9092\"}\n"
+      "offsets_topic: connect-offsets\n"
+      "offset_flush_interval: 5s\n"
+      "connectors:\n"
+      "  - name: a\n"
+      "    config:\n"
+      "      database.port: 3306\n"
+      "      topic.prefix: pa\n"
+      "    sim: {tls_version: TLSv1.3, on_reset: fail,\n"
+      "          chaos: {stall_probability_per_minute: 0.5, stall_seconds: "
+      "7}}\n"
+      "  - generate: {count: 12, tasks: 4, name_prefix: scale-}\n");
+  EXPECT_EQ(c.rest_host, "127.0.0.1");
+  EXPECT_EQ(c.rest_port, 0);
+  EXPECT_EQ(c.offset_flush_interval, std::chrono::seconds(5));
+  ASSERT_EQ(c.connectors.size(), 13u);
+  const auto& a = c.connectors[0];
+  EXPECT_EQ(a.name, "a");
+  EXPECT_EQ(a.config.front(),
+            std::make_pair(std::string("name"), std::string("a")));
+  ASSERT_NE(a.Get("database.port"), nullptr);
+  EXPECT_EQ(*a.Get("database.port"), "3306");
+  EXPECT_EQ(a.tls_version, "TLSv1.3");
+  EXPECT_EQ(a.on_reset, OnReset::kFail);
+  EXPECT_TRUE(a.chaos.enabled());
+  EXPECT_EQ(a.chaos.stall_duration, std::chrono::seconds(7));
+  EXPECT_EQ(c.connectors[1].name, "scale-01");
+  EXPECT_EQ(c.connectors[12].name, "scale-12");
+  EXPECT_TRUE(c.connectors[12].rest_only);
+  EXPECT_EQ(c.connectors[12].task_count, 4);
+  EXPECT_EQ(*c.connectors[12].Get("tasks.max"), "4");
+}
+
+TEST(SimConfig, RejectsMistakesWithActionableMessages) {
+  EXPECT_EQ(ConfigError(Minimal("  - name: a\n    sim: {on_reset: retry}\n")),
+            "connectors[0].sim.on_reset: must be \"reconnect\" or \"fail\"");
+  EXPECT_EQ(
+      ConfigError(Minimal("  - name: a\n    sim: {tls_version: TLSv1.1}\n")),
+      "connectors[0].sim.tls_version: must be TLSv1.2 or TLSv1.3");
+  EXPECT_NE(ConfigError(Minimal("  - name: a\n    sim: {colour: red}\n"))
+                .find("connectors[0].sim.colour: unknown key"),
+            std::string::npos);
+  EXPECT_EQ(ConfigError(Minimal("  - name: a\n  - name: a\n")),
+            "connectors: duplicate name \"a\"");
+  EXPECT_EQ(ConfigError("connectors: []\n"),
+            "kafka.bootstrap_servers: required");
+  EXPECT_EQ(
+      ConfigError("kafka: {bootstrap_servers: x}\noffset_flush_interval: "
+                  "soon\n"),
+      "offset_flush_interval: not a duration (like 500ms, 5s, 1m): \"soon\"");
+  EXPECT_NE(ConfigError("kafka: {bootstrap_servers: x}\nbogus: 1\n")
+                .find("config.bogus: unknown key"),
+            std::string::npos);
+}
+
+TEST(DebeziumSettings, ReadsKeysAndFiltersTablesLikeDebezium) {
+  const auto c = ParseSimConfig(
+      Minimal("  - name: a\n"
+              "    config:\n"
+              "      database.hostname: 127.0.0.1\n"
+              "      database.port: \"3307\"\n"
+              "      database.user: u\n"
+              "      database.password: p\n"
+              "      database.server.id: \"5401\"\n"
+              "      topic.prefix: pa\n"
+              "      table.include.list: inventory.customers, cdc_canary\\..*\n"
+              "      heartbeat.interval.ms: \"2000\"\n"
+              "      value.converter.schemas.enable: \"false\"\n"));
+  const auto s = ParseDebeziumSettings(c.connectors[0]);
+  EXPECT_EQ(s.port, 3307);
+  EXPECT_EQ(s.server_id, 5401u);
+  EXPECT_EQ(s.heartbeat_interval, std::chrono::milliseconds(2000));
+  EXPECT_TRUE(s.key_schemas_enable);
+  EXPECT_FALSE(s.value_schemas_enable);
+  EXPECT_EQ(s.HeartbeatTopic(), "__debezium-heartbeat.pa");
+  EXPECT_TRUE(s.IncludesTable("inventory", "customers"));
+  EXPECT_TRUE(s.IncludesTable("cdc_canary", "markers"));
+  EXPECT_FALSE(s.IncludesTable("inventory", "orders"));
+  EXPECT_FALSE(s.IncludesTable("inventory", "customers2"));  // whole match
+  EXPECT_FALSE(s.IncludesTable("mysql", "user"));
+
+  auto missing =
+      ParseSimConfig(Minimal("  - name: b\n    config: {topic.prefix: x}\n"));
+  try {
+    ParseDebeziumSettings(missing.connectors[0]);
+    FAIL() << "expected ConfigError";
+  } catch (const cdc::sim::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "connector b: database.hostname: required");
+  }
+}
+
+// --- row format
+// ---------------------------------------------------------------
+
+TEST(RowDecoder, DecimalBinaryFormat) {
+  // DECIMAL(10,2): 8 integer digits in 4 bytes, 2 fraction digits in 1 byte.
+  const uint8_t pos[] = {0x80, 0x00, 0x04, 0xD2, 0x38};  // 1234.56
+  const uint8_t neg[] = {0x7F, 0xFF, 0xFB, 0x2D, 0xC7};  // -1234.56
+  size_t used = 0;
+  bool ok = false;
+  EXPECT_EQ(DecodeDecimal(pos, sizeof(pos), 10, 2, &used, &ok), "1234.56");
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(used, 5u);
+  EXPECT_EQ(DecodeDecimal(neg, sizeof(neg), 10, 2, &used, &ok), "-1234.56");
+  EXPECT_TRUE(ok);
+  DecodeDecimal(pos, 3, 10, 2, &used, &ok);
+  EXPECT_FALSE(ok) << "truncated input";
+}
+
+// Builds TABLE_MAP and WRITE_ROWS events by hand: (INT, VARCHAR(20), DATE),
+// the kind of table Connector/C 3.3's own extractor rejects.
+TEST(RowDecoder, DecodesRowsOfAMetadataFreeTable) {
+  MARIADB_RPL_EVENT tm{};
+  tm.event_type = TABLE_MAP_EVENT;
+  char db[] = "inventory";
+  char table[] = "t";
+  char types[] = {static_cast<char>(MYSQL_TYPE_LONG),
+                  static_cast<char>(MYSQL_TYPE_VARCHAR),
+                  static_cast<char>(MYSQL_TYPE_DATE)};
+  char meta[] = {20, 0};  // VARCHAR max length 20
+  tm.event.table_map.table_id = 42;
+  tm.event.table_map.database = {db, std::strlen(db)};
+  tm.event.table_map.table = {table, std::strlen(table)};
+  tm.event.table_map.column_count = 3;
+  tm.event.table_map.column_types = {types, 3};
+  tm.event.table_map.metadata = {meta, 2};
+  TableMap map;
+  std::string error;
+  ASSERT_TRUE(ParseTableMap(tm, &map, &error)) << error;
+  ASSERT_EQ(map.columns.size(), 3u);
+  EXPECT_EQ(map.columns[1].meta, 20);
+
+  // Two rows: (7, "ab", 1990-05-17) and (-1, NULL, NULL).
+  const uint32_t date = (1990u << 9) | (5u << 5) | 17u;
+  std::vector<uint8_t> data = {0x00,  // null bitmap
+                               7,
+                               0,
+                               0,
+                               0,  // INT 7
+                               2,
+                               'a',
+                               'b',  // VARCHAR "ab"
+                               static_cast<uint8_t>(date & 0xff),
+                               static_cast<uint8_t>((date >> 8) & 0xff),
+                               static_cast<uint8_t>(date >> 16),
+                               0x06,  // cols 2,3 NULL
+                               0xff,
+                               0xff,
+                               0xff,
+                               0xff};  // INT -1
+  unsigned char present = 0x07;
+  MARIADB_RPL_EVENT rows{};
+  rows.event_type = WRITE_ROWS_EVENT_V1;
+  rows.event.rows.table_id = 42;
+  rows.event.rows.column_count = 3;
+  rows.event.rows.column_bitmap = &present;
+  rows.event.rows.row_data = data.data();
+  rows.event.rows.row_data_size = data.size();
+  std::vector<RowChange> out;
+  ASSERT_TRUE(DecodeRows(map, rows, &out, &error)) << error;
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].op, RowChange::Op::kInsert);
+  EXPECT_EQ(out[0].after[0].Signed(), 7);
+  EXPECT_EQ(out[0].after[1].bytes, "ab");
+  EXPECT_EQ(out[0].after[2].year, 1990);
+  EXPECT_EQ(out[0].after[2].month, 5);
+  EXPECT_EQ(out[0].after[2].day, 17);
+  EXPECT_EQ(out[1].after[0].Signed(), -1);
+  EXPECT_EQ(out[1].after[1].kind, Cell::Kind::kNull);
+  EXPECT_EQ(out[1].after[2].kind, Cell::Kind::kNull);
+
+  data.pop_back();  // truncated row image
+  rows.event.rows.row_data_size = data.size();
+  out.clear();
+  EXPECT_FALSE(DecodeRows(map, rows, &out, &error));
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+}
+
+// --- Debezium / JsonConverter encodings
+// ---------------------------------------
+
+TEST(DebeziumEvent, DecimalIsBigIntegerBytesInBase64) {
+  auto b64 = [](const std::string& d) {
+    return Base64(DecimalUnscaledBytes(d));
+  };
+  EXPECT_EQ(b64("1234.56"), "AeJA");  // 123456 = 0x01E240
+  EXPECT_EQ(b64("0.00"), "AA==");
+  EXPECT_EQ(b64("-1"), "/w==");
+  EXPECT_EQ(b64("128"), "AIA=");   // 0x0080: sign byte kept
+  EXPECT_EQ(b64("-128"), "gA==");  // 0x80
+  EXPECT_EQ(b64("-129"), "/38=");  // 0xFF7F
+}
+
+TEST(DebeziumEvent, TemporalAndEnumCells) {
+  EXPECT_EQ(DaysFromCivil(1970, 1, 1), 0);
+  EXPECT_EQ(DaysFromCivil(1990, 5, 17), 7441);
+  ColumnInfo time_col{"t", "time", "time", false, true, 0, 0, {}};
+  Cell t;
+  t.kind = Cell::Kind::kTime;
+  t.negative = true;
+  t.hour = 1;
+  t.minute = 2;
+  t.second = 3;
+  EXPECT_EQ(CellToJson(t, time_col), -3723000000LL);
+
+  ColumnInfo dt3{"d", "datetime", "datetime(3)", false, true, 3, 0, {}};
+  ColumnInfo dt6{"d", "datetime", "datetime(6)", false, true, 6, 0, {}};
+  Cell dt;
+  dt.kind = Cell::Kind::kDateTime;
+  dt.year = 2024;
+  dt.month = 1;
+  dt.day = 2;
+  dt.hour = 3;
+  dt.minute = 4;
+  dt.second = 5;
+  dt.micros = 123456;
+  EXPECT_EQ(CellToJson(dt, dt3), 1704164645123LL);
+  EXPECT_EQ(CellToJson(dt, dt6), 1704164645123456LL);
+
+  ColumnInfo ts_col{"ts", "timestamp", "timestamp(3)", false, true, 3, 0, {}};
+  Cell ts;
+  ts.kind = Cell::Kind::kTimestamp;
+  ts.i = 1704164645;
+  ts.micros = 678000;
+  ts.fsp = 3;
+  EXPECT_EQ(CellToJson(ts, ts_col), "2024-01-02T03:04:05.678Z");
+
+  ColumnInfo e{"e", "enum", "enum('a','b')", false, true, 0, 0, {"a", "b"}};
+  ColumnInfo s{"s", "set", "set('x','y')", false, true, 0, 0, {"x", "y"}};
+  Cell en;
+  en.kind = Cell::Kind::kEnum;
+  en.u = 2;
+  EXPECT_EQ(CellToJson(en, e), "b");
+  Cell st;
+  st.kind = Cell::Kind::kSet;
+  st.u = 3;
+  EXPECT_EQ(CellToJson(st, s), "x,y");
+  EXPECT_EQ(ParseEnumMembers("enum('a','it''s')"),
+            (std::vector<std::string>{"a", "it's"}));
+}
+
+TableSchema Customers() {
+  TableSchema t;
+  t.db = "inventory";
+  t.table = "customers";
+  t.columns = {{"id", "int", "int(11)", false, false, 10, 0, {}},
+               {"email", "varchar", "varchar(255)", false, true, 0, 0, {}}};
+  t.key_columns = {0};
+  return t;
+}
+
+Row CustomerRow(int id, const std::string& email) {
+  Row r(2);
+  r[0].kind = Cell::Kind::kInt;
+  r[0].width = 4;
+  r[0].u = static_cast<uint32_t>(id);
+  r[1].kind = Cell::Kind::kBytes;
+  r[1].bytes = email;
+  return r;
+}
+
+DebeziumSettings Settings(bool schemas) {
+  DebeziumSettings s;
+  s.topic_prefix = "pa";
+  s.key_schemas_enable = schemas;
+  s.value_schemas_enable = schemas;
+  return s;
+}
+
+SourceInfo Source() {
+  SourceInfo src;
+  src.ts_ms = 1000;
+  src.db = "inventory";
+  src.table = "customers";
+  src.server_id = 1;
+  src.gtid = "0-1-9";
+  src.file = "mysql-bin.000001";
+  src.pos = 400;
+  return src;
+}
+
+TEST(DebeziumEvent, EnvelopeWithoutSchemas) {
+  const EventBuilder b(Settings(false));
+  RowChange c;
+  c.op = RowChange::Op::kInsert;
+  c.after = CustomerRow(1001, "a@b");
+  const auto recs = b.Change(Customers(), c, Source(), 5000000);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].topic, "pa.inventory.customers");
+  EXPECT_EQ(*recs[0].key, R"({"id":1001})");
+  const Json v = Json::parse(*recs[0].value);
+  EXPECT_EQ(v["after"], Json::parse(R"({"id":1001,"email":"a@b"})"));
+  EXPECT_TRUE(v["before"].is_null());
+  EXPECT_EQ(v["op"], "c");
+  EXPECT_EQ(v["ts_ms"], 5000);
+  EXPECT_EQ(v["source"]["gtid"], "0-1-9");
+  EXPECT_EQ(v["source"]["pos"], 400);
+  EXPECT_EQ(v["source"]["snapshot"], "false");
+  EXPECT_EQ(v["source"]["version"], "2.7.3.Final");
+}
+
+TEST(DebeziumEvent, DeleteGetsTombstoneAndKeyChangeBecomesDeleteCreate) {
+  const EventBuilder b(Settings(false));
+  RowChange d;
+  d.op = RowChange::Op::kDelete;
+  d.before = CustomerRow(1, "x");
+  auto recs = b.Change(Customers(), d, Source(), 0);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(Json::parse(*recs[0].value)["op"], "d");
+  EXPECT_FALSE(recs[1].value.has_value());
+  EXPECT_EQ(recs[1].key, recs[0].key);
+
+  RowChange u;
+  u.op = RowChange::Op::kUpdate;
+  u.before = CustomerRow(1, "x");
+  u.after = CustomerRow(2, "x");
+  recs = b.Change(Customers(), u, Source(), 0);
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(Json::parse(*recs[0].value)["op"], "d");
+  EXPECT_FALSE(recs[1].value.has_value());
+  EXPECT_EQ(Json::parse(*recs[2].value)["op"], "c");
+  EXPECT_EQ(*recs[2].key, R"({"id":2})");
+}
+
+TEST(DebeziumEvent, SchemaAndPayloadWhenSchemasAreEnabled) {
+  const EventBuilder b(Settings(true));
+  RowChange c;
+  c.op = RowChange::Op::kInsert;
+  c.after = CustomerRow(7, "e");
+  const auto recs = b.Change(Customers(), c, Source(), 0);
+  const Json k = Json::parse(*recs[0].key);
+  EXPECT_EQ(k["payload"], Json::parse(R"({"id":7})"));
+  EXPECT_EQ(k["schema"]["name"], "pa.inventory.customers.Key");
+  EXPECT_EQ(k["schema"]["fields"][0]["type"], "int32");
+  const Json v = Json::parse(*recs[0].value);
+  EXPECT_EQ(v["schema"]["name"], "pa.inventory.customers.Envelope");
+  EXPECT_EQ(v["schema"]["fields"][1]["field"], "after");
+  EXPECT_EQ(v["schema"]["fields"][1]["fields"][1]["type"], "string");
+  EXPECT_EQ(v["schema"]["fields"][2]["name"],
+            "io.debezium.connector.mysql.Source");
+  EXPECT_EQ(v["payload"]["after"]["id"], 7);
+
+  const auto hb = b.Heartbeat(42);
+  EXPECT_EQ(hb.topic, "__debezium-heartbeat.pa");
+  EXPECT_EQ(Json::parse(*hb.key)["payload"],
+            Json::parse(R"({"serverName":"pa"})"));
+  EXPECT_EQ(Json::parse(*hb.value)["payload"], Json::parse(R"({"ts_ms":42})"));
+  const EventBuilder plain(Settings(false));
+  EXPECT_EQ(*plain.Heartbeat(42).key, R"({"serverName":"pa"})");
+  EXPECT_EQ(*plain.Heartbeat(42).value, R"({"ts_ms":42})");
+}
+
+TEST(OffsetStore, KeyAndValueLookLikeKafkaConnects) {
+  EXPECT_EQ(OffsetStore::Key("aurora-cdc-tls13", "aurora-tls13"),
+            R"(["aurora-cdc-tls13",{"server":"aurora-tls13"}])");
+  SourceOffset o;
+  o.file = "mysql-bin.000003";
+  o.pos = 1234;
+  o.gtids = "0-1-57";
+  o.ts_sec = 1700000000;
+  o.event = 2;
+  o.row = 1;
+  o.server_id = 1;
+  EXPECT_EQ(Dump(o.ToJson()),
+            R"({"ts_sec":1700000000,"file":"mysql-bin.000003","pos":1234,)"
+            R"("gtids":"0-1-57","row":1,"server_id":1,"event":2})");
+  const auto back = SourceOffset::FromJson(Json::parse(Dump(o.ToJson())));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->SamePosition(o));
+  o.event = 0;
+  o.row = 0;
+  EXPECT_EQ(o.ToJson().count("event"), 0u);
+  EXPECT_EQ(o.ToJson().count("row"), 0u);
+}
+
+TEST(ConnectRest, StatusShapeWithFailedTaskTrace) {
+  ConnectorStatusView v;
+  v.name = "c";
+  v.state = State::kRunning;
+  v.tasks.push_back({0, State::kFailed, "java.io.EOFException\n\tat x"});
+  EXPECT_EQ(
+      Json::parse(Dump(StatusJson(v, "w:8083"))),
+      Json::parse(
+          R"({"name":"c","connector":{"state":"RUNNING","worker_id":"w:8083"},)"
+          R"("tasks":[{"id":0,"state":"FAILED","worker_id":"w:8083",)"
+          R"("trace":"java.io.EOFException\n\tat x"}],"type":"source"})"));
+  EXPECT_EQ(Dump(ErrorJson(404, "Connector x not found")),
+            R"({"error_code":404,"message":"Connector x not found"})");
+  EXPECT_EQ(
+      Json::parse(Dump(ErrorJson(404, "Connector x not found"))),
+      Json::parse(R"({"error_code":404,"message":"Connector x not found"})"));
+}
+
+TEST(ThreadDump, BlockedReaderLooksLikeTheFieldDumps) {
+  DumpEntry e;
+  e.connector = "c";
+  e.state = "RUNNING/RUNNING";
+  e.java_thread_number = 42;
+  e.task.endpoint = "127.0.0.1:3306";
+  e.task.tid = 1234;
+  e.task.connected = true;
+  e.task.tls_version = "TLSv1.3";
+  e.task.blocked_in_read = true;
+  const auto now = std::chrono::system_clock::now();
+  e.task.read_since = now - std::chrono::seconds(10);
+  e.task.connected_at = now - std::chrono::seconds(223);
+  const std::string dump = ThreadDumpEntry(e, now);
+  EXPECT_EQ(dump.rfind("\"blc-127.0.0.1:3306\" #42 ", 0), 0u) << dump;
+  EXPECT_NE(dump.find("elapsed=223.00s"), std::string::npos);
+  EXPECT_NE(
+      dump.find("java.lang.Thread.State: RUNNABLE\n\tat sun.nio.ch.Net.poll"),
+      std::string::npos);
+  EXPECT_NE(dump.find("SSLSocketImpl$AppInputStream.read"), std::string::npos);
+  EXPECT_NE(dump.find("ByteArrayInputStream.peek"), std::string::npos);
+  EXPECT_NE(dump.find("blocked_in_read=true"), std::string::npos);
+
+  const std::string trace =
+      BinlogFailureTrace("127.0.0.1:3306", 4, "reset", 2026);
+  EXPECT_EQ(
+      trace.rfind("org.apache.kafka.connect.errors.ConnectException: ", 0), 0u);
+  EXPECT_NE(trace.find("\nCaused by: java.io.EOFException"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cdc::sim
