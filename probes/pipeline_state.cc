@@ -160,7 +160,8 @@ void PipelineState::Judge(Round& round, const std::string& connector,
                {"tls_version", TlsLabelLocked(c)},
                {"timeout", FormatDuration(c.cfg.marker.timeout)},
                {"consecutive_misses", std::to_string(c.consecutive_misses)},
-               {"rest_state", c.rest_state}});
+               {"rest_state",
+                c.cfg.connect_cluster.empty() ? "none" : c.rest_state}});
   }
 }
 
@@ -191,6 +192,9 @@ void PipelineState::FinishRoundIfDone(
 void PipelineState::OnMarkerRecord(const std::string& connector,
                                    std::string_view bytes,
                                    WallClock::time_point seen) {
+  // Also skips a null record key or value (data() == nullptr): memmem must
+  // not be given a null pointer.
+  if (bytes.size() < kTokenPrefix.size() + kTokenHex) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (rounds_.empty()) return;
   std::size_t pos = 0;

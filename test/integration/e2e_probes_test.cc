@@ -1,0 +1,921 @@
+// End to end: the real cdc-sentinel binary against the sandbox (MariaDB with
+// a real binlog over TLS, the mock Kafka broker, cdc-sim playing Kafka
+// Connect + Debezium through fault proxies). Each test writes a fresh
+// exporter config with test/sandbox/demo-config, starts its own exporter,
+// injects faults with test/sandbox/fault and heals them in a scope guard.
+//
+// The sandbox is shared, so these tests run serially (RUN_SERIAL) and each
+// one first waits for the whole pipeline to be healthy again.
+//
+// Timing. Markers every kMarkerInterval, judged after kMarkerTimeout;
+// heartbeats stale after kHeartbeatMaxAge. After a fault starts, the first
+// marker that cannot arrive is written at most one interval later and is
+// judged missed at its deadline, so a silent failure must show within
+// interval + timeout. kMargin (1.5 s) covers the marker INSERT itself, the
+// scheduler's tick and our 200 ms scrape polling; it is not slack for a slow
+// detector: a detector one full interval late fails the test.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox_env.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// $CDC_SENTINEL_BIN runs the suite against another build of the exporter.
+const std::string kBinary = [] {
+  const char* b = std::getenv("CDC_SENTINEL_BIN");
+  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
+}();
+const std::string kScripts = CDC_SOURCE_DIR "/test/sandbox";
+
+constexpr auto kMarkerInterval = seconds(2);
+constexpr auto kMarkerTimeout = seconds(4);
+constexpr auto kHeartbeatMaxAge = seconds(8);
+constexpr auto kMargin = milliseconds(1500);
+// The demo config's REST and source (binlog session, offset lag) probes run
+// every 5 s; the sim flushes offsets every 5 s (CDC_SANDBOX_OFFSET_FLUSH).
+constexpr auto kSlowProbeInterval = seconds(5);
+// Warm-up: the Kafka watcher's first assignment, the first REST poll and the
+// first marker round.
+constexpr auto kHealthyWithin = seconds(30);
+// auto_restart.after in demo-config: restart after this many consecutive
+// silent verdicts (the remediation probe runs once per marker interval).
+constexpr int kRestartAfter = 2;
+
+const char* kTls13 = "aurora-cdc-tls13";
+const char* kTls12 = "aurora-cdc-tls12";
+
+using Labels = std::map<std::string, std::string>;
+
+double Secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Tail(const std::string& text, int lines) {
+  std::size_t pos = text.size();
+  while (lines-- > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos == 0 ? 0 : pos + 1);
+}
+
+// Runs a command to completion; returns its exit status and output.
+int RunCommand(const std::string& cmd, std::string* out) {
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[4096];
+  std::size_t n;
+  out->clear();
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
+  const int status = pclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// One sample of the Prometheus text format.
+struct Sample {
+  std::string name;
+  Labels labels;
+  double value = 0;
+};
+
+// A parsed /metrics page. Immutable.
+class Scrape {
+ public:
+  Scrape() = default;
+  explicit Scrape(std::string text) : text_(std::move(text)) {
+    std::istringstream in(text_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      Sample s;
+      std::size_t i = 0;
+      while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+      s.name = line.substr(0, i);
+      if (i < line.size() && line[i] == '{') {
+        ++i;
+        while (i < line.size() && line[i] != '}') {
+          const std::size_t eq = line.find('=', i);
+          if (eq == std::string::npos) break;
+          const std::string key = line.substr(i, eq - i);
+          std::string value;
+          i = eq + 2;  // past ="
+          while (i < line.size() && line[i] != '"') {
+            if (line[i] == '\\' && i + 1 < line.size()) ++i;
+            value.push_back(line[i++]);
+          }
+          s.labels[key] = value;
+          ++i;  // past "
+          if (i < line.size() && line[i] == ',') ++i;
+        }
+        ++i;  // past }
+      }
+      try {
+        s.value = std::stod(line.substr(i));
+      } catch (const std::exception&) {
+        continue;
+      }
+      samples_.push_back(std::move(s));
+    }
+  }
+
+  // Samples named `name` whose labels include all of `want`.
+  std::vector<Sample> All(const std::string& name, const Labels& want) const {
+    std::vector<Sample> out;
+    for (const auto& s : samples_) {
+      if (s.name != name) continue;
+      bool ok = true;
+      for (const auto& [k, v] : want) {
+        auto it = s.labels.find(k);
+        ok = ok && it != s.labels.end() && it->second == v;
+      }
+      if (ok) out.push_back(s);
+    }
+    return out;
+  }
+  // The value of the only (or first) matching sample.
+  std::optional<double> Get(const std::string& name,
+                            const Labels& want = {}) const {
+    auto all = All(name, want);
+    if (all.empty()) return std::nullopt;
+    return all.front().value;
+  }
+  bool Is(const std::string& name, const Labels& want, double v) const {
+    auto got = Get(name, want);
+    return got && *got == v;
+  }
+  double GetOr0(const std::string& name, const Labels& want) const {
+    return Get(name, want).value_or(0);
+  }
+  // The raw lines of the metrics whose names start with one of `prefixes`
+  // (histogram buckets left out), for failure messages.
+  std::string Lines(const std::vector<std::string>& prefixes) const {
+    std::istringstream in(text_);
+    std::string line, out;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      if (line.find("_bucket{") != std::string::npos) continue;
+      for (const auto& p : prefixes) {
+        if (line.rfind(p, 0) == 0) {
+          out += "  " + line + "\n";
+          break;
+        }
+      }
+    }
+    return out.empty() ? "  (none)\n" : out;
+  }
+  bool empty() const { return text_.empty(); }
+
+ private:
+  std::string text_;
+  std::vector<Sample> samples_;
+};
+
+// The exporter as a child process (as in exporter_binary_test.cc); killed on
+// destruction.
+class Exporter {
+ public:
+  Exporter(const fs::path& config, const fs::path& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = fopen(log.c_str(), "w");
+      if (f != nullptr) dup2(fileno(f), 2);
+      execl(kBinary.c_str(), kBinary.c_str(),
+            ("--config.file=" + config.string()).c_str(),
+            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
+    const auto end = Clock::now() + seconds(15);
+    while (Clock::now() < end && port_ == 0) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::smatch m;
+      const std::string text = ReadFile(log_);
+      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  ~Exporter() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      const auto end = Clock::now() + seconds(10);
+      while (Clock::now() < end) {
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Exporter(const Exporter&) = delete;
+  Exporter& operator=(const Exporter&) = delete;
+
+  int port() const { return port_; }
+  std::string Log() const { return ReadFile(log_); }
+  std::string Metrics() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5, 0);
+    auto r = c.Get("/metrics");
+    return r && r->status == 200 ? r->body : "";
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+Labels Conn(const char* connector) { return {{"connector", connector}}; }
+
+// The metrics a failure message shows by default.
+const std::vector<std::string> kVerdictMetrics = {
+    "cdc_silent_failure",
+    "cdc_marker_success",
+    "cdc_marker_consecutive",
+    "cdc_marker_probes_total",
+    "cdc_cohort_failures_total",
+    "cdc_heartbeat_stale",
+    "cdc_heartbeat_last_received",
+    "cdc_source_binlog_lag_bytes",
+    "cdc_binlog_session_up",
+    "cdc_connector_state{",
+    "cdc_probe_success",
+    "cdc_evidence_captures_total",
+    "cdc_remediation_restarts_total"};
+
+class E2eProbesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = cdc::testing::SandboxEnv::Load();
+    if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+      GTEST_SKIP() << "cdc-sim is not running in the sandbox";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("cdc-e2e-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    sim_log_start_ = fs::file_size(env_.Get("SIM_LOG"));
+    test_start_ = Clock::now();
+  }
+  void TearDown() override {
+    exporter_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+    std::printf("[   TIME   ] %.1f s\n", Secs(Clock::now() - test_start_));
+  }
+
+  // Writes a config with demo-config (short intervals; `knobs` are more
+  // CDC_DEMO_* settings), lets `edit` change its text, returns its path.
+  fs::path WriteConfig(
+      const std::vector<std::string>& knobs = {},
+      const std::function<std::string(std::string)>& edit = nullptr) {
+    const fs::path out = dir_ / "cdc-sentinel.yaml";
+    std::string cmd =
+        "env CDC_DEMO_OUT=" + out.string() +
+        " CDC_DEMO_MARKER_INTERVAL=" + std::to_string(kMarkerInterval.count()) +
+        "s" +
+        " CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
+        "s" + " CDC_DEMO_HEARTBEAT_MAX_AGE=" +
+        std::to_string(kHeartbeatMaxAge.count()) + "s";
+    for (const auto& k : knobs) cmd += " " + k;
+    cmd += " " + kScripts + "/demo-config";
+    std::string output;
+    const int rc = RunCommand(cmd, &output);
+    EXPECT_EQ(rc, 0) << cmd << "\n" << output;
+    if (edit) {
+      const std::string text = edit(ReadFile(out));
+      std::ofstream(out) << text;
+    }
+    return out;
+  }
+
+  // Starts an exporter on `config`; false (with a test failure) if it did
+  // not come up.
+  bool Start(const fs::path& config) {
+    exporter_ = std::make_unique<Exporter>(config, dir_ / "exporter.log");
+    EXPECT_NE(exporter_->port(), 0)
+        << "the exporter did not start\n--- config ---\n"
+        << ReadFile(config) << "--- log ---\n"
+        << exporter_->Log();
+    return exporter_->port() != 0;
+  }
+
+  // Polls /metrics every 200 ms until `pred` holds or `limit` passes; the
+  // last scrape stays in last_ for messages.
+  bool Poll(Clock::duration limit,
+            const std::function<bool(const Scrape&)>& pred) {
+    const auto end = Clock::now() + limit;
+    for (;;) {
+      last_ = Scrape(exporter_->Metrics());
+      if (!last_.empty() && pred(last_)) return true;
+      if (Clock::now() >= end) return false;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  }
+
+  // What a failure message shows: the relevant metric lines of the last
+  // scrape and the tail of the exporter's log.
+  std::string Diag(const std::vector<std::string>& prefixes = kVerdictMetrics) {
+    return "\n--- metrics (last scrape) ---\n" + last_.Lines(prefixes) +
+           "--- exporter log (tail) ---\n" +
+           (exporter_ ? Tail(exporter_->Log(), 40) : std::string("(none)")) +
+           "\n";
+  }
+
+  // Every probe kind answered, both connectors deliver markers, neither
+  // is judged silent, heartbeats flow and both binlog sessions are up.
+  static bool Healthy(const Scrape& s, bool with_rest = true) {
+    std::vector<std::string> kinds = {"kafka", "marker", "binlog_session",
+                                      "offset_lag"};
+    if (with_rest) kinds.push_back("connect_rest");
+    for (const auto& k : kinds) {
+      auto all = s.All("cdc_probe_success", {{"probe", k}});
+      if (all.empty()) return false;
+      for (const auto& x : all) {
+        if (x.value != 1) return false;
+      }
+    }
+    for (const char* c : {kTls13, kTls12}) {
+      if (!s.Is("cdc_silent_failure", Conn(c), 0) ||
+          !s.Is("cdc_marker_success", Conn(c), 1) ||
+          !s.Is("cdc_heartbeat_stale", Conn(c), 0) ||
+          !s.Is("cdc_binlog_session_up", Conn(c), 1) ||
+          !s.Get("cdc_source_binlog_lag_bytes", Conn(c))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool WaitHealthy(bool with_rest = true) {
+    const auto start = Clock::now();
+    const bool ok = Poll(
+        kHealthyWithin, [&](const Scrape& s) { return Healthy(s, with_rest); });
+    EXPECT_TRUE(ok) << "the pipeline did not become healthy within "
+                    << Secs(kHealthyWithin) << " s" << Diag();
+    if (ok) {
+      std::printf("[   TIME   ] healthy after %.1f s\n",
+                  Secs(Clock::now() - start));
+    }
+    return ok;
+  }
+
+  // Runs test/sandbox/fault with `args`.
+  static bool Fault(const std::string& args) {
+    std::string out;
+    const int rc = RunCommand(kScripts + "/fault " + args, &out);
+    EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
+    return rc == 0;
+  }
+
+  // What cdc-sim logged since this test started.
+  std::string SimLogSinceStart() const {
+    const std::string all = ReadFile(env_.Get("SIM_LOG"));
+    return all.size() > sim_log_start_ ? all.substr(sim_log_start_) : "";
+  }
+  static int CountLines(const std::string& text, const std::string& a,
+                        const std::string& b) {
+    std::istringstream in(text);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      if (line.find(a) != std::string::npos &&
+          line.find(b) != std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // The fault proxy's /stats for `proxy` (TLS13, TLS12, ...).
+  nlohmann::json ProxyStats(const std::string& proxy) {
+    httplib::Client c(env_.Get("PROXY_" + proxy + "_CONTROL_URL"));
+    c.set_read_timeout(5, 0);
+    auto r = c.Get("/stats");
+    if (!r || r->status != 200) return nlohmann::json::object();
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  cdc::testing::SandboxEnv env_;
+  fs::path dir_;
+  std::unique_ptr<Exporter> exporter_;
+  Scrape last_;
+  std::uintmax_t sim_log_start_ = 0;
+  Clock::time_point test_start_;
+};
+
+// Heals every fault of the sandbox when it goes out of scope, whatever the
+// test did in between (including a failed ASSERT).
+class HealOnExit {
+ public:
+  HealOnExit() = default;
+  ~HealOnExit() {
+    std::string out;
+    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
+      ADD_FAILURE() << "fault heal failed:\n" << out;
+    }
+  }
+  HealOnExit(const HealOnExit&) = delete;
+  HealOnExit& operator=(const HealOnExit&) = delete;
+};
+
+constexpr auto kDetectWithin = kMarkerInterval + kMarkerTimeout + kMargin;
+
+TEST_F(E2eProbesTest, HealthyPipelineEveryProbeSucceeds) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  ASSERT_TRUE(WaitHealthy());
+  // Hold for one more marker round: still healthy, and markers keep arriving.
+  const double found13 = last_.GetOr0(
+      "cdc_marker_probes_total", {{"connector", kTls13}, {"result", "found"}});
+  const double found12 = last_.GetOr0(
+      "cdc_marker_probes_total", {{"connector", kTls12}, {"result", "found"}});
+  ASSERT_TRUE(Poll(
+      kMarkerInterval * 2 + kMargin,
+      [&](const Scrape& s) {
+        return Healthy(s) &&
+               s.GetOr0("cdc_marker_probes_total",
+                        {{"connector", kTls13}, {"result", "found"}}) >
+                   found13 &&
+               s.GetOr0("cdc_marker_probes_total",
+                        {{"connector", kTls12}, {"result", "found"}}) > found12;
+      }))
+      << "markers stopped arriving on a healthy pipeline" << Diag();
+  for (const char* probe :
+       {"connect_rest", "kafka", "marker", "binlog_session", "offset_lag"}) {
+    EXPECT_TRUE(last_.Is("cdc_probe_success", {{"probe", probe}}, 1))
+        << probe << Diag({"cdc_probe_success"});
+  }
+  for (const char* c : {kTls13, kTls12}) {
+    EXPECT_TRUE(last_.Is("cdc_silent_failure", Conn(c), 0)) << c << Diag();
+    EXPECT_TRUE(last_.Is("cdc_marker_consecutive_misses", Conn(c), 0))
+        << c << Diag();
+    EXPECT_TRUE(last_.Is("cdc_connector_state",
+                         {{"connector", c}, {"state", "RUNNING"}}, 1))
+        << c << Diag({"cdc_connector_state"});
+    EXPECT_TRUE(last_.Get("cdc_marker_last_latency_seconds", Conn(c)))
+        << c << Diag({"cdc_marker"});
+  }
+}
+
+TEST_F(E2eProbesTest, TlsVersionLabelsComeFromTheServer) {
+  const fs::path config = WriteConfig();
+  // The labels cannot come from the config: it asks for detection.
+  const std::string text = ReadFile(config);
+  ASSERT_NE(text.find("tls_version: auto"), std::string::npos) << text;
+  ASSERT_EQ(text.find("tls_version: \"1."), std::string::npos) << text;
+  ASSERT_EQ(text.find("tls_version: 1."), std::string::npos) << text;
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy());
+  const std::pair<const char*, const char*> want[] = {{kTls13, "1.3"},
+                                                      {kTls12, "1.2"}};
+  for (const auto& [c, v] : want) {
+    const Labels l = {{"connector", c}, {"tls_version", v}};
+    EXPECT_TRUE(last_.Is("cdc_binlog_session_up", l, 1))
+        << c << Diag({"cdc_binlog_session"});
+    EXPECT_TRUE(last_.Is("cdc_silent_failure", l, 0)) << c << Diag();
+    EXPECT_EQ(last_.All("cdc_cohort_failures_total", l).size(), 2u)
+        << c << Diag({"cdc_cohort_failures_total"});
+    EXPECT_TRUE(last_.Get("cdc_source_binlog_lag_bytes", l))
+        << c << Diag({"cdc_source_binlog_lag_bytes"});
+    // No series of this connector carries another TLS label.
+    for (const char* name : {"cdc_silent_failure", "cdc_binlog_session_up",
+                             "cdc_marker_success"}) {
+      for (const auto& s : last_.All(name, Conn(c))) {
+        EXPECT_EQ(s.labels.at("tls_version"), v) << name << " " << c;
+      }
+    }
+  }
+}
+
+TEST_F(E2eProbesTest, BlackholedConnectorIsSilentFailureWhileSiblingIsHealthy) {
+  const fs::path evidence = dir_ / "evidence";
+  ASSERT_TRUE(
+      Start(WriteConfig({"CDC_DEMO_EVIDENCE_DIR=" + evidence.string()})));
+  ASSERT_TRUE(WaitHealthy());
+  const double lag_before =
+      *last_.Get("cdc_source_binlog_lag_bytes", Conn(kTls13));
+  const double found12_before = last_.GetOr0(
+      "cdc_marker_probes_total", {{"connector", kTls12}, {"result", "found"}});
+  const double solo_before = last_.GetOr0(
+      "cdc_cohort_failures_total", {{"connector", kTls13}, {"kind", "solo"}});
+
+  HealOnExit heal;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+
+  // 1. Silent failure, solo, within one marker interval plus timeout; REST
+  //    still says RUNNING.
+  ASSERT_TRUE(Poll(kDetectWithin,
+                   [&](const Scrape& s) {
+                     return s.Is("cdc_silent_failure", Conn(kTls13), 1) &&
+                            s.GetOr0("cdc_cohort_failures_total",
+                                     {{"connector", kTls13},
+                                      {"kind", "solo"}}) > solo_before;
+                   }))
+      << "no solo silent failure within " << Secs(kDetectWithin)
+      << " s of the blackhole" << Diag();
+  const double detected = Secs(Clock::now() - t0);
+  std::printf("[   TIME   ] silent failure + solo after %.1f s\n", detected);
+  EXPECT_TRUE(last_.Is("cdc_connector_state",
+                       {{"connector", kTls13}, {"state", "RUNNING"}}, 1))
+      << Diag({"cdc_connector_state"});
+  EXPECT_TRUE(last_.Is("cdc_marker_success", Conn(kTls13), 0)) << Diag();
+  EXPECT_EQ(last_.GetOr0("cdc_cohort_failures_total",
+                         {{"connector", kTls13}, {"kind", "shared"}}),
+            0)
+      << Diag();
+  {  // Cross-check with the REST API itself, through the exporter's proxy.
+    httplib::Client c(env_.Get("CONNECT_URL"));
+    c.set_read_timeout(5, 0);
+    auto r = c.Get(std::string("/connectors/") + kTls13 + "/status");
+    ASSERT_TRUE(r) << "Connect REST did not answer";
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    EXPECT_EQ(j["connector"]["state"], "RUNNING") << r->body;
+    EXPECT_EQ(j["tasks"][0]["state"], "RUNNING") << r->body;
+  }
+
+  // 2. Stale heartbeat: the last one arrived at t0 at the latest.
+  ASSERT_TRUE(Poll(kHeartbeatMaxAge + kMargin - (Clock::now() - t0),
+                   [&](const Scrape& s) {
+                     return s.Is("cdc_heartbeat_stale", Conn(kTls13), 1);
+                   }))
+      << "heartbeat not stale " << Secs(kHeartbeatMaxAge + kMargin)
+      << " s after the blackhole" << Diag();
+  std::printf("[   TIME   ] heartbeat stale after %.1f s\n",
+              Secs(Clock::now() - t0));
+
+  // 3. Growing lag: markers keep going into the binlog, the committed
+  //    position stays. Two offset-lag runs apart, it must have grown.
+  const double lag1 = last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls13));
+  ASSERT_TRUE(Poll(kSlowProbeInterval * 2 + kMargin,
+                   [&](const Scrape& s) {
+                     const double lag =
+                         s.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls13));
+                     return lag > lag1 && lag > lag_before;
+                   }))
+      << "lag did not grow while blackholed (before: " << lag_before
+      << ", at stale heartbeat: " << lag1 << ")"
+      << Diag({"cdc_source_binlog_lag_bytes", "cdc_source_offset",
+               "cdc_probe_success{probe=\"offset_lag\""});
+  const double lag2 = last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls13));
+  std::printf("[   TIME   ] lag grew %.0f -> %.0f -> %.0f bytes by %.1f s\n",
+              lag_before, lag1, lag2, Secs(Clock::now() - t0));
+
+  // 4. The sibling stayed healthy all along and kept getting markers.
+  EXPECT_TRUE(last_.Is("cdc_silent_failure", Conn(kTls12), 0)) << Diag();
+  EXPECT_TRUE(last_.Is("cdc_marker_success", Conn(kTls12), 1)) << Diag();
+  EXPECT_TRUE(last_.Is("cdc_heartbeat_stale", Conn(kTls12), 0)) << Diag();
+  EXPECT_GT(last_.GetOr0("cdc_marker_probes_total",
+                         {{"connector", kTls12}, {"result", "found"}}),
+            found12_before)
+      << Diag();
+  EXPECT_EQ(last_.GetOr0("cdc_cohort_failures_total",
+                         {{"connector", kTls12}, {"kind", "solo"}}),
+            0)
+      << Diag();
+  EXPECT_LT(last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls12)), lag2)
+      << Diag({"cdc_source_binlog_lag_bytes"});
+
+  // 5. Evidence: the sim's thread dump, captured at the failure.
+  auto evidence_file = [&]() -> std::optional<fs::path> {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(evidence, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(std::string(kTls13) + "-", 0) == 0 &&
+          ReadFile(e.path()).find("cdc-sim: connector=" +
+                                  std::string(kTls13)) != std::string::npos) {
+        return e.path();
+      }
+    }
+    return std::nullopt;
+  };
+  EXPECT_TRUE(
+      Poll(seconds(15),
+           [&](const Scrape& s) {
+             return s.GetOr0("cdc_evidence_captures_total",
+                             {{"connector", kTls13}, {"result", "ok"}}) >= 1 &&
+                    evidence_file();
+           }))
+      << "no evidence captured in " << evidence
+      << Diag({"cdc_evidence_captures_total",
+               "cdc_probe_success{probe=\"remediation\""});
+  if (auto f = evidence_file()) {
+    const std::string dump = ReadFile(*f);
+    EXPECT_NE(dump.find("cdc-sim thread dump"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("blocked_in_read=true"), std::string::npos) << dump;
+    std::printf("[   TIME   ] evidence %s by %.1f s\n", f->c_str(),
+                Secs(Clock::now() - t0));
+  }
+  EXPECT_EQ(last_.GetOr0("cdc_evidence_captures_total",
+                         {{"connector", kTls12}, {"result", "ok"}}),
+            0)
+      << Diag({"cdc_evidence_captures_total"});
+
+  // 6. Heal: back to 0 within one marker round, and the lag drains to the
+  //    sibling's level. Both connectors commit at the same worker-wide
+  //    flush, so once caught up their positions match; kLagSlack allows one
+  //    marker transaction that one of them had not yet processed.
+  const double peak = last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls13));
+  const auto t1 = Clock::now();
+  ASSERT_TRUE(Fault("tls13 pass"));
+  ASSERT_TRUE(Poll(kDetectWithin,
+                   [&](const Scrape& s) {
+                     return s.Is("cdc_silent_failure", Conn(kTls13), 0) &&
+                            s.Is("cdc_heartbeat_stale", Conn(kTls13), 0);
+                   }))
+      << "still silent " << Secs(kDetectWithin) << " s after healing" << Diag();
+  std::printf("[   TIME   ] healed: silent 0 after %.1f s\n",
+              Secs(Clock::now() - t1));
+  constexpr double kLagSlack = 1024;
+  ASSERT_TRUE(Poll(
+      kSlowProbeInterval * 2 + kMargin,
+      [&](const Scrape& s) {
+        const auto l13 = s.Get("cdc_source_binlog_lag_bytes", Conn(kTls13));
+        const auto l12 = s.Get("cdc_source_binlog_lag_bytes", Conn(kTls12));
+        return l13 && l12 && *l13 < peak && *l13 <= *l12 + kLagSlack;
+      }))
+      << "lag did not drain to the sibling's level (peak " << peak << ")"
+      << Diag({"cdc_source_binlog_lag_bytes", "cdc_source_offset"});
+  std::printf(
+      "[   TIME   ] lag drained %.0f -> %.0f (sibling %.0f) after %.1f s\n",
+      peak, last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls13)),
+      last_.GetOr0("cdc_source_binlog_lag_bytes", Conn(kTls12)),
+      Secs(Clock::now() - t1));
+}
+
+TEST_F(E2eProbesTest, BothBlackholedAreSharedFailures) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  ASSERT_TRUE(WaitHealthy());
+  const double shared13 = last_.GetOr0(
+      "cdc_cohort_failures_total", {{"connector", kTls13}, {"kind", "shared"}});
+  const double shared12 = last_.GetOr0(
+      "cdc_cohort_failures_total", {{"connector", kTls12}, {"kind", "shared"}});
+  const double solo13 = last_.GetOr0("cdc_cohort_failures_total",
+                                     {{"connector", kTls13}, {"kind", "solo"}});
+  const double solo12 = last_.GetOr0("cdc_cohort_failures_total",
+                                     {{"connector", kTls12}, {"kind", "solo"}});
+
+  HealOnExit heal;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+  ASSERT_TRUE(Fault("tls12 blackhole"));
+  ASSERT_TRUE(Poll(
+      kDetectWithin,
+      [&](const Scrape& s) {
+        for (const char* c : {kTls13, kTls12}) {
+          if (!s.Is("cdc_silent_failure", Conn(c), 1)) return false;
+        }
+        return s.GetOr0("cdc_cohort_failures_total",
+                        {{"connector", kTls13}, {"kind", "shared"}}) >
+                   shared13 &&
+               s.GetOr0("cdc_cohort_failures_total",
+                        {{"connector", kTls12}, {"kind", "shared"}}) > shared12;
+      }))
+      << "no shared failure for both within " << Secs(kDetectWithin) << " s"
+      << Diag();
+  std::printf("[   TIME   ] shared failures after %.1f s\n",
+              Secs(Clock::now() - t0));
+  // The two proxies are set one after the other, so a marker caught between
+  // the two commands may legitimately count as solo for tls13; tls12 went
+  // second and can never be solo.
+  EXPECT_LE(last_.GetOr0("cdc_cohort_failures_total",
+                         {{"connector", kTls13}, {"kind", "solo"}}),
+            solo13 + 1)
+      << Diag();
+  EXPECT_EQ(last_.GetOr0("cdc_cohort_failures_total",
+                         {{"connector", kTls12}, {"kind", "solo"}}),
+            solo12)
+      << Diag();
+  for (const char* c : {kTls13, kTls12}) {
+    EXPECT_TRUE(last_.Is("cdc_connector_state",
+                         {{"connector", c}, {"state", "RUNNING"}}, 1))
+        << c << Diag({"cdc_connector_state"});
+  }
+}
+
+TEST_F(E2eProbesTest, ResetWithKeepAliveCountsReconnect) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  ASSERT_TRUE(WaitHealthy());
+  const double before =
+      last_.GetOr0("cdc_binlog_session_reconnects_total", Conn(kTls12));
+  const int resets_before = ProxyStats("TLS12").value("connections_reset", 0);
+
+  HealOnExit heal;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("tls12 reset"));
+  // The sim's binlog connection has been reset (and its retries with it).
+  const auto end = Clock::now() + seconds(5);
+  while (ProxyStats("TLS12").value("connections_reset", 0) <= resets_before &&
+         Clock::now() < end) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_GT(ProxyStats("TLS12").value("connections_reset", 0), resets_before)
+      << ProxyStats("TLS12").dump();
+  ASSERT_TRUE(Fault("tls12 pass"));
+
+  // on_reset=reconnect: the sim reconnects at once; the binlog session
+  // probe (every 5 s) sees a new connection id.
+  ASSERT_TRUE(Poll(kSlowProbeInterval * 2 + kMargin,
+                   [&](const Scrape& s) {
+                     return s.GetOr0("cdc_binlog_session_reconnects_total",
+                                     Conn(kTls12)) > before &&
+                            s.Is("cdc_binlog_session_up", Conn(kTls12), 1);
+                   }))
+      << "no reconnect counted" << Diag({"cdc_binlog_session"});
+  std::printf("[   TIME   ] reconnect counted after %.1f s\n",
+              Secs(Clock::now() - t0));
+  EXPECT_NE(exporter_->Log().find("binlog session re-established"),
+            std::string::npos)
+      << Diag({"cdc_binlog_session"});
+  EXPECT_GE(CountLines(SimLogSinceStart(), "Reconnected to the MySQL binlog",
+                       std::string("connector=") + kTls12),
+            1)
+      << Tail(SimLogSinceStart(), 30);
+  // The new session is still TLS 1.2, and delivery resumes.
+  EXPECT_TRUE(last_.Is("cdc_binlog_session_up",
+                       {{"connector", kTls12}, {"tls_version", "1.2"}}, 1))
+      << Diag({"cdc_binlog_session"});
+  EXPECT_EQ(last_.GetOr0("cdc_binlog_session_reconnects_total", Conn(kTls13)),
+            0)
+      << Diag({"cdc_binlog_session"});
+  ASSERT_TRUE(WaitHealthy());
+}
+
+TEST_F(E2eProbesTest, WithoutConnectRestStillJudged) {
+  // MSK Connect: no REST API. Drop the connect_clusters section and every
+  // connector's connect_cluster key.
+  const fs::path config = WriteConfig({}, [](std::string text) {
+    std::istringstream in(text);
+    std::string line, out;
+    bool in_clusters = false;
+    while (std::getline(in, line)) {
+      if (line.rfind("connect_clusters:", 0) == 0) {
+        in_clusters = true;
+        continue;
+      }
+      if (in_clusters && !line.empty() && line[0] != ' ') in_clusters = false;
+      if (in_clusters) continue;
+      if (line.find("connect_cluster:") != std::string::npos) continue;
+      out += line + "\n";
+    }
+    return out;
+  });
+  const std::string text = ReadFile(config);
+  ASSERT_EQ(text.find("connect_cluster"), std::string::npos) << text;
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy(/*with_rest=*/false));
+  EXPECT_TRUE(
+      last_.All("cdc_probe_success", {{"probe", "connect_rest"}}).empty())
+      << Diag({"cdc_probe_success"});
+  EXPECT_FALSE(last_.Get("cdc_connector_state"))
+      << Diag({"cdc_connector_state"});
+
+  HealOnExit heal;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+  ASSERT_TRUE(Poll(kDetectWithin,
+                   [&](const Scrape& s) {
+                     return s.Is("cdc_silent_failure", Conn(kTls13), 1);
+                   }))
+      << "no silent failure without REST within " << Secs(kDetectWithin) << " s"
+      << Diag();
+  std::printf("[   TIME   ] silent failure (no REST) after %.1f s\n",
+              Secs(Clock::now() - t0));
+  EXPECT_GE(last_.GetOr0("cdc_cohort_failures_total",
+                         {{"connector", kTls13}, {"kind", "solo"}}),
+            1)
+      << Diag();
+  EXPECT_TRUE(last_.Is("cdc_silent_failure", Conn(kTls12), 0)) << Diag();
+  // The verdict knows there is no REST state, rather than an unknown one.
+  httplib::Client c("127.0.0.1", exporter_->port());
+  c.set_read_timeout(5, 0);
+  auto r = c.Get("/api/v1/status");
+  ASSERT_TRUE(r && r->status == 200) << "GET /api/v1/status failed";
+  const auto status = nlohmann::json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(status.contains("connectors")) << r->body;
+  int seen = 0;
+  for (const auto& conn : status["connectors"]) {
+    EXPECT_EQ(conn.value("rest_state", ""), "none") << conn.dump();
+    if (conn.value("connector", "") == kTls13) {
+      ++seen;
+      EXPECT_TRUE(conn.value("silent_failure", false)) << conn.dump();
+      EXPECT_EQ(conn.value("reason", "").rfind("REST state none but", 0), 0u)
+          << conn.dump();
+    }
+  }
+  EXPECT_EQ(seen, 1) << r->body;
+}
+
+TEST_F(E2eProbesTest, AutoRestartFiresWhenEnabled) {
+  ASSERT_TRUE(Start(WriteConfig({"CDC_DEMO_AUTO_RESTART=true"})));
+  ASSERT_TRUE(WaitHealthy());
+
+  HealOnExit heal;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+  ASSERT_TRUE(Poll(kDetectWithin, [&](const Scrape& s) {
+    return s.Is("cdc_silent_failure", Conn(kTls13), 1);
+  })) << Diag();
+  // `after` consecutive silent runs of the remediation probe (one per marker
+  // interval), then one POST bounded by the REST timeout (3 s).
+  const auto restart_within =
+      kMarkerInterval * (kRestartAfter + 1) + seconds(3) + kMargin;
+  EXPECT_TRUE(Poll(restart_within,
+                   [&](const Scrape& s) {
+                     return s.GetOr0(
+                                "cdc_remediation_restarts_total",
+                                {{"connector", kTls13}, {"result", "ok"}}) >= 1;
+                   }))
+      << "no restart within " << Secs(restart_within)
+      << " s of the silent verdict"
+      << Diag({"cdc_remediation_restarts_total", "cdc_silent_failure",
+               "cdc_probe_success{probe=\"remediation\""});
+  if (last_.GetOr0("cdc_remediation_restarts_total",
+                   {{"connector", kTls13}, {"result", "ok"}}) >= 1) {
+    std::printf("[   TIME   ] restart after %.1f s\n", Secs(Clock::now() - t0));
+  }
+  // The POST reached cdc-sim, for this connector only.
+  EXPECT_GE(CountLines(SimLogSinceStart(), "restart requested",
+                       std::string("connector=") + kTls13),
+            1)
+      << Tail(SimLogSinceStart(), 30);
+  EXPECT_EQ(CountLines(SimLogSinceStart(), "restart requested",
+                       std::string("connector=") + kTls12),
+            0)
+      << Tail(SimLogSinceStart(), 30);
+  EXPECT_EQ(last_.GetOr0("cdc_remediation_restarts_total",
+                         {{"connector", kTls12}, {"result", "ok"}}),
+            0)
+      << Diag({"cdc_remediation_restarts_total"});
+}
+
+TEST_F(E2eProbesTest, NoAutoRestartByDefault) {
+  const fs::path config = WriteConfig();
+  ASSERT_NE(ReadFile(config).find("auto_restart: {enabled: false"),
+            std::string::npos)
+      << ReadFile(config);
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy());
+
+  HealOnExit heal;
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+  ASSERT_TRUE(Poll(kDetectWithin, [&](const Scrape& s) {
+    return s.Is("cdc_silent_failure", Conn(kTls13), 1);
+  })) << Diag();
+  // A negative result needs a fixed wait: as long as the enabled case is
+  // given above to restart, while the verdict stays silent.
+  const auto window =
+      kMarkerInterval * (kRestartAfter + 1) + seconds(3) + kMargin;
+  EXPECT_FALSE(
+      Poll(window,
+           [&](const Scrape& s) {
+             return !s.Is("cdc_silent_failure", Conn(kTls13), 1) ||
+                    s.GetOr0("cdc_remediation_restarts_total",
+                             {{"connector", kTls13}, {"result", "ok"}}) > 0 ||
+                    s.GetOr0("cdc_remediation_restarts_total",
+                             {{"connector", kTls13}, {"result", "error"}}) > 0;
+           }))
+      << "restarted (or no longer silent) without auto_restart"
+      << Diag({"cdc_remediation_restarts_total", "cdc_silent_failure"});
+  EXPECT_EQ(CountLines(SimLogSinceStart(), "restart requested", "connector="),
+            0)
+      << Tail(SimLogSinceStart(), 30);
+}
+
+}  // namespace
