@@ -22,12 +22,7 @@ BinlogSessionProbe::BinlogSessionProbe(
       session_(source) {}
 
 std::string BinlogSessionProbe::Fingerprint() const {
-  std::string f = source_.name + "|" + source_.host + ":" +
-                  std::to_string(source_.port) + "|" + source_.user + "|" +
-                  source_.password.value + "|" + source_.tls.mode + "|" +
-                  source_.tls.ca_file + "|" +
-                  std::to_string(source_.interval.count()) + "|" +
-                  std::to_string(source_.timeout.count());
+  std::string f = SourceFingerprint(source_);
   for (const auto& [c, u] : connectors_) f += "|" + c + "=" + u;
   return f;
 }

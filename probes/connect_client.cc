@@ -74,6 +74,21 @@ class Watchdog {
 
 }  // namespace
 
+std::string ConnectClusterFingerprint(const config::ConnectCluster& c) {
+  std::string f = c.name + "|" + c.url_text + "|" +
+                  std::to_string(c.interval.count()) + "|" +
+                  std::to_string(c.timeout.count()) + "|" +
+                  std::to_string(c.max_response_bytes);
+  if (c.basic_auth) {
+    f += "|auth|" + c.basic_auth->username + "|" + c.basic_auth->password.value;
+  }
+  if (c.tls) {
+    f += "|tls|" + c.tls->ca_file + "|" + c.tls->cert_file + "|" +
+         c.tls->key_file + "|" + (c.tls->insecure_skip_verify ? "1" : "0");
+  }
+  return f;
+}
+
 std::string EncodePathSegment(const std::string& s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;

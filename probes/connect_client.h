@@ -55,6 +55,10 @@ class ConnectClient {
   bool cancelled_ = false;
 };
 
+// Every setting of a Connect cluster, as one string (for Probe::
+// Fingerprint). Holds the password: never log or export it.
+std::string ConnectClusterFingerprint(const config::ConnectCluster& c);
+
 // Percent-encodes a path segment (connector names may hold any character).
 std::string EncodePathSegment(const std::string& s);
 

@@ -44,21 +44,7 @@ ConnectRestProbe::ConnectRestProbe(const config::ConnectCluster& cluster,
       observer_(std::move(observer)) {}
 
 std::string ConnectRestProbe::Fingerprint() const {
-  // Includes the secret's value so a rotated password takes effect on
-  // reload; the fingerprint is never logged or exported.
-  const auto& c = cluster_;
-  std::string f = c.name + "|" + c.url_text + "|" +
-                  std::to_string(c.interval.count()) + "|" +
-                  std::to_string(c.timeout.count()) + "|" +
-                  std::to_string(c.max_response_bytes);
-  if (c.basic_auth) {
-    f += "|" + c.basic_auth->username + "|" + c.basic_auth->password.value;
-  }
-  if (c.tls) {
-    f += "|" + c.tls->ca_file + "|" + c.tls->cert_file + "|" + c.tls->key_file +
-         "|" + (c.tls->insecure_skip_verify ? "1" : "0");
-  }
-  return f;
+  return connect::ConnectClusterFingerprint(cluster_);
 }
 
 nlohmann::json ConnectRestProbe::GetJson(const std::string& path,

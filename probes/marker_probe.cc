@@ -35,12 +35,7 @@ MarkerProbe::MarkerProbe(const config::Source& source,
       session_(source) {}
 
 std::string MarkerProbe::Fingerprint() const {
-  std::string f = source_.name + "|" + source_.host + ":" +
-                  std::to_string(source_.port) + "|" + source_.user + "|" +
-                  source_.password.value + "|" + source_.tls.mode + "|" +
-                  source_.tls.ca_file + "|" + source_.canary.database + "." +
-                  source_.canary.table + "|" +
-                  std::to_string(source_.timeout.count());
+  std::string f = SourceFingerprint(source_);
   for (const auto& c : connectors_) f += "|" + c;
   return f;
 }

@@ -54,11 +54,7 @@ OffsetLagProbe::OffsetLagProbe(const config::Source& source,
                                const config::Config& config,
                                PipelineState& state, Logger& log)
     : source_(source), state_(state), log_(log), session_(source) {
-  fingerprint_ =
-      source.name + "|" + source.host + ":" + std::to_string(source.port) +
-      "|" + source.user + "|" + source.password.value + "|" + source.tls.mode +
-      "|" + source.tls.ca_file + "|" + std::to_string(source.interval.count()) +
-      "|" + std::to_string(source.timeout.count());
+  fingerprint_ = SourceFingerprint(source);
   for (const auto& c : connectors) {
     items_.push_back({c.name, c.connect_cluster});
     fingerprint_ += "|" + c.name + "@" + c.connect_cluster;
@@ -68,8 +64,7 @@ OffsetLagProbe::OffsetLagProbe(const config::Source& source,
         config.FindConnectCluster(c.connect_cluster);
     if (cc == nullptr) continue;
     clients_[c.connect_cluster] = std::make_unique<connect::ConnectClient>(*cc);
-    fingerprint_ += "|" + cc->url_text;
-    if (cc->basic_auth) fingerprint_ += "|" + cc->basic_auth->password.value;
+    fingerprint_ += "|" + connect::ConnectClusterFingerprint(*cc);
   }
 }
 

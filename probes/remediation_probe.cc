@@ -283,25 +283,7 @@ std::string RemediationProbe::Fingerprint() const {
   AppendField(&f, c.auto_restart.enabled ? "1" : "0");
   AppendField(&f, std::to_string(c.auto_restart.after));
   AppendField(&f, std::to_string(c.auto_restart.max_per_hour));
-  if (cluster_) {
-    const auto& k = *cluster_;
-    AppendField(&f, k.name);
-    AppendField(&f, k.url_text);
-    AppendField(&f, std::to_string(k.timeout.count()));
-    AppendField(&f, std::to_string(k.max_response_bytes));
-    if (k.basic_auth) {
-      AppendField(&f, "auth");
-      AppendField(&f, k.basic_auth->username);
-      AppendField(&f, k.basic_auth->password.value);
-    }
-    if (k.tls) {
-      AppendField(&f, "tls");
-      AppendField(&f, k.tls->ca_file);
-      AppendField(&f, k.tls->cert_file);
-      AppendField(&f, k.tls->key_file);
-      AppendField(&f, k.tls->insecure_skip_verify ? "1" : "0");
-    }
-  }
+  if (cluster_) AppendField(&f, connect::ConnectClusterFingerprint(*cluster_));
   return f;
 }
 
