@@ -1,21 +1,23 @@
 #include "config/config.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <stdexcept>
+
+#include "cdc/common/file.h"
 
 namespace cdc::config {
+namespace {
+// Far above any real configuration (1,000 connectors is about 300 KiB).
+constexpr std::size_t kMaxConfigBytes = 16 << 20;
+}  // namespace
 
 Config LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(path +
-                      ": cannot read config file: " + std::strerror(errno));
+  std::string text;
+  try {
+    text = ReadRegularFile(path, kMaxConfigBytes);
+  } catch (const FileReadError& e) {
+    throw ConfigError(path + ": cannot read config file: " + e.reason());
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return LoadConfigString(ss.str(), path);
+  return LoadConfigString(text, path);
 }
 
 }  // namespace cdc::config

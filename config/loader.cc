@@ -163,6 +163,11 @@ std::optional<std::string> YamlReader::File(const YAML::Node& map,
     Fail(At(map, key), Join(path, key),
          "cannot read file " + resolved + ": it is a directory");
   }
+  // A FIFO or a device such as /dev/zero would block or never end.
+  if (stat(resolved.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    Fail(At(map, key), Join(path, key),
+         "cannot read file " + resolved + ": not a regular file");
+  }
   return resolved;
 }
 
@@ -331,24 +336,8 @@ ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
 
 Config LoadConfigString(const std::string& text, const std::string& file) {
   YamlReader r(file);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::ParserException& e) {
-    const bool at = !e.mark.is_null();
-    throw ConfigError(file + ":" + std::to_string(at ? e.mark.line + 1 : 1) +
-                      ":" + std::to_string(at ? e.mark.column + 1 : 1) +
-                      ": invalid YAML: " + e.msg);
-  }
-  // YAML::Load would silently drop everything after a second "---".
-  for (std::size_t i = 1; i < docs.size(); ++i) {
-    if (!docs[i].IsNull()) {
-      r.Fail(docs[i], "",
-             "a second YAML document (after ---) is not supported; put "
-             "everything in one");
-    }
-  }
-  YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
+  // Not YAML::LoadAll: it loops forever on some invalid input.
+  YAML::Node root = LoadYamlDocument(text, file);
   if (!root.IsDefined() || root.IsNull()) {
     throw ConfigError(file + ":1:1: the file is empty");
   }

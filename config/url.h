@@ -15,6 +15,8 @@ struct HttpUrl {
 
   // "scheme://host:port" as cpp-httplib's Client expects it.
   std::string SchemeHostPort() const;
+
+  bool operator==(const HttpUrl&) const = default;
 };
 
 // Parses an http or https URL with an optional path prefix and no query,

@@ -12,6 +12,14 @@
 
 namespace cdc::config {
 
+// Parses the one YAML document of `text` (named `file` in messages), like
+// YAML::LoadAll plus a check that any further document is empty, without
+// yaml-cpp 0.7's endless, memory-eating loop in LoadAll on some invalid
+// input such as a stray ',' (jbeder/yaml-cpp#1040, fixed after 0.8). Throws
+// ConfigError "FILE:LINE:COL: invalid YAML: ..." or "... a second YAML
+// document ...".
+YAML::Node LoadYamlDocument(const std::string& text, const std::string& file);
+
 // Strict, position-aware reading of YAML nodes. Every failure throws a
 // ConfigError "FILE:LINE:COL: PATH: REASON" pointing at the offending node.
 // Not thread-safe (use one per load).

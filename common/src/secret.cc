@@ -1,23 +1,18 @@
 #include "cdc/common/secret.h"
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
+#include "cdc/common/file.h"
+
 namespace cdc {
+namespace {
+// Passwords and tokens; a bigger file is a wrong path, not a secret.
+constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+}  // namespace
 
 std::string ReadSecretFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::runtime_error("cannot read secret file " + path + ": " +
-                             std::strerror(errno));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  std::string s = ReadRegularFile(path, kMaxSecretBytes);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   if (!s.empty() && s.back() == '\r') s.pop_back();
   return s;

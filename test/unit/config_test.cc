@@ -7,6 +7,8 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -588,6 +590,55 @@ TEST(ConfigSecrets, NotInErrorMessages) {
                      "https");
   EXPECT_EQ(got.find(kFilePassword), std::string::npos) << got;
   EXPECT_EQ(got.find(kEnvPassword), std::string::npos) << got;
+}
+
+// A config, a password file or a property file that is not a regular file
+// (a FIFO, /dev/zero, /dev/stdin) is refused at once instead of blocking or
+// being read forever; an empty regular password file is refused too.
+TEST(ConfigFile, OnlyRegularFilesAreRead) {
+  EXPECT_EQ(LoadError("/dev/zero"),
+            "/dev/zero: cannot read config file: not a regular file");
+  const std::string fifo =
+      testing::TempDir() + "/cdc-config-fifo-" + std::to_string(getpid());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(LoadError(fifo),
+            fifo + ": cannot read config file: not a regular file");
+  const std::string text =
+      "connect_clusters:\n"
+      "  - name: a\n"
+      "    url: http://h\n"
+      "    basic_auth:\n"
+      "      username: sentinel\n"
+      "      password_file: " +
+      fifo + "\n";
+  EXPECT_EQ(LoadStringError(text, "f.yaml"),
+            "f.yaml:6:22: connect_clusters[0].basic_auth.password_file: cannot "
+            "read file " +
+                fifo + ": not a regular file");
+  unlink(fifo.c_str());
+  const std::string file = kTestdata + "/good/x.yaml";
+  EXPECT_EQ(LoadStringError("connect_clusters:\n"
+                            "  - name: a\n"
+                            "    url: http://h\n"
+                            "    basic_auth:\n"
+                            "      username: sentinel\n"
+                            "      password_file: ../secrets/empty\n",
+                            file),
+            file +
+                ":6:22: connect_clusters[0].basic_auth.password_file: file " +
+                kTestdata + "/good/../secrets/empty is empty");
+}
+
+// yaml-cpp 0.7's YAML::LoadAll never returns on a document that starts with a
+// stray ',' (found by config_fuzzer); the loader must answer with an error.
+TEST(ConfigFile, StrayCommaIsAnErrorNotAHang) {
+  EXPECT_EQ(
+      LoadStringError(",a:\n", "f.yaml").rfind("f.yaml:1:1: invalid YAML", 0),
+      0u)
+      << LoadStringError(",a:\n", "f.yaml");
+  EXPECT_EQ(LoadStringError(",", "f.yaml").rfind("f.yaml:1:1: invalid YAML", 0),
+            0u)
+      << LoadStringError(",", "f.yaml");
 }
 
 // Relative paths are taken from the config's folder, not the working one.

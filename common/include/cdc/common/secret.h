@@ -5,8 +5,9 @@
 namespace cdc {
 
 // Reads a secret from a file, dropping one trailing newline (as `echo x > f`
-// writes it). Throws std::runtime_error naming the file (never its contents)
-// when it cannot be read. Thread-safe.
+// writes it). Only a regular file of at most 64 KiB (see ReadRegularFile).
+// Throws std::runtime_error naming the file (never its contents) when it
+// cannot be read. Thread-safe.
 std::string ReadSecretFile(const std::string& path);
 
 // Reads a secret from an environment variable. Throws std::runtime_error
