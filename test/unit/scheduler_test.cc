@@ -116,9 +116,46 @@ bool WaitFor(Pred pred, milliseconds limit = milliseconds(3000)) {
   return pred();
 }
 
+// A log sink the test can read while scheduler workers write to it (a bare
+// std::ostringstream read with str() during a write is a data race; TSan
+// found one here).
+class LockedLog : public std::streambuf {
+ public:
+  std::string str() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    std::lock_guard<std::mutex> lock(mu_);
+    text_.push_back(static_cast<char>(c));
+    return c;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    text_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+};
+
+class LockedLogStream : public std::ostream {
+ public:
+  LockedLogStream() : std::ostream(&buf_) {}
+  std::string str() const { return buf_.str(); }
+
+ private:
+  LockedLog buf_;
+};
+
 class SchedulerTest : public ::testing::Test {
  protected:
-  std::ostringstream log_out_;
+  LockedLogStream log_out_;
   Logger log_{log_out_, LogLevel::kDebug};
 };
 
