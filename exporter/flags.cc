@@ -20,6 +20,10 @@ std::string Usage() {
          "  --web.listen-address=ADDR   where to serve HTTP (default " +
          std::string(kDefaultListenAddress) +
          ")\n"
+         "  --web.config.file=PATH      TLS and basic auth for the HTTP "
+         "endpoints\n"
+         "                              (exporter-toolkit format; see "
+         "docs/security.md)\n"
          "  --log.level=LEVEL           debug, info, warn or error (default "
          "info)\n"
          "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
@@ -84,6 +88,13 @@ bool ParseFlags(int argc, const char* const* argv, Flags* out,
         return false;
       }
       out->listen_address = value;
+    } else if (name == "web.config.file") {
+      if (!take_value()) return false;
+      if (value.empty()) {
+        *error = "flag --web.config.file must not be empty";
+        return false;
+      }
+      out->web_config_file = value;
     } else if (name == "log.level") {
       if (!take_value()) return false;
       if (!ParseLogLevel(value, &out->log_level)) {

@@ -11,6 +11,7 @@ inline constexpr char kDefaultListenAddress[] = ":9877";
 struct Flags {
   std::string config_file;
   std::string listen_address = kDefaultListenAddress;
+  std::string web_config_file;  // --web.config.file, "" for none
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kLogfmt;
   bool config_check = false;

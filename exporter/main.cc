@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "cdc/common/log.h"
@@ -15,6 +16,7 @@
 #include "exporter/http_server.h"
 #include "exporter/report.h"
 #include "exporter/version.h"
+#include "exporter/web_config.h"
 
 namespace {
 
@@ -23,8 +25,8 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 // `cdc-sentinel healthcheck [URL]`: exit 0 if URL (default the local
-// /-/healthy) answers 200 within 5 s. For container HEALTHCHECKs, so that the
-// image needs no curl.
+// /-/healthy) answers 200 (or 401: basic auth on) within 5 s. For container
+// HEALTHCHECKs, so that the image needs no curl. https URLs are not verified.
 int HealthCheck(int argc, char** argv) {
   const std::string url =
       argc > 2 ? argv[2] : "http://127.0.0.1:9877/-/healthy";
@@ -39,7 +41,9 @@ int HealthCheck(int argc, char** argv) {
   cli.set_read_timeout(5, 0);
   cli.enable_server_certificate_verification(false);
   auto res = cli.Get(u->base_path.empty() ? "/" : u->base_path);
-  if (!res || res->status != 200) {
+  // 401: basic auth is configured (--web.config.file protects every
+  // endpoint); the server answered, which is all a liveness check asks.
+  if (!res || (res->status != 200 && res->status != 401)) {
     std::cerr << "cdc-sentinel healthcheck: " << url << ": "
               << (res ? "HTTP " + std::to_string(res->status)
                       : httplib::to_string(res.error()))
@@ -74,6 +78,12 @@ int Run(int argc, char** argv) {
                 << cfg.sources.size() << " source(s), "
                 << cfg.kafka_clusters.size() << " Kafka cluster(s), "
                 << cfg.connectors.size() << " connector(s))\n";
+      if (!flags.web_config_file.empty()) {
+        cdc::WebConfig web = cdc::LoadWebConfigFile(flags.web_config_file);
+        std::cout << flags.web_config_file << ": web configuration is valid ("
+                  << (web.tls ? "TLS" : "plain HTTP") << ", "
+                  << web.basic_auth_users.size() << " basic auth user(s))\n";
+      }
       return kExitOk;
     } catch (const cdc::config::ConfigError& e) {
       std::cerr << e.what() << "\n";
@@ -94,14 +104,17 @@ int Run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   cdc::App app(flags.config_file, log);
+  // The web config first: a bad one stops the start before any probe runs.
+  std::unique_ptr<cdc::HttpServer> server_owner;
   try {
+    server_owner =
+        std::make_unique<cdc::HttpServer>(app, log, flags.web_config_file);
     app.Start();
   } catch (const cdc::config::ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitUsage;
   }
-
-  cdc::HttpServer server(app, log);
+  cdc::HttpServer& server = *server_owner;
   if (!server.Bind(flags.listen_address, &error)) {
     log.Error("cannot start the HTTP server", {{"err", error}});
     app.Stop();
@@ -112,7 +125,8 @@ int Run(int argc, char** argv) {
                                     {"revision", cdc::kRevision},
                                     {"config", flags.config_file},
                                     {"listen", flags.listen_address},
-                                    {"port", std::to_string(server.port())}});
+                                    {"port", std::to_string(server.port())},
+                                    {"tls", server.tls() ? "on" : "off"}});
 
   while (true) {
     int sig = 0;
@@ -120,7 +134,7 @@ int Run(int argc, char** argv) {
     if (sig == SIGHUP) {
       log.Info("SIGHUP received: reloading the configuration");
       std::string reload_error;
-      app.Reload(&reload_error);
+      server.Reload(&reload_error);  // the config and the web config
       continue;
     }
     log.Info("shutting down",
