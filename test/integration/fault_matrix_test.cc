@@ -1,0 +1,1029 @@
+// Fault matrix: the real cdc-sentinel binary against the sandbox, with each
+// of its three dependencies faulted in turn:
+//
+//   Connect REST  proxy `connect` (CONNECT_URL): blackhole, reset, 5 s delay,
+//                 flapping;
+//   MySQL source  a cdc-fault-proxy this test starts in front of MariaDB
+//                 (the sandbox's own MySQL path is direct): blackhole, reset,
+//                 5 s delay, flapping;
+//   Kafka         `fault kafka-broker down`, `rtt 5000`, flapping (the
+//                 sandbox's `kafka` proxy only sees bootstrap connections).
+//
+// For every case: (a) /metrics keeps answering: a background scraper hits it
+// every 100 ms and the p99 of its latencies during the fault must stay under
+// kScrapeP99, with no failed scrape; (b) the affected probe reports failure,
+// with a reason in /api/v1/status, within its interval + timeout + kMargin;
+// (c) the probes of the other dependencies stay successful in every scrape
+// of the fault; (d) after healing every probe succeeds again within one
+// interval of the slowest affected probe + kMargin; (e) process_threads and
+// process_open_fds come back to their pre-fault values (see kThreadSlack,
+// kFdSlack). Plus: starting while everything is down, and a reload during a
+// fault. Each case prints a "[  MATRIX  ]" line; docs/reliability.md holds a
+// run's numbers.
+//
+// Helpers are copied from e2e_probes_test.cc (only what is needed) until the
+// shared test helpers are factored out.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox_env.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kBinary = [] {
+  const char* b = std::getenv("CDC_SENTINEL_BIN");
+  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
+}();
+const std::string kProxyBinary = [] {
+  const char* b = std::getenv("CDC_FAULT_PROXY_BIN");
+  return std::string(b && *b ? b : CDC_FAULT_PROXY_BIN);
+}();
+const std::string kScripts = CDC_SOURCE_DIR "/test/sandbox";
+
+// The exporter's config for these tests (see WriteConfig): Connect REST and
+// the source probes every 2 s with a 1 s timeout; markers every 2 s, judged
+// after 3 s. The Kafka probe's interval (5 s) and timeout (4 s) are fixed in
+// the code (probes/kafka_watcher.h).
+constexpr auto kRestInterval = seconds(2);
+constexpr auto kRestTimeout = seconds(1);
+constexpr auto kSourceInterval = seconds(2);
+constexpr auto kSourceTimeout = seconds(1);
+constexpr auto kMarkerInterval = seconds(2);
+constexpr auto kMarkerTimeout = seconds(3);
+constexpr auto kKafkaInterval = seconds(5);
+constexpr auto kKafkaTimeout = seconds(4);
+// Covers the scheduler's tick, the probe's own work after its deadline and
+// the 100 ms scrape period; not slack for a detector one interval late.
+constexpr auto kMargin = milliseconds(1500);
+constexpr auto kHealthyWithin = seconds(30);
+constexpr double kScrapeP99Ms = 250;
+constexpr auto kScrapePeriod = milliseconds(100);
+// A fault is held at least this long, so every case has ~50+ scrapes of a
+// dependency that is stuck, not just of the moment it broke.
+constexpr auto kMinHold = seconds(5);
+// After recovery, threads must return to their baseline exactly, up to
+// kThreadSlack: the exporter's threads are fixed pools (HTTP, probe workers,
+// Kafka poller, librdkafka's per-broker threads) so any growth is a leak, but
+// librdkafka may briefly hold one extra thread while it re-resolves or
+// reconnects a broker. File descriptors may differ by kFdSlack: at any
+// instant a probe may or may not hold its MySQL/HTTP connection (one each for
+// marker, binlog-session/offset-lag and Connect REST) and a scrape's own
+// socket may be open. A leak of one fd per probe run would exceed this
+// within a few seconds, so the check waits kSettle for the values to settle.
+constexpr int kThreadSlack = 1;
+constexpr int kFdSlack = 4;
+constexpr auto kSettle = seconds(6);
+
+double Secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Tail(const std::string& text, int lines) {
+  std::size_t pos = text.size();
+  while (lines-- > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos == 0 ? 0 : pos + 1);
+}
+
+int RunCommand(const std::string& cmd, std::string* out) {
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[4096];
+  std::size_t n;
+  out->clear();
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
+  const int status = pclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string Replace(std::string text, const std::string& from,
+                    const std::string& to, int* count = nullptr) {
+  int n = 0;
+  for (std::size_t p = text.find(from); p != std::string::npos;
+       p = text.find(from, p + to.size())) {
+    text.replace(p, from.size(), to);
+    ++n;
+  }
+  if (count) *count = n;
+  return text;
+}
+
+using Labels = std::map<std::string, std::string>;
+
+struct Sample {
+  std::string name;
+  Labels labels;
+  double value = 0;
+};
+
+// A parsed /metrics page (as in e2e_probes_test.cc).
+class Scrape {
+ public:
+  Scrape() = default;
+  explicit Scrape(std::string text) : text_(std::move(text)) {
+    std::istringstream in(text_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      Sample s;
+      std::size_t i = 0;
+      while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+      s.name = line.substr(0, i);
+      if (i < line.size() && line[i] == '{') {
+        ++i;
+        while (i < line.size() && line[i] != '}') {
+          const std::size_t eq = line.find('=', i);
+          if (eq == std::string::npos) break;
+          const std::string key = line.substr(i, eq - i);
+          std::string value;
+          i = eq + 2;
+          while (i < line.size() && line[i] != '"') {
+            if (line[i] == '\\' && i + 1 < line.size()) ++i;
+            value.push_back(line[i++]);
+          }
+          s.labels[key] = value;
+          ++i;
+          if (i < line.size() && line[i] == ',') ++i;
+        }
+        ++i;
+      }
+      try {
+        s.value = std::stod(line.substr(i));
+      } catch (const std::exception&) {
+        continue;
+      }
+      samples_.push_back(std::move(s));
+    }
+  }
+  std::vector<Sample> All(const std::string& name, const Labels& want) const {
+    std::vector<Sample> out;
+    for (const auto& s : samples_) {
+      if (s.name != name) continue;
+      bool ok = true;
+      for (const auto& [k, v] : want) {
+        auto it = s.labels.find(k);
+        ok = ok && it != s.labels.end() && it->second == v;
+      }
+      if (ok) out.push_back(s);
+    }
+    return out;
+  }
+  std::optional<double> Get(const std::string& name,
+                            const Labels& want = {}) const {
+    auto all = All(name, want);
+    if (all.empty()) return std::nullopt;
+    return all.front().value;
+  }
+  bool Is(const std::string& name, const Labels& want, double v) const {
+    auto got = Get(name, want);
+    return got && *got == v;
+  }
+  // 1 if every cdc_probe_success of `kind` is 1, 0 if one is 0, nullopt if
+  // there is none.
+  std::optional<double> Probe(const std::string& kind) const {
+    auto all = All("cdc_probe_success", {{"probe", kind}});
+    if (all.empty()) return std::nullopt;
+    double v = 1;
+    for (const auto& s : all) v = std::min(v, s.value);
+    return v;
+  }
+  std::string Lines(const std::vector<std::string>& prefixes) const {
+    std::istringstream in(text_);
+    std::string line, out;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      for (const auto& p : prefixes) {
+        if (line.rfind(p, 0) == 0) {
+          out += "  " + line + "\n";
+          break;
+        }
+      }
+    }
+    return out.empty() ? "  (none)\n" : out;
+  }
+  bool empty() const { return text_.empty(); }
+
+ private:
+  std::string text_;
+  std::vector<Sample> samples_;
+};
+
+const std::vector<std::string> kProbeKinds = {"connect_rest", "kafka", "marker",
+                                              "binlog_session", "offset_lag"};
+const std::vector<std::string> kDiagMetrics = {
+    "cdc_probe_success", "cdc_probe_runs_total", "cdc_connect_up",
+    "cdc_kafka_up",      "process_threads",      "process_open_fds",
+    "cdc_probe_workers"};
+
+// The exporter as a child process; killed on destruction.
+class Exporter {
+ public:
+  Exporter(const fs::path& config, const fs::path& log) : log_(log) {
+    const auto start = Clock::now();
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = fopen(log.c_str(), "w");
+      if (f != nullptr) dup2(fileno(f), 2);
+      execl(kBinary.c_str(), kBinary.c_str(),
+            ("--config.file=" + config.string()).c_str(),
+            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
+    const auto end = Clock::now() + seconds(15);
+    while (Clock::now() < end && port_ == 0) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::smatch m;
+      const std::string text = ReadFile(log_);
+      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
+      if (port_ == 0) std::this_thread::sleep_for(milliseconds(10));
+    }
+    startup_ = Clock::now() - start;
+  }
+  ~Exporter() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      const auto end = Clock::now() + seconds(10);
+      while (Clock::now() < end) {
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Exporter(const Exporter&) = delete;
+  Exporter& operator=(const Exporter&) = delete;
+
+  int port() const { return port_; }
+  Clock::duration startup() const { return startup_; }
+  std::string Log() const { return ReadFile(log_); }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  Clock::duration startup_{};
+};
+
+// Scrapes /metrics every kScrapePeriod on its own thread (a fresh
+// connection each time, as a Prometheus server after a restart would) and
+// keeps every scrape's latency and the probe values it showed.
+class Scraper {
+ public:
+  struct Point {
+    Clock::time_point at;
+    double ms;
+    bool ok;
+    std::map<std::string, double> probes;  // kind -> min success
+  };
+
+  explicit Scraper(int port) : port_(port) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Scraper() {
+    stop_ = true;
+    thread_.join();
+  }
+  Scrape Latest() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return latest_;
+  }
+  std::vector<Point> Between(Clock::time_point a, Clock::time_point b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Point> out;
+    for (const auto& p : points_) {
+      if (p.at >= a && p.at <= b) out.push_back(p);
+    }
+    return out;
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      const auto start = Clock::now();
+      httplib::Client c("127.0.0.1", port_);
+      c.set_connection_timeout(2, 0);
+      c.set_read_timeout(2, 0);
+      auto r = c.Get("/metrics");
+      const auto took = Clock::now() - start;
+      Point p{start, Ms(took), r && r->status == 200, {}};
+      Scrape s(p.ok ? r->body : "");
+      for (const auto& k : kProbeKinds) {
+        if (auto v = s.Probe(k)) p.probes[k] = *v;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        points_.push_back(std::move(p));
+        if (!s.empty()) latest_ = std::move(s);
+      }
+      const auto next = start + kScrapePeriod;
+      while (!stop_ && Clock::now() < next) {
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    }
+  }
+
+  int port_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  Scrape latest_;
+  std::vector<Point> points_;
+  std::thread thread_;
+};
+
+// A cdc-fault-proxy of our own in front of MariaDB, for the exporter's
+// MySQL connection.
+class MysqlProxy {
+ public:
+  MysqlProxy(const std::string& upstream, const fs::path& dir) {
+    const fs::path port_file = dir / "mysql-proxy.ports";
+    const fs::path log = dir / "mysql-proxy.log";
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      FILE* f = fopen(log.c_str(), "w");
+      if (f != nullptr) {
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+      }
+      execl(kProxyBinary.c_str(), kProxyBinary.c_str(), "--upstream",
+            upstream.c_str(), "--listen", "127.0.0.1:0", "--control",
+            "127.0.0.1:0", "--name", "fm-mysql", "--port-file",
+            port_file.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const auto end = Clock::now() + seconds(10);
+    while (Clock::now() < end && control_port_ == 0) {
+      const std::string text = ReadFile(port_file);
+      std::smatch m;
+      const std::regex lp("listen_port=([0-9]+)"), cp("control_port=([0-9]+)");
+      if (text.find("pid=") != std::string::npos &&
+          std::regex_search(text, m, lp)) {
+        listen_port_ = std::stoi(m[1]);
+        if (std::regex_search(text, m, cp)) control_port_ = std::stoi(m[1]);
+      }
+      if (control_port_ == 0) std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  ~MysqlProxy() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      const auto end = Clock::now() + seconds(5);
+      while (Clock::now() < end) {
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  MysqlProxy(const MysqlProxy&) = delete;
+  MysqlProxy& operator=(const MysqlProxy&) = delete;
+
+  int listen_port() const { return listen_port_; }
+  bool ok() const { return listen_port_ != 0 && control_port_ != 0; }
+  // mode: pass, blackhole, reset, delay (with ms).
+  bool SetMode(const std::string& mode, int ms = 0) {
+    httplib::Client c("127.0.0.1", control_port_);
+    c.set_read_timeout(5, 0);
+    std::string path = "/mode?mode=" + mode;
+    if (mode == "delay") path += "&ms=" + std::to_string(ms);
+    auto r = c.Put(path.c_str(), "", "text/plain");
+    return r && r->status == 200;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int listen_port_ = 0;
+  int control_port_ = 0;
+};
+
+bool SandboxFault(const std::string& args) {
+  std::string out;
+  const int rc = RunCommand(kScripts + "/fault " + args, &out);
+  EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
+  return rc == 0;
+}
+
+// One case of the matrix.
+struct Case {
+  std::string dependency;  // connect, mysql, kafka
+  std::string fault;       // as in the table
+  std::function<bool()> inject;
+  std::function<bool()> heal;
+  // The affected probes (all must report 0) and the gauge that must be 0
+  // too (cdc_connect_up, cdc_kafka_up; empty: none).
+  std::vector<std::string> affected;
+  std::string up_gauge;
+  // Probes of the other dependencies: 1 in every scrape of the fault.
+  std::vector<std::string> unaffected;
+  Clock::duration report_within;
+  Clock::duration recover_within;
+  // Flapping: inject/heal alternate every `flap_period` for `flap_for`.
+  Clock::duration flap_period{};
+  Clock::duration flap_for{};
+};
+
+struct Row {
+  std::string dependency, fault;
+  int scrapes = 0, failed = 0;
+  double p99_ms = 0, max_ms = 0, report_s = -1, recover_s = -1;
+  int threads_before = 0, threads_after = 0, fds_before = 0, fds_after = 0;
+};
+
+void PrintRow(const Row& r) {
+  std::printf(
+      "[  MATRIX  ] %-8s | %-18s | scrapes %4d failed %d | p99 %6.1f ms max "
+      "%6.1f ms | report %5.1f s | recover %5.1f s | threads %d -> %d | fds "
+      "%d -> %d\n",
+      r.dependency.c_str(), r.fault.c_str(), r.scrapes, r.failed, r.p99_ms,
+      r.max_ms, r.report_s, r.recover_s, r.threads_before, r.threads_after,
+      r.fds_before, r.fds_after);
+  std::fflush(stdout);
+  // Appended to a file as well when asked (to fill docs/reliability.md).
+  if (const char* f = std::getenv("CDC_FAULT_MATRIX_OUT"); f && *f) {
+    std::ofstream out(f, std::ios::app);
+    out << r.dependency << "\t" << r.fault << "\t" << r.scrapes << "\t"
+        << r.failed << "\t" << r.p99_ms << "\t" << r.max_ms << "\t"
+        << r.report_s << "\t" << r.recover_s << "\t" << r.threads_before << "\t"
+        << r.threads_after << "\t" << r.fds_before << "\t" << r.fds_after
+        << "\n";
+  }
+}
+
+double P99(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  // Nearest rank.
+  std::size_t rank = static_cast<std::size_t>(std::ceil(0.99 * v.size()));
+  return v[std::max<std::size_t>(rank, 1) - 1];
+}
+
+class FaultMatrixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = cdc::testing::SandboxEnv::Load();
+    if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+      GTEST_SKIP() << "cdc-sim is not running in the sandbox";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("cdc-fm-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    proxy_ = std::make_unique<MysqlProxy>(
+        env_.Get("MYSQL_HOST") + ":" + env_.Get("MYSQL_PORT"), dir_);
+    ASSERT_TRUE(proxy_->ok()) << "our MySQL fault proxy did not start:\n"
+                              << ReadFile(dir_ / "mysql-proxy.log");
+    test_start_ = Clock::now();
+    set_up_ = true;
+  }
+  void TearDown() override {
+    if (!set_up_) return;  // skipped, or our proxy did not start
+    scraper_.reset();
+    exporter_.reset();
+    // Heals whatever the test broke, even after a failed ASSERT.
+    std::string out;
+    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
+      ADD_FAILURE() << "fault heal failed:\n" << out;
+    }
+    proxy_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+    std::printf("[   TIME   ] %.1f s\n", Secs(Clock::now() - test_start_));
+  }
+
+  // demo-config with this suite's intervals, the source behind our proxy.
+  // `marker_interval` lets the reload test change the config.
+  fs::path WriteConfig(int marker_interval_s = 2) {
+    const fs::path out = dir_ / "cdc-sentinel.yaml";
+    std::string cmd =
+        "env CDC_DEMO_OUT=" + out.string() +
+        " CDC_DEMO_MARKER_INTERVAL=" + std::to_string(marker_interval_s) +
+        "s CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
+        "s CDC_DEMO_HEARTBEAT_MAX_AGE=8s " + kScripts + "/demo-config";
+    std::string output;
+    const int rc = RunCommand(cmd, &output);
+    EXPECT_EQ(rc, 0) << cmd << "\n" << output;
+    std::string text = ReadFile(out);
+    int n = 0;
+    // Connect REST and the source: both "interval: 5s / timeout: 3s".
+    text = Replace(
+        text, "    interval: 5s\n    timeout: 3s\n",
+        "    interval: " + std::to_string(kRestInterval.count()) +
+            "s\n    timeout: " + std::to_string(kRestTimeout.count()) + "s\n",
+        &n);
+    EXPECT_EQ(n, 2) << text;
+    static_assert(kRestInterval == kSourceInterval &&
+                  kRestTimeout == kSourceTimeout);
+    text = Replace(text, "    port: " + env_.Get("MYSQL_PORT") + "\n",
+                   "    port: " + std::to_string(proxy_->listen_port()) + "\n",
+                   &n);
+    EXPECT_EQ(n, 1) << text;
+    std::ofstream(out) << text;
+    return out;
+  }
+
+  bool Start(const fs::path& config) {
+    exporter_ = std::make_unique<Exporter>(config, dir_ / "exporter.log");
+    EXPECT_NE(exporter_->port(), 0)
+        << "the exporter did not start\n--- config ---\n"
+        << ReadFile(config) << "--- log ---\n"
+        << exporter_->Log();
+    if (exporter_->port() == 0) return false;
+    scraper_ = std::make_unique<Scraper>(exporter_->port());
+    return true;
+  }
+
+  // Waits (on the scraper's results) until `pred` holds or `limit` passes.
+  bool Poll(Clock::duration limit,
+            const std::function<bool(const Scrape&)>& pred) {
+    const auto end = Clock::now() + limit;
+    for (;;) {
+      last_ = scraper_->Latest();
+      if (!last_.empty() && pred(last_)) return true;
+      if (Clock::now() >= end) return false;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+
+  std::string Diag() {
+    return "\n--- metrics (last scrape) ---\n" + last_.Lines(kDiagMetrics) +
+           "--- exporter log (tail) ---\n" +
+           (exporter_ ? Tail(exporter_->Log(), 30) : std::string("(none)")) +
+           "\n";
+  }
+
+  static bool AllProbesOk(const Scrape& s) {
+    for (const auto& k : kProbeKinds) {
+      auto v = s.Probe(k);
+      if (!v || *v != 1) return false;
+    }
+    return s.Is("cdc_connect_up", {}, 1) && s.Is("cdc_kafka_up", {}, 1);
+  }
+
+  bool WaitHealthy() {
+    const bool ok = Poll(kHealthyWithin, AllProbesOk);
+    EXPECT_TRUE(ok) << "not every probe succeeded within "
+                    << Secs(kHealthyWithin) << " s" << Diag();
+    return ok;
+  }
+
+  nlohmann::json Status() {
+    httplib::Client c("127.0.0.1", exporter_->port());
+    c.set_read_timeout(5, 0);
+    auto r = c.Get("/api/v1/status");
+    if (!r || r->status != 200) return nlohmann::json::object();
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  // The failed probes of `kind` and their error texts, from /api/v1/status.
+  std::vector<std::string> StatusErrors(const std::string& kind,
+                                        std::string* body) {
+    const auto j = Status();
+    *body = j.dump();
+    std::vector<std::string> out;
+    if (!j.contains("probes")) return out;
+    for (const auto& p : j["probes"]) {
+      if (p.value("probe", "") == kind && p["success"].is_boolean() &&
+          !p["success"].get<bool>()) {
+        out.push_back(p.value("error", ""));
+      }
+    }
+    return out;
+  }
+
+  std::pair<int, int> ThreadsFds(const Scrape& s) {
+    return {static_cast<int>(s.Get("process_threads").value_or(-1)),
+            static_cast<int>(s.Get("process_open_fds").value_or(-1))};
+  }
+
+  // Runs one case on the running exporter; fills and prints its row.
+  void RunCase(const Case& c) {
+    SCOPED_TRACE(c.dependency + " / " + c.fault);
+    Row row{c.dependency, c.fault};
+    ASSERT_TRUE(WaitHealthy());
+    // Baseline after a scrape period of calm.
+    std::this_thread::sleep_for(milliseconds(500));
+    ASSERT_TRUE(Poll(seconds(5), AllProbesOk)) << Diag();
+    std::tie(row.threads_before, row.fds_before) = ThreadsFds(last_);
+
+    auto affected = [&](const Scrape& s) {
+      for (const auto& k : c.affected) {
+        auto v = s.Probe(k);
+        if (!v || *v != 0) return false;
+      }
+      return c.up_gauge.empty() || s.Is(c.up_gauge, {}, 0);
+    };
+
+    const auto t0 = Clock::now();
+    std::atomic<bool> flapping{false};
+    std::thread flapper;
+    bool reported = false;
+    std::string reasons;
+    if (c.flap_period == Clock::duration{}) {
+      ASSERT_TRUE(c.inject());
+      reported = Poll(c.report_within, affected);
+      row.report_s = reported ? Secs(Clock::now() - t0) : -1;
+      if (reported) {
+        // (b) the reason, for every affected probe.
+        for (const auto& k : c.affected) {
+          std::string body;
+          auto errs = StatusErrors(k, &body);
+          EXPECT_FALSE(errs.empty())
+              << k << " not failed in /api/v1/status: " << body;
+          for (const auto& e : errs) {
+            EXPECT_FALSE(e.empty())
+                << k << ": failure without a reason: " << body;
+            reasons += "  " + k + ": " + e + "\n";
+          }
+        }
+      }
+      // Keep it broken a while: scrapes of a stuck dependency.
+      while (Clock::now() <
+             t0 + std::max<Clock::duration>(kMinHold, c.report_within)) {
+        std::this_thread::sleep_for(milliseconds(50));
+      }
+    } else {
+      flapping = true;
+      flapper = std::thread([&] {
+        bool broken = false;
+        while (flapping && Clock::now() < t0 + c.flap_for) {
+          broken = !broken;
+          if (broken) {
+            c.inject();
+          } else {
+            c.heal();
+          }
+          const auto next = Clock::now() + c.flap_period;
+          while (flapping && Clock::now() < next) {
+            std::this_thread::sleep_for(milliseconds(20));
+          }
+        }
+      });
+      // While flapping, a failure must show at least once.
+      reported = Poll(c.report_within, affected);
+      row.report_s = reported ? Secs(Clock::now() - t0) : -1;
+      if (reported) {
+        std::string body;
+        for (const auto& k : c.affected) {
+          for (const auto& e : StatusErrors(k, &body)) {
+            reasons += "  " + k + ": " + e + "\n";
+          }
+        }
+      }
+      flapper.join();
+      flapping = false;
+    }
+    const std::string diag_fault = Diag();
+    // Heal and wait for every probe.
+    const auto t1 = Clock::now();
+    ASSERT_TRUE(c.heal());
+    const bool recovered = Poll(c.recover_within, AllProbesOk);
+    row.recover_s = recovered ? Secs(Clock::now() - t1) : -1;
+    const std::string diag_recover = Diag();
+    if (!recovered) {
+      // For the record: how long it did take.
+      if (Poll(kHealthyWithin, AllProbesOk)) {
+        std::printf("[   NOTE   ] recovered only after %.1f s\n",
+                    Secs(Clock::now() - t1));
+      }
+    }
+
+    // (a) scrapes during the fault.
+    const auto points = scraper_->Between(t0, t1);
+    std::vector<double> lat;
+    std::map<std::string, int> unaffected_bad;
+    for (const auto& p : points) {
+      lat.push_back(p.ms);
+      row.max_ms = std::max(row.max_ms, p.ms);
+      if (!p.ok) ++row.failed;
+      for (const auto& k : c.unaffected) {
+        auto it = p.probes.find(k);
+        if (p.ok && (it == p.probes.end() || it->second != 1)) {
+          ++unaffected_bad[k];
+        }
+      }
+    }
+    row.scrapes = static_cast<int>(points.size());
+    row.p99_ms = P99(lat);
+    // For the record: which probes were seen failing during the fault.
+    std::set<std::string> seen_failing;
+    for (const auto& p : points) {
+      for (const auto& [k, v] : p.probes) {
+        if (v != 1) seen_failing.insert(k);
+      }
+    }
+
+    // (e) threads and fds back to the baseline.
+    Poll(kSettle, [&](const Scrape& s) {
+      auto [t, f] = ThreadsFds(s);
+      return std::abs(t - row.threads_before) <= kThreadSlack &&
+             std::abs(f - row.fds_before) <= kFdSlack;
+    });
+    std::tie(row.threads_after, row.fds_after) = ThreadsFds(last_);
+    PrintRow(row);
+    std::string failing;
+    for (const auto& k : seen_failing) failing += " " + k;
+    std::printf("[  FAILING ]%s\n",
+                failing.empty() ? " (none)" : failing.c_str());
+    if (!reasons.empty()) std::printf("[  REASON  ]\n%s", reasons.c_str());
+
+    EXPECT_TRUE(reported) << "no failure of "
+                          << ::testing::PrintToString(c.affected) << " within "
+                          << Secs(c.report_within) << " s" << diag_fault;
+    EXPECT_GE(row.scrapes, static_cast<int>(Secs(t1 - t0) * 5))
+        << "the scraper fell behind";
+    EXPECT_EQ(row.failed, 0) << "scrapes failed during the fault";
+    EXPECT_LT(row.p99_ms, kScrapeP99Ms) << "scrape p99 during the fault";
+    for (const auto& [k, n] : unaffected_bad) {
+      EXPECT_EQ(n, 0) << "unaffected probe " << k << " was not 1 in " << n
+                      << " of " << row.scrapes << " scrapes" << diag_fault;
+    }
+    EXPECT_TRUE(recovered) << "not every probe succeeded within "
+                           << Secs(c.recover_within) << " s of healing"
+                           << diag_recover;
+    EXPECT_LE(std::abs(row.threads_after - row.threads_before), kThreadSlack)
+        << "threads did not return to the baseline" << Diag();
+    EXPECT_LE(std::abs(row.fds_after - row.fds_before), kFdSlack)
+        << "fds did not return to the baseline" << Diag();
+  }
+
+  // The cases per dependency.
+  Case ConnectCase(const std::string& fault, const std::string& mode) {
+    Case c;
+    c.dependency = "connect";
+    c.fault = fault;
+    c.inject = [mode] { return SandboxFault("connect " + mode); };
+    c.heal = [] { return SandboxFault("connect pass"); };
+    c.affected = {"connect_rest"};
+    c.up_gauge = "cdc_connect_up";
+    // offset_lag reads committed offsets from REST (Kafka 3.6+ /offsets)
+    // and falls back to the offsets topic, so it is not listed either way.
+    c.unaffected = {"kafka", "marker", "binlog_session"};
+    c.report_within = kRestInterval + kRestTimeout + kMargin;
+    c.recover_within = kRestInterval + kMargin;
+    return c;
+  }
+  Case MysqlCase(const std::string& fault, const std::string& mode,
+                 int ms = 0) {
+    Case c;
+    c.dependency = "mysql";
+    c.fault = fault;
+    MysqlProxy* p = proxy_.get();
+    c.inject = [p, mode, ms] { return p->SetMode(mode, ms); };
+    c.heal = [p] { return p->SetMode("pass"); };
+    c.affected = {"binlog_session", "marker"};
+    c.unaffected = {"connect_rest", "kafka"};
+    c.report_within =
+        std::max(kSourceInterval, kMarkerInterval) + kSourceTimeout + kMargin;
+    c.recover_within = std::max(kSourceInterval, kMarkerInterval) + kMargin;
+    return c;
+  }
+  Case KafkaCase(const std::string& fault, const std::string& inject,
+                 const std::string& heal) {
+    Case c;
+    c.dependency = "kafka";
+    c.fault = fault;
+    c.inject = [inject] { return SandboxFault("kafka-broker " + inject); };
+    c.heal = [heal] { return SandboxFault("kafka-broker " + heal); };
+    c.affected = {"kafka"};
+    c.up_gauge = "cdc_kafka_up";
+    c.unaffected = {"connect_rest", "binlog_session"};
+    c.report_within = kKafkaInterval + kKafkaTimeout + kMargin;
+    c.recover_within = kKafkaInterval + kMargin;
+    return c;
+  }
+
+  cdc::testing::SandboxEnv env_;
+  fs::path dir_;
+  std::unique_ptr<MysqlProxy> proxy_;
+  std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<Scraper> scraper_;
+  Scrape last_;
+  Clock::time_point test_start_;
+  bool set_up_ = false;
+};
+
+TEST_F(FaultMatrixTest, ConnectRest) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  RunCase(ConnectCase("blackhole", "blackhole"));
+  RunCase(ConnectCase("reset", "reset"));
+  RunCase(ConnectCase("delay 5 s", "delay 5000"));
+  Case flap = ConnectCase("flap 1.5 s x 8", "blackhole");
+  flap.flap_period = milliseconds(1500);
+  flap.flap_for = seconds(12);
+  flap.report_within = flap.flap_for;
+  RunCase(flap);
+}
+
+TEST_F(FaultMatrixTest, MysqlSource) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  RunCase(MysqlCase("blackhole", "blackhole"));
+  RunCase(MysqlCase("reset", "reset"));
+  RunCase(MysqlCase("delay 5 s", "delay", 5000));
+  Case flap = MysqlCase("flap 1.5 s x 8", "blackhole");
+  flap.flap_period = milliseconds(1500);
+  flap.flap_for = seconds(12);
+  flap.report_within = flap.flap_for;
+  RunCase(flap);
+}
+
+TEST_F(FaultMatrixTest, Kafka) {
+  ASSERT_TRUE(Start(WriteConfig()));
+  RunCase(KafkaCase("broker down", "down", "up"));
+  RunCase(KafkaCase("rtt 5 s", "rtt 5000", "rtt 0"));
+  // Down phases must outlast the probe's 4 s timeout: rd_kafka_metadata()
+  // waits for a broker within it, so a shorter outage is (rightly) absorbed
+  // by the run in flight. 3 s phases were: no failure was ever reported.
+  Case flap = KafkaCase("flap 6 s x 3", "down", "up");
+  flap.flap_period = seconds(6);
+  flap.flap_for = seconds(18);
+  flap.report_within = flap.flap_for;
+  RunCase(flap);
+}
+
+// Started while every dependency is down: serves at once, reports every
+// dependency down, recovers when healed.
+TEST_F(FaultMatrixTest, StartWhileEverythingIsDown) {
+  const fs::path config = WriteConfig();
+  ASSERT_TRUE(SandboxFault("connect blackhole"));
+  ASSERT_TRUE(proxy_->SetMode("blackhole"));
+  ASSERT_TRUE(SandboxFault("kafka-broker down"));
+  ASSERT_TRUE(Start(config));
+  Row row{"all", "down at start"};
+  const auto t0 = Clock::now();
+  std::printf("[   TIME   ] listening %.0f ms after exec\n",
+              Ms(exporter_->startup()));
+  EXPECT_LT(exporter_->startup(), seconds(3)) << exporter_->Log();
+  {
+    httplib::Client c("127.0.0.1", exporter_->port());
+    c.set_read_timeout(2, 0);
+    for (const char* path : {"/-/healthy", "/metrics"}) {
+      const auto start = Clock::now();
+      auto r = c.Get(path);
+      const double ms = Ms(Clock::now() - start);
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 200) << path;
+      EXPECT_LT(ms, kScrapeP99Ms) << path;
+      std::printf("[   TIME   ] first %s: %d in %.1f ms\n", path, r->status,
+                  ms);
+    }
+  }
+  const auto report_within = kKafkaInterval + kKafkaTimeout + kMargin;
+  const bool reported = Poll(report_within, [](const Scrape& s) {
+    return s.Is("cdc_connect_up", {}, 0) && s.Is("cdc_kafka_up", {}, 0) &&
+           s.Probe("binlog_session") == 0.0 && s.Probe("connect_rest") == 0.0;
+  });
+  row.report_s = reported ? Secs(Clock::now() - t0) : -1;
+  EXPECT_TRUE(reported) << "not every dependency reported down within "
+                        << Secs(report_within) << " s" << Diag();
+  std::tie(row.threads_before, row.fds_before) = ThreadsFds(last_);
+  std::this_thread::sleep_for(seconds(2));
+  const auto t1 = Clock::now();
+  ASSERT_TRUE(SandboxFault("heal"));
+  ASSERT_TRUE(proxy_->SetMode("pass"));
+  const auto recover_within = kKafkaInterval + kMargin;
+  const bool recovered = Poll(recover_within, AllProbesOk);
+  row.recover_s = recovered ? Secs(Clock::now() - t1) : -1;
+  const std::string diag = Diag();
+  if (!recovered && Poll(kHealthyWithin, AllProbesOk)) {
+    std::printf("[   NOTE   ] recovered only after %.1f s\n",
+                Secs(Clock::now() - t1));
+  }
+  std::vector<double> lat;
+  for (const auto& p : scraper_->Between(t0, t1)) {
+    lat.push_back(p.ms);
+    row.max_ms = std::max(row.max_ms, p.ms);
+    if (!p.ok) ++row.failed;
+  }
+  row.scrapes = static_cast<int>(lat.size());
+  row.p99_ms = P99(lat);
+  // Here "before" is the value while everything was down.
+  std::tie(row.threads_after, row.fds_after) = ThreadsFds(last_);
+  PrintRow(row);
+  EXPECT_EQ(row.failed, 0);
+  EXPECT_LT(row.p99_ms, kScrapeP99Ms);
+  EXPECT_TRUE(recovered) << "not every probe succeeded within "
+                         << Secs(recover_within) << " s of healing" << diag;
+}
+
+// POST /-/reload while the source is blackholed (probes stuck in I/O):
+// answers at once, the new config (marker interval 2 s -> 3 s, visible in
+// the marker probe's target) is applied and stays applied after healing.
+TEST_F(FaultMatrixTest, ReloadDuringFault) {
+  const fs::path config = WriteConfig(2);
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy());
+  auto marker_targets = [](const Scrape& s) {
+    std::set<std::string> out;
+    for (const auto& x : s.All("cdc_probe_success", {{"probe", "marker"}})) {
+      out.insert(x.labels.at("target"));
+    }
+    return out;
+  };
+  const auto before = marker_targets(last_);
+  ASSERT_EQ(before.size(), 1u);
+  const std::string old_target = *before.begin();
+
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(proxy_->SetMode("blackhole"));
+  ASSERT_TRUE(SandboxFault("connect blackhole"));
+  ASSERT_TRUE(Poll(kSourceInterval + kSourceTimeout + kMargin,
+                   [](const Scrape& s) {
+                     return s.Probe("binlog_session") == 0.0 &&
+                            s.Is("cdc_connect_up", {}, 0);
+                   }))
+      << Diag();
+  WriteConfig(3);
+  const auto r0 = Clock::now();
+  httplib::Client c("127.0.0.1", exporter_->port());
+  c.set_read_timeout(10, 0);
+  auto r = c.Post("/-/reload", "", "text/plain");
+  const double reload_ms = Ms(Clock::now() - r0);
+  std::printf("[   TIME   ] reload during the fault answered in %.1f ms\n",
+              reload_ms);
+  ASSERT_TRUE(r) << "no answer to POST /-/reload";
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_LT(reload_ms, 1000) << "reload blocked behind stuck probes";
+
+  std::string new_target;
+  EXPECT_TRUE(Poll(kMarkerInterval * 2 + kSourceTimeout + kMargin,
+                   [&](const Scrape& s) {
+                     auto t = marker_targets(s);
+                     if (t.size() != 1 || t.count(old_target)) return false;
+                     new_target = *t.begin();
+                     return s.Is("cdc_config_last_reload_successful", {}, 1);
+                   }))
+      << "the new marker interval did not show" << Diag();
+  std::printf("[   TIME   ] marker target %s -> %s\n", old_target.c_str(),
+              new_target.c_str());
+
+  const auto t1 = Clock::now();
+  ASSERT_TRUE(proxy_->SetMode("pass"));
+  ASSERT_TRUE(SandboxFault("connect pass"));
+  EXPECT_TRUE(Poll(seconds(3) + kMargin, AllProbesOk))
+      << "not healthy one interval after healing" << Diag();
+  std::printf("[   TIME   ] healthy %.1f s after healing\n",
+              Secs(Clock::now() - t1));
+  EXPECT_EQ(marker_targets(last_), std::set<std::string>{new_target})
+      << "config not applied after healing" << Diag();
+  std::vector<double> lat;
+  int failed = 0;
+  for (const auto& p : scraper_->Between(t0, t1)) {
+    lat.push_back(p.ms);
+    failed += !p.ok;
+  }
+  std::printf("[  MATRIX  ] reload during fault: scrapes %zu p99 %.1f ms\n",
+              lat.size(), P99(lat));
+  EXPECT_EQ(failed, 0);
+  EXPECT_LT(P99(lat), kScrapeP99Ms);
+}
+
+}  // namespace
