@@ -1,0 +1,957 @@
+// Paging end to end: does a silent stall of one connector page someone, and
+// only for that connector? The real cdc-sentinel binary watches the sandbox;
+// Debian's Prometheus scrapes it every second and evaluates the repository's
+// own alert rules (alerts/cdc-sentinel.rules.yml) every second; Debian's
+// Alertmanager routes the alerts to a webhook receiver in this process, which
+// records every notification with the time it arrived.
+//
+// The test blackholes connector aurora-cdc-tls13's binlog socket (the field
+// failure: socket open, no bytes, Kafka Connect says RUNNING), measures how
+// long the CdcSilentFailure page takes to reach the webhook, heals the fault,
+// measures how long the resolved notification takes, and checks on the way
+// that the sibling aurora-cdc-tls12 never alerts, that the status page
+// (rendered by headless Chromium) shows the stalled connector as SILENT
+// FAILURE and the sibling as OK, that `cdc-sentinel report` attributes the
+// failures to TLS 1.3, and (when test/dashboards_test.py can) that every
+// dashboard query works against this Prometheus.
+//
+// Bounds (docs/alerting-e2e.md explains them with the measured values):
+//
+// Detection, from `fault tls13 blackhole` returning to the firing
+// notification arriving at the webhook:
+//     marker interval         2 s   the first marker that cannot arrive is
+//                                   written at most one interval after the
+//                                   stall began...
+//   + marker timeout          4 s   ...and judged missed at its deadline:
+//                                   cdc_silent_failure turns 1 (docs/verdict.md)
+//   + scrape interval         1 s   Prometheus' next scrape sees the 1
+//   + evaluation interval     1 s   the next rule evaluation makes it pending
+//   + the rule's `for:`      60 s   pending -> firing (read from the rules
+//                                   file; 1m), sent to Alertmanager at once
+//   + group_wait              1 s   Alertmanager's first flush of a new group
+//   + margin                  5 s   scheduling on 2 shared cores: the marker
+//                                   INSERT, the verdict's 100 ms tick, scrape
+//                                   and evaluation offsets, the notifier
+//                                   queue, the webhook POST, Chromium running
+//                                   meanwhile
+//   = 74 s
+//
+// Resolution, from `fault tls13 pass` returning to the resolved notification:
+//     marker interval + timeout  6 s   the first marker written after healing
+//                                      is found before its deadline at the
+//                                      latest (heartbeats, every 2 s, resume
+//                                      sooner); the verdict clears at once
+//   + scrape interval            1 s
+//   + evaluation interval        1 s   the rule goes inactive; Prometheus
+//                                      sends the resolved alert at once
+//   + group_interval             1 s   Alertmanager's next flush of the group
+//   + margin                     5 s   as above
+//   = 14 s
+//
+// The margin is not slack for a slow detector: a verdict one marker round late
+// and an Alertmanager flush late together would still fit, but a missed
+// evaluation of `for:` (one more minute) would not.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox_env.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// $CDC_SENTINEL_BIN runs the test against another build of the exporter.
+const std::string kBinary = [] {
+  const char* b = std::getenv("CDC_SENTINEL_BIN");
+  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
+}();
+const std::string kSourceDir = CDC_SOURCE_DIR;
+const std::string kScripts = kSourceDir + "/test/sandbox";
+const std::string kRules = kSourceDir + "/alerts/cdc-sentinel.rules.yml";
+const std::string kDashboardsTest = kSourceDir + "/test/dashboards_test.py";
+// Kept after the test: the lead looks at the screenshot.
+const fs::path kArtifacts = fs::path(CDC_BINARY_DIR) / "artifacts";
+
+// Debian's packages (scripts/deps.sh installs them).
+const char* kPrometheus = "/usr/bin/prometheus";
+const char* kAlertmanager = "/usr/bin/prometheus-alertmanager";
+const char* kChromium = "/usr/bin/chromium";
+
+const char* kTls13 = "aurora-cdc-tls13";
+const char* kTls12 = "aurora-cdc-tls12";
+
+// The terms of the bounds (see the comment at the top).
+constexpr auto kMarkerInterval = seconds(2);
+constexpr auto kMarkerTimeout = seconds(4);
+constexpr auto kHeartbeatMaxAge = seconds(8);
+constexpr auto kScrapeInterval = seconds(1);
+constexpr auto kEvaluationInterval = seconds(1);
+constexpr auto kGroupWait = seconds(1);
+constexpr auto kGroupInterval = seconds(1);
+constexpr auto kMargin = seconds(5);
+// Warm-up: the exporter's Kafka assignment, first REST poll, first marker
+// round and TLS detection; Prometheus' first samples (~5 s) and rule rounds.
+constexpr auto kWarmUpWithin = seconds(45);
+// After a bound has passed, keep watching this long so that a failure can
+// say how late the notification was, not just that it was late.
+constexpr auto kOverrun = seconds(20);
+constexpr auto kPoll = milliseconds(250);
+
+double Secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const fs::path& p, const std::string& s) {
+  std::ofstream(p) << s;
+}
+
+std::string Tail(const std::string& text, int lines) {
+  std::size_t pos = text.size();
+  while (lines-- > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos == 0 ? 0 : pos + 1);
+}
+
+// Runs a shell command to completion; returns its exit status, its stdout in
+// `out` and (if given) its stderr in `err`, else stderr mixed into `out`.
+int RunCommand(const std::string& cmd, std::string* out,
+               std::string* err = nullptr) {
+  std::string full = cmd;
+  std::string err_file;
+  if (err != nullptr) {
+    char tmpl[] = "/tmp/cdc-paging-stderr-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    if (fd >= 0) close(fd);
+    err_file = tmpl;
+    full += " 2>" + err_file;
+  } else {
+    full += " 2>&1";
+  }
+  FILE* f = popen(full.c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[4096];
+  std::size_t n;
+  out->clear();
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
+  const int status = pclose(f);
+  if (err != nullptr) {
+    *err = ReadFile(err_file);
+    fs::remove(err_file);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A port on 127.0.0.1 that was free a moment ago (for programs that cannot
+// report the port they picked).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// The `for:` of alert `name` in a rules file, e.g. 60 s for "for: 1m".
+std::optional<seconds> RuleFor(const std::string& rules,
+                               const std::string& name) {
+  std::istringstream in(rules);
+  std::string line;
+  bool inside = false;
+  const std::regex alert_re(R"(^\s*- alert:\s*(\S+)\s*$)");
+  const std::regex for_re(R"(^\s*for:\s*([0-9]+)([smh])\s*$)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, alert_re)) inside = m[1] == name;
+    if (inside && std::regex_match(line, m, for_re)) {
+      const long n = std::stol(m[1]);
+      const char unit = m[2].str()[0];
+      return seconds(unit == 's' ? n : unit == 'm' ? n * 60 : n * 3600);
+    }
+  }
+  return std::nullopt;
+}
+
+// A child process in its own process group, stdout and stderr to files.
+// The destructor stops the whole group (SIGTERM, SIGKILL after 10 s).
+// Not thread-safe.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const fs::path& out,
+          const fs::path& err)
+      : err_(err) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      FILE* o = fopen(out.c_str(), "w");
+      FILE* e = out == err ? o : fopen(err.c_str(), "w");
+      if (o != nullptr) dup2(fileno(o), 1);
+      if (e != nullptr) dup2(fileno(e), 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    if (pid_ > 0) setpgid(pid_, pid_);  // whichever runs first
+  }
+  ~Process() { Stop(); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  std::string Log() const { return ReadFile(err_); }
+
+  // True while the child has not exited.
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      Reap();
+      return false;
+    }
+    return true;
+  }
+  // Waits up to `limit` for the child to exit; its status, or nullopt (still
+  // running: the destructor will stop it).
+  std::optional<int> Wait(Clock::duration limit) {
+    const auto end = Clock::now() + limit;
+    while (Running()) {
+      if (Clock::now() >= end) return std::nullopt;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return exit_status_;
+  }
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(-pid_, SIGTERM);
+    const auto end = Clock::now() + seconds(10);
+    while (Clock::now() < end) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        Reap();
+        return;
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    Reap();
+  }
+
+ private:
+  // The leader is gone; helpers it left in its group go too.
+  void Reap() {
+    kill(-pid_, SIGKILL);
+    pid_ = -1;
+  }
+
+  fs::path err_;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+// Kills processes whose command line contains `marker` (a unique temporary
+// path this test passed to the programs it started): Chromium's crash
+// handler leaves its process group. Returns how many it found.
+int KillProcessesMentioning(const std::string& marker) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadFile(e.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(marker) == std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (pid == getpid()) continue;
+    ++n;
+    kill(pid, SIGKILL);
+  }
+  return n;
+}
+
+// Heals every fault of the sandbox when it goes out of scope, whatever the
+// test did in between (a failed ASSERT included).
+class HealOnExit {
+ public:
+  HealOnExit() = default;
+  ~HealOnExit() {
+    std::string out;
+    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
+      ADD_FAILURE() << "fault heal failed:\n" << out;
+    }
+  }
+  HealOnExit(const HealOnExit&) = delete;
+  HealOnExit& operator=(const HealOnExit&) = delete;
+};
+
+// One alert of one webhook notification.
+struct Notified {
+  Clock::time_point at;
+  std::string status;  // this alert's: firing | resolved
+  json labels;
+};
+
+// Alertmanager's webhook receiver: records every notification with its
+// arrival time. Thread-safe.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    server_.Post("/alerts", [this](const httplib::Request& req,
+                                   httplib::Response& res) {
+      const auto at = Clock::now();
+      const json body = json::parse(req.body, nullptr, false);
+      std::lock_guard<std::mutex> lock(mu_);
+      raw_.push_back(req.body);
+      if (body.is_object() && body.contains("alerts")) {
+        for (const auto& a : body["alerts"]) {
+          alerts_.push_back({at, a.value("status", ""),
+                             a.value("labels", json::object())});
+        }
+      }
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~WebhookReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  WebhookReceiver(const WebhookReceiver&) = delete;
+  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  int port() const { return port_; }
+
+  std::vector<Notified> Alerts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return alerts_;
+  }
+  // The first recorded alert with `status` whose labels include `want`.
+  std::optional<Notified> First(
+      const std::string& status,
+      const std::map<std::string, std::string>& want) const {
+    for (const auto& a : Alerts()) {
+      if (a.status != status) continue;
+      bool ok = true;
+      for (const auto& [k, v] : want) {
+        ok = ok && a.labels.contains(k) && a.labels[k] == v;
+      }
+      if (ok) return a;
+    }
+    return std::nullopt;
+  }
+  // Every notification body received, for failure messages.
+  std::string Dump() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (const auto& r : raw_) out += r + "\n";
+    return out.empty() ? "(no notifications)\n" : out;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<Notified> alerts_;
+  std::vector<std::string> raw_;
+};
+
+// Prometheus' HTTP API.
+class PrometheusApi {
+ public:
+  explicit PrometheusApi(int port) : port_(port) {}
+  std::string Url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+  bool Ready() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(2, 0);
+    auto r = c.Get("/-/ready");
+    return r && r->status == 200;
+  }
+  // The `data.result` of an instant query; an empty array on any error.
+  json Query(const std::string& promql) const {
+    auto j = Call("/api/v1/query", {{"query", promql}});
+    return j.contains("result") ? j["result"] : json::array();
+  }
+  // Active alerts (pending and firing).
+  json Alerts() const {
+    auto j = Call("/api/v1/alerts", {});
+    return j.contains("alerts") ? j["alerts"] : json::array();
+  }
+  json Rules() const {
+    auto j = Call("/api/v1/rules", {});
+    return j.contains("groups") ? j["groups"] : json::array();
+  }
+
+ private:
+  json Call(const std::string& path, const httplib::Params& params) const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5, 0);
+    auto r = params.empty() ? c.Get(path) : c.Post(path, params);
+    if (!r || r->status != 200) return json::object();
+    auto j = json::parse(r->body, nullptr, false);
+    if (!j.is_object() || j.value("status", "") != "success") {
+      return json::object();
+    }
+    return j["data"];
+  }
+  int port_;
+};
+
+class PagingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test_start_ = Clock::now();
+    env_ = cdc::testing::SandboxEnv::Load();
+    if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+      GTEST_SKIP() << "cdc-sim is not running in the sandbox";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("cdc-paging-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::create_directories(kArtifacts);
+  }
+  void TearDown() override {
+    // Reverse order of start: nothing scrapes or notifies a stopped process.
+    prometheus_.reset();
+    alertmanager_.reset();
+    exporter_.reset();
+    webhook_.reset();
+    if (!dir_.empty()) {
+      KillProcessesMentioning(dir_.string());
+      if (HasFailure()) {
+        std::printf("[   KEPT   ] logs and configs in %s\n", dir_.c_str());
+      } else {
+        fs::remove_all(dir_);
+      }
+    }
+    std::printf("[   TIME   ] whole test %.1f s\n",
+                Secs(Clock::now() - test_start_));
+  }
+
+  // Writes the exporter config with demo-config and starts the exporter;
+  // its port comes from the log's start line.
+  bool StartExporter() {
+    const fs::path config = dir_ / "cdc-sentinel.yaml";
+    const std::string cmd =
+        "env CDC_DEMO_OUT=" + config.string() + " CDC_DEMO_MARKER_INTERVAL=" +
+        std::to_string(kMarkerInterval.count()) + "s" +
+        " CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
+        "s" + " CDC_DEMO_HEARTBEAT_MAX_AGE=" +
+        std::to_string(kHeartbeatMaxAge.count()) + "s " + kScripts +
+        "/demo-config";
+    std::string out;
+    if (RunCommand(cmd, &out) != 0) {
+      ADD_FAILURE() << cmd << "\n" << out;
+      return false;
+    }
+    const fs::path log = dir_ / "exporter.log";
+    exporter_ = std::make_unique<Process>(
+        std::vector<std::string>{kBinary, "--config.file=" + config.string(),
+                                 "--web.listen-address=127.0.0.1:0",
+                                 "--log.level=info"},
+        log, log);
+    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
+    const auto end = Clock::now() + seconds(15);
+    while (Clock::now() < end && exporter_->Running()) {
+      std::smatch m;
+      const std::string text = ReadFile(log);
+      if (std::regex_search(text, m, port_re)) {
+        exporter_port_ = std::stoi(m[1]);
+        return true;
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    ADD_FAILURE() << "the exporter did not start\n--- config ---\n"
+                  << ReadFile(config) << "--- log ---\n"
+                  << exporter_->Log();
+    return false;
+  }
+
+  bool StartAlertmanager() {
+    alertmanager_port_ = FreePort();
+    const fs::path config = dir_ / "alertmanager.yml";
+    // group_by alertname + connector: each connector's page is a group of
+    // its own, so the first notification waits group_wait (not
+    // group_interval behind another connector's alerts).
+    WriteFile(config,
+              "global:\n"
+              "  resolve_timeout: 10s\n"
+              "route:\n"
+              "  receiver: webhook\n"
+              "  group_by: [alertname, connector]\n"
+              "  group_wait: " + std::to_string(kGroupWait.count()) + "s\n"
+              "  group_interval: " + std::to_string(kGroupInterval.count()) +
+              "s\n"
+              "  repeat_interval: 1h\n"
+              "receivers:\n"
+              "  - name: webhook\n"
+              "    webhook_configs:\n"
+              "      - url: http://127.0.0.1:" +
+              std::to_string(webhook_->port()) + "/alerts\n"
+              "        send_resolved: true\n");
+    fs::create_directories(dir_ / "alertmanager-data");
+    const fs::path log = dir_ / "alertmanager.log";
+    alertmanager_ = std::make_unique<Process>(
+        std::vector<std::string>{
+            kAlertmanager, "--config.file=" + config.string(),
+            "--storage.path=" + (dir_ / "alertmanager-data").string(),
+            "--web.listen-address=127.0.0.1:" +
+                std::to_string(alertmanager_port_),
+            "--cluster.listen-address="},
+        log, log);
+    const auto end = Clock::now() + seconds(20);
+    while (Clock::now() < end && alertmanager_->Running()) {
+      httplib::Client c("127.0.0.1", alertmanager_port_);
+      c.set_read_timeout(2, 0);
+      auto r = c.Get("/-/ready");
+      if (r && r->status == 200) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "Alertmanager did not become ready\n--- log ---\n"
+                  << alertmanager_->Log();
+    return false;
+  }
+
+  bool StartPrometheus() {
+    const int port = FreePort();
+    const fs::path config = dir_ / "prometheus.yml";
+    WriteFile(config,
+              "global:\n"
+              "  scrape_interval: " + std::to_string(kScrapeInterval.count()) +
+              "s\n"
+              "  scrape_timeout: " + std::to_string(kScrapeInterval.count()) +
+              "s\n"
+              "  evaluation_interval: " +
+              std::to_string(kEvaluationInterval.count()) + "s\n"
+              "rule_files:\n"
+              "  - " + kRules + "\n"
+              "alerting:\n"
+              "  alertmanagers:\n"
+              "    - static_configs:\n"
+              "        - targets: ['127.0.0.1:" +
+              std::to_string(alertmanager_port_) + "']\n"
+              "scrape_configs:\n"
+              "  - job_name: cdc-sentinel\n"
+              "    static_configs:\n"
+              "      - targets: ['127.0.0.1:" + std::to_string(exporter_port_) +
+              "']\n");
+    const fs::path log = dir_ / "prometheus.log";
+    prometheus_ = std::make_unique<Process>(
+        std::vector<std::string>{
+            kPrometheus, "--config.file=" + config.string(),
+            "--storage.tsdb.path=" + (dir_ / "prometheus-data").string(),
+            "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+        log, log);
+    prom_ = std::make_unique<PrometheusApi>(port);
+    const auto end = Clock::now() + seconds(20);
+    while (Clock::now() < end && prometheus_->Running()) {
+      if (prom_->Ready()) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "Prometheus did not become ready\n--- config ---\n"
+                  << ReadFile(config) << "--- log ---\n"
+                  << prometheus_->Log();
+    return false;
+  }
+
+  // The exporter's /api/v1/status, or an empty object.
+  json ExporterStatus() const {
+    httplib::Client c("127.0.0.1", exporter_port_);
+    c.set_read_timeout(5, 0);
+    auto r = c.Get("/api/v1/status");
+    if (!r || r->status != 200) return json::object();
+    auto j = json::parse(r->body, nullptr, false);
+    return j.is_object() ? j : json::object();
+  }
+  static json ConnectorStatus(const json& status, const std::string& name) {
+    for (const auto& c : status.value("connectors", json::array())) {
+      if (c.value("connector", "") == name) return c;
+    }
+    return json::object();
+  }
+
+  // Every probe succeeded, both connectors deliver, neither is judged
+  // silent, and their TLS versions have been detected.
+  static bool ExporterHealthy(const json& s) {
+    const auto probes = s.value("probes", json::array());
+    if (probes.empty()) return false;
+    for (const auto& p : probes) {
+      if (p.value("success", json()) != json(true)) return false;
+    }
+    const std::pair<const char*, const char*> want[] = {{kTls13, "1.3"},
+                                                        {kTls12, "1.2"}};
+    for (const auto& [name, tls] : want) {
+      const json c = ConnectorStatus(s, name);
+      if (c.value("verdict", "") != "OK" ||
+          c.value("silent_failure", true) ||
+          c.value("marker_found", json()) != json(true) ||
+          c.value("heartbeat_stale", true) ||
+          c.value("binlog_session_up", json()) != json(true) ||
+          c.value("rest_state", "") != "RUNNING" ||
+          c.value("tls_version", "") != tls) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Prometheus holds cdc_silent_failure 0 for both connectors with their
+  // TLS labels, the target is up, and the alert rules have been evaluated.
+  bool PrometheusHealthy() const {
+    const json up = prom_->Query("up{job=\"cdc-sentinel\"} == 1");
+    if (up.size() != 1) return false;
+    const json silent = prom_->Query(
+        "cdc_silent_failure{job=\"cdc-sentinel\",tls_version=~\"1.[23]\"} "
+        "== 0");
+    if (silent.size() != 2) return false;
+    for (const auto& g : prom_->Rules()) {
+      for (const auto& r : g.value("rules", json::array())) {
+        if (r.value("name", "") == "CdcSilentFailure") {
+          return r.value("health", "") == "ok" &&
+                 r.value("lastEvaluation", "0001").rfind("0001", 0) != 0;
+        }
+      }
+    }
+    return false;
+  }
+
+  // Runs headless Chromium on the status page: its DOM into `dom`, or a
+  // screenshot into `png` when `png` is not empty. Fails the test (with
+  // Chromium's log) on a non-zero exit or a hang.
+  bool Chromium(const fs::path& dom, const fs::path& png) {
+    const fs::path profile = dir_ / ("chromium-profile-" + std::to_string(++chromium_runs_));
+    fs::create_directories(profile);
+    std::vector<std::string> argv = {
+        kChromium, "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync",
+        "--user-data-dir=" + profile.string()};
+    if (png.empty()) {
+      argv.push_back("--dump-dom");
+    } else {
+      argv.push_back("--screenshot=" + png.string());
+      argv.push_back("--window-size=1400,1000");
+    }
+    argv.push_back("http://127.0.0.1:" + std::to_string(exporter_port_) + "/");
+    const fs::path log = dir_ / ("chromium-" + std::to_string(chromium_runs_) + ".log");
+    std::optional<int> rc;
+    {
+      Process chromium(argv, png.empty() ? dom : log, log);
+      rc = chromium.Wait(seconds(60));
+    }
+    KillProcessesMentioning(profile.string());
+    EXPECT_TRUE(rc.has_value() && *rc == 0)
+        << "chromium " << (rc ? "exited with " + std::to_string(*rc)
+                              : std::string("hung for 60 s"))
+        << "\n--- chromium log (tail) ---\n" << Tail(ReadFile(log), 20);
+    return rc.has_value() && *rc == 0;
+  }
+
+  static bool Fault(const std::string& args) {
+    std::string out;
+    const int rc = RunCommand(kScripts + "/fault " + args, &out);
+    EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
+    return rc == 0;
+  }
+
+  // What a failure message shows.
+  std::string Diag() const {
+    std::string out = "\n--- webhook notifications ---\n";
+    out += webhook_ ? webhook_->Dump() : "(none)\n";
+    if (prom_) out += "--- Prometheus alerts ---\n" + prom_->Alerts().dump() + "\n";
+    out += "--- exporter status ---\n" + ExporterStatus().dump(1) + "\n";
+    if (exporter_) out += "--- exporter log (tail) ---\n" + Tail(exporter_->Log(), 20);
+    if (prometheus_) out += "--- prometheus log (tail) ---\n" + Tail(prometheus_->Log(), 10);
+    if (alertmanager_) out += "--- alertmanager log (tail) ---\n" + Tail(alertmanager_->Log(), 10);
+    return out;
+  }
+
+  cdc::testing::SandboxEnv env_;
+  fs::path dir_;
+  Clock::time_point test_start_;
+  std::unique_ptr<WebhookReceiver> webhook_;
+  std::unique_ptr<Process> exporter_;
+  std::unique_ptr<Process> alertmanager_;
+  std::unique_ptr<Process> prometheus_;
+  std::unique_ptr<PrometheusApi> prom_;
+  int exporter_port_ = 0;
+  int alertmanager_port_ = 0;
+  int chromium_runs_ = 0;
+};
+
+TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
+  // Missing tools fail here, before any waiting, naming the package.
+  for (const char* tool : {kPrometheus, kAlertmanager, kChromium}) {
+    ASSERT_TRUE(fs::exists(tool))
+        << tool << " is missing: install Debian's "
+        << (std::string(tool) == kChromium      ? "chromium"
+            : std::string(tool) == kPrometheus ? "prometheus"
+                                                : "prometheus-alertmanager")
+        << " package (scripts/deps.sh installs it). This test does not skip "
+           "without it.";
+  }
+  ASSERT_TRUE(fs::exists(kBinary))
+      << kBinary << " does not exist: build the cdc-sentinel target (or set "
+      << "CDC_SENTINEL_BIN)";
+  const auto for_duration = RuleFor(ReadFile(kRules), "CdcSilentFailure");
+  ASSERT_TRUE(for_duration) << "no `for:` for CdcSilentFailure in " << kRules;
+  const auto detect_bound = kMarkerInterval + kMarkerTimeout + kScrapeInterval +
+                            kEvaluationInterval + *for_duration + kGroupWait +
+                            kMargin;
+  const auto resolve_bound = kMarkerInterval + kMarkerTimeout +
+                             kScrapeInterval + kEvaluationInterval +
+                             kGroupInterval + kMargin;
+  std::printf("[  BOUNDS  ] for: %lld s; detection %.0f s, resolution %.0f s\n",
+              static_cast<long long>(for_duration->count()), Secs(detect_bound),
+              Secs(resolve_bound));
+
+  HealOnExit heal;
+  ASSERT_TRUE(Fault("heal"));
+
+  // 1. Webhook, exporter, Alertmanager, Prometheus.
+  webhook_ = std::make_unique<WebhookReceiver>();
+  ASSERT_GT(webhook_->port(), 0);
+  ASSERT_TRUE(StartExporter());
+  ASSERT_TRUE(StartAlertmanager());
+  ASSERT_TRUE(StartPrometheus());
+
+  // 2. Healthy: the exporter says so, Prometheus has the samples and has
+  // evaluated the rules.
+  {
+    const auto start = Clock::now();
+    const auto end = start + kWarmUpWithin;
+    bool exporter_ok = false, prometheus_ok = false;
+    while (Clock::now() < end && !(exporter_ok && prometheus_ok)) {
+      exporter_ok = ExporterHealthy(ExporterStatus());
+      prometheus_ok = exporter_ok && PrometheusHealthy();
+      if (!(exporter_ok && prometheus_ok)) std::this_thread::sleep_for(kPoll);
+    }
+    ASSERT_TRUE(exporter_ok && prometheus_ok)
+        << "not healthy within " << Secs(kWarmUpWithin)
+        << " s (exporter: " << exporter_ok << ", Prometheus: " << prometheus_ok
+        << ")" << Diag();
+    std::printf("[   TIME   ] healthy (exporter and Prometheus) after %.1f s\n",
+                Secs(Clock::now() - start));
+  }
+  // A healthy pipeline has never alerted, not even pending: no ALERTS series
+  // since Prometheus started, nothing active, no notification.
+  EXPECT_EQ(prom_->Query("count_over_time(ALERTS[10m])").size(), 0u)
+      << prom_->Query("count_over_time(ALERTS[10m])").dump() << Diag();
+  EXPECT_EQ(prom_->Alerts().size(), 0u) << Diag();
+  EXPECT_TRUE(webhook_->Alerts().empty()) << Diag();
+
+  // 3. The field failure on aurora-cdc-tls13.
+  ASSERT_TRUE(Fault("tls13 blackhole"));
+  const auto stalled_at = Clock::now();
+
+  std::optional<Clock::duration> verdict_after, pending_after;
+  std::optional<Notified> fired;
+  bool page_checked = false;
+  while (!fired && Clock::now() < stalled_at + detect_bound + kOverrun) {
+    const json status = ExporterStatus();
+    const json c13 = ConnectorStatus(status, kTls13);
+    const json c12 = ConnectorStatus(status, kTls12);
+    if (!verdict_after && c13.value("silent_failure", false)) {
+      verdict_after = Clock::now() - stalled_at;
+    }
+    EXPECT_FALSE(c12.value("silent_failure", false))
+        << "the sibling was judged silent" << Diag();
+    if (!pending_after) {
+      for (const auto& a : prom_->Alerts()) {
+        if (a["labels"].value("alertname", "") == "CdcSilentFailure" &&
+            a["labels"].value("connector", "") == kTls13) {
+          pending_after = Clock::now() - stalled_at;
+        }
+      }
+    }
+    // 5. While the alert waits out its `for:`, the status page in a real
+    // browser: the stalled row says SILENT FAILURE, the sibling's OK.
+    if (pending_after && !page_checked) {
+      page_checked = true;
+      const fs::path dom = kArtifacts / "paging_status_page_stalled.html";
+      const fs::path png = kArtifacts / "paging_status_page_stalled.png";
+      fs::remove(png);
+      if (Chromium(dom, {})) {
+        const std::string html = ReadFile(dom);
+        auto row = [&](const char* connector) {
+          std::smatch m;
+          const std::regex re(std::string("<tr[^>]*data-connector=\"") +
+                              connector + "\"[^>]*data-verdict=\"([^\"]*)\"");
+          return std::regex_search(html, m, re) ? m[1].str()
+                                                : std::string("(no row)");
+        };
+        EXPECT_EQ(row(kTls13), "SILENT FAILURE") << Tail(html, 60);
+        EXPECT_EQ(row(kTls12), "OK") << Tail(html, 60);
+      }
+      if (Chromium({}, png)) {
+        EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 1000)
+            << "no screenshot at " << png;
+        std::printf("[ ARTIFACT ] %s\n", png.c_str());
+      }
+    }
+    fired = webhook_->First("firing", {{"alertname", "CdcSilentFailure"},
+                                       {"connector", kTls13}});
+    if (!fired) std::this_thread::sleep_for(kPoll);
+  }
+  ASSERT_TRUE(fired) << "no firing CdcSilentFailure for " << kTls13
+                     << " within " << Secs(detect_bound + kOverrun) << " s"
+                     << Diag();
+  const auto detected_after = fired->at - stalled_at;
+  std::printf(
+      "[ MEASURED ] detection: verdict %.1f s, Prometheus pending %.1f s, "
+      "page at the webhook %.1f s after the stall (bound %.0f s)\n",
+      verdict_after ? Secs(*verdict_after) : -1.0,
+      pending_after ? Secs(*pending_after) : -1.0, Secs(detected_after),
+      Secs(detect_bound));
+  EXPECT_LE(Secs(detected_after), Secs(detect_bound)) << Diag();
+  EXPECT_TRUE(page_checked) << "the status page was not checked during the stall";
+  EXPECT_EQ(fired->labels.value("tls_version", ""), "1.3") << fired->labels.dump();
+  EXPECT_EQ(fired->labels.value("severity", ""), "critical") << fired->labels.dump();
+  EXPECT_EQ(fired->labels.value("job", ""), "cdc-sentinel") << fired->labels.dump();
+
+  // 4. Heal: the stream resumes where it stopped, the page resolves. It must
+  // not have resolved before: the stall is still on.
+  EXPECT_FALSE(webhook_->First("resolved", {{"alertname", "CdcSilentFailure"},
+                                            {"connector", kTls13}}))
+      << "CdcSilentFailure resolved while the stall was still on" << Diag();
+  ASSERT_TRUE(Fault("tls13 pass"));
+  const auto healed_at = Clock::now();
+  std::optional<Notified> resolved;
+  while (!resolved && Clock::now() < healed_at + resolve_bound + kOverrun) {
+    resolved = webhook_->First("resolved", {{"alertname", "CdcSilentFailure"},
+                                            {"connector", kTls13}});
+    if (!resolved) std::this_thread::sleep_for(kPoll);
+  }
+  ASSERT_TRUE(resolved) << "CdcSilentFailure for " << kTls13
+                        << " did not resolve within "
+                        << Secs(resolve_bound + kOverrun) << " s" << Diag();
+  const auto resolved_after = resolved->at - healed_at;
+  std::printf(
+      "[ MEASURED ] resolution: resolved notification %.1f s after healing "
+      "(bound %.0f s)\n",
+      Secs(resolved_after), Secs(resolve_bound));
+  EXPECT_LE(Secs(resolved_after), Secs(resolve_bound)) << Diag();
+
+  // 6. The TLS comparison attributes the failures to TLS 1.3, alone.
+  {
+    const std::string cmd = kBinary + " report --prometheus " + prom_->Url() +
+                            " --range 10m --format json";
+    std::string out, err;
+    ASSERT_EQ(RunCommand(cmd, &out, &err), 0) << cmd << "\n" << out << err;
+    const json report = json::parse(out, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << out;
+    json r13, r12;
+    for (const auto& r : report.value("by_connector", json::array())) {
+      if (r.value("connector", "") == kTls13) r13 = r;
+      if (r.value("connector", "") == kTls12) r12 = r;
+    }
+    ASSERT_FALSE(r13.is_null()) << out;
+    ASSERT_FALSE(r12.is_null()) << out;
+    EXPECT_EQ(r13.value("tls_version", ""), "1.3") << out;
+    EXPECT_EQ(r12.value("tls_version", ""), "1.2") << out;
+    EXPECT_GT(r13.value("failures", 0), 0) << out;
+    EXPECT_GT(r13.value("solo_failures", 0), 0) << out;
+    EXPECT_EQ(r12.value("failures", -1), 0) << out;
+    EXPECT_GT(r12.value("checks", 0), 0) << out;
+    std::printf("[ MEASURED ] report: tls13 %d failures (%d solo) of %d checks; "
+                "tls12 %d of %d\n",
+                r13.value("failures", 0), r13.value("solo_failures", 0),
+                r13.value("checks", 0), r12.value("failures", 0),
+                r12.value("checks", 0));
+
+    const std::string table_cmd =
+        kBinary + " report --prometheus " + prom_->Url() + " --range 10m";
+    ASSERT_EQ(RunCommand(table_cmd, &out, &err), 0) << table_cmd << "\n" << out << err;
+    for (const char* tls : {"1.3", "1.2"}) {
+      EXPECT_TRUE(std::regex_search(
+          out, std::regex(std::string(R"((^|\n)\(all\)\s+)") + tls + R"(\s)")))
+          << "no TLS " << tls << " row in\n" << out;
+    }
+    for (const char* c : {kTls13, kTls12}) {
+      EXPECT_NE(out.find(c), std::string::npos) << out;
+    }
+  }
+
+  // The sibling never alerted at all: not pending, not firing, no
+  // notification of any alert during the whole test.
+  for (const auto& a : webhook_->Alerts()) {
+    EXPECT_NE(a.labels.value("connector", ""), kTls12)
+        << "notification for the sibling: " << a.labels.dump();
+  }
+  EXPECT_EQ(prom_->Query(std::string("count_over_time(ALERTS{connector=\"") +
+                         kTls12 + "\"}[10m])")
+                .size(),
+            0u)
+      << Diag();
+
+  // 7. The dashboards' queries against this Prometheus, now that failure
+  // series exist (only if the dashboards test has a live mode).
+  if (fs::exists(kDashboardsTest)) {
+    std::string help;
+    RunCommand("python3 " + kDashboardsTest + " --help", &help);
+    if (help.find("--prometheus") != std::string::npos) {
+      std::string out;
+      const int rc = RunCommand(
+          "python3 " + kDashboardsTest + " --prometheus " + prom_->Url(), &out);
+      EXPECT_EQ(rc, 0) << "dashboards_test.py --prometheus " << prom_->Url()
+                       << " failed:\n" << out;
+      std::printf("[ DASHBRDS ] dashboards_test.py --prometheus: exit %d\n", rc);
+    } else {
+      std::printf("[ DASHBRDS ] %s has no --prometheus: not run\n",
+                  kDashboardsTest.c_str());
+    }
+  } else {
+    std::printf("[ DASHBRDS ] %s does not exist: not run\n",
+                kDashboardsTest.c_str());
+  }
+}
+
+}  // namespace
