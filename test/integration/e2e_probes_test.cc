@@ -17,8 +17,6 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,29 +25,26 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "sandbox_env.h"
+#include "test_support.h"
 
+namespace cdc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // $CDC_SENTINEL_BIN runs the suite against another build of the exporter.
-const std::string kBinary = [] {
-  const char* b = std::getenv("CDC_SENTINEL_BIN");
-  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
-}();
+const std::string kBinary =
+    EnvOr("CDC_SENTINEL_BIN", CDC_BINARY_DIR "/exporter/cdc-sentinel");
 const std::string kScripts = CDC_SOURCE_DIR "/test/sandbox";
 
 constexpr auto kMarkerInterval = seconds(2);
@@ -68,198 +63,6 @@ constexpr int kRestartAfter = 2;
 
 const char* kTls13 = "aurora-cdc-tls13";
 const char* kTls12 = "aurora-cdc-tls12";
-
-using Labels = std::map<std::string, std::string>;
-
-double Secs(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Tail(const std::string& text, int lines) {
-  std::size_t pos = text.size();
-  while (lines-- > 0 && pos > 0) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos == 0 ? 0 : pos + 1);
-}
-
-// Runs a command to completion; returns its exit status and output.
-int RunCommand(const std::string& cmd, std::string* out) {
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[4096];
-  std::size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
-  const int status = pclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// One sample of the Prometheus text format.
-struct Sample {
-  std::string name;
-  Labels labels;
-  double value = 0;
-};
-
-// A parsed /metrics page. Immutable.
-class Scrape {
- public:
-  Scrape() = default;
-  explicit Scrape(std::string text) : text_(std::move(text)) {
-    std::istringstream in(text_);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      Sample s;
-      std::size_t i = 0;
-      while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
-      s.name = line.substr(0, i);
-      if (i < line.size() && line[i] == '{') {
-        ++i;
-        while (i < line.size() && line[i] != '}') {
-          const std::size_t eq = line.find('=', i);
-          if (eq == std::string::npos) break;
-          const std::string key = line.substr(i, eq - i);
-          std::string value;
-          i = eq + 2;  // past ="
-          while (i < line.size() && line[i] != '"') {
-            if (line[i] == '\\' && i + 1 < line.size()) ++i;
-            value.push_back(line[i++]);
-          }
-          s.labels[key] = value;
-          ++i;  // past "
-          if (i < line.size() && line[i] == ',') ++i;
-        }
-        ++i;  // past }
-      }
-      try {
-        s.value = std::stod(line.substr(i));
-      } catch (const std::exception&) {
-        continue;
-      }
-      samples_.push_back(std::move(s));
-    }
-  }
-
-  // Samples named `name` whose labels include all of `want`.
-  std::vector<Sample> All(const std::string& name, const Labels& want) const {
-    std::vector<Sample> out;
-    for (const auto& s : samples_) {
-      if (s.name != name) continue;
-      bool ok = true;
-      for (const auto& [k, v] : want) {
-        auto it = s.labels.find(k);
-        ok = ok && it != s.labels.end() && it->second == v;
-      }
-      if (ok) out.push_back(s);
-    }
-    return out;
-  }
-  // The value of the only (or first) matching sample.
-  std::optional<double> Get(const std::string& name,
-                            const Labels& want = {}) const {
-    auto all = All(name, want);
-    if (all.empty()) return std::nullopt;
-    return all.front().value;
-  }
-  bool Is(const std::string& name, const Labels& want, double v) const {
-    auto got = Get(name, want);
-    return got && *got == v;
-  }
-  double GetOr0(const std::string& name, const Labels& want) const {
-    return Get(name, want).value_or(0);
-  }
-  // The raw lines of the metrics whose names start with one of `prefixes`
-  // (histogram buckets left out), for failure messages.
-  std::string Lines(const std::vector<std::string>& prefixes) const {
-    std::istringstream in(text_);
-    std::string line, out;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      if (line.find("_bucket{") != std::string::npos) continue;
-      for (const auto& p : prefixes) {
-        if (line.rfind(p, 0) == 0) {
-          out += "  " + line + "\n";
-          break;
-        }
-      }
-    }
-    return out.empty() ? "  (none)\n" : out;
-  }
-  bool empty() const { return text_.empty(); }
-
- private:
-  std::string text_;
-  std::vector<Sample> samples_;
-};
-
-// The exporter as a child process (as in exporter_binary_test.cc); killed on
-// destruction.
-class Exporter {
- public:
-  Exporter(const fs::path& config, const fs::path& log) : log_(log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = fopen(log.c_str(), "w");
-      if (f != nullptr) dup2(fileno(f), 2);
-      execl(kBinary.c_str(), kBinary.c_str(),
-            ("--config.file=" + config.string()).c_str(),
-            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
-    const auto end = Clock::now() + seconds(15);
-    while (Clock::now() < end && port_ == 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::smatch m;
-      const std::string text = ReadFile(log_);
-      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
-  ~Exporter() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      const auto end = Clock::now() + seconds(10);
-      while (Clock::now() < end) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Exporter(const Exporter&) = delete;
-  Exporter& operator=(const Exporter&) = delete;
-
-  int port() const { return port_; }
-  std::string Log() const { return ReadFile(log_); }
-  std::string Metrics() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(5, 0);
-    auto r = c.Get("/metrics");
-    return r && r->status == 200 ? r->body : "";
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 Labels Conn(const char* connector) { return {{"connector", connector}}; }
 
@@ -286,11 +89,7 @@ class E2eProbesTest : public ::testing::Test {
     if (env_.GetOr("SIM_ENABLED", "0") != "1") {
       GTEST_SKIP() << "cdc-sim is not running in the sandbox";
     }
-    dir_ = fs::temp_directory_path() /
-           ("cdc-e2e-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = FreshTestDir("cdc-e2e-");
     sim_log_start_ = fs::file_size(env_.Get("SIM_LOG"));
     test_start_ = Clock::now();
   }
@@ -306,18 +105,15 @@ class E2eProbesTest : public ::testing::Test {
       const std::vector<std::string>& knobs = {},
       const std::function<std::string(std::string)>& edit = nullptr) {
     const fs::path out = dir_ / "cdc-sentinel.yaml";
-    std::string cmd =
-        "env CDC_DEMO_OUT=" + out.string() +
-        " CDC_DEMO_MARKER_INTERVAL=" + std::to_string(kMarkerInterval.count()) +
-        "s" +
-        " CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
-        "s" + " CDC_DEMO_HEARTBEAT_MAX_AGE=" +
-        std::to_string(kHeartbeatMaxAge.count()) + "s";
-    for (const auto& k : knobs) cmd += " " + k;
-    cmd += " " + kScripts + "/demo-config";
-    std::string output;
-    const int rc = RunCommand(cmd, &output);
-    EXPECT_EQ(rc, 0) << cmd << "\n" << output;
+    std::vector<std::string> settings = {
+        "CDC_DEMO_MARKER_INTERVAL=" + std::to_string(kMarkerInterval.count()) +
+            "s",
+        "CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
+            "s",
+        "CDC_DEMO_HEARTBEAT_MAX_AGE=" +
+            std::to_string(kHeartbeatMaxAge.count()) + "s"};
+    settings.insert(settings.end(), knobs.begin(), knobs.end());
+    DemoConfig(kScripts, out, settings);
     if (edit) {
       const std::string text = edit(ReadFile(out));
       std::ofstream(out) << text;
@@ -328,34 +124,27 @@ class E2eProbesTest : public ::testing::Test {
   // Starts an exporter on `config`; false (with a test failure) if it did
   // not come up.
   bool Start(const fs::path& config) {
-    exporter_ = std::make_unique<Exporter>(config, dir_ / "exporter.log");
-    EXPECT_NE(exporter_->port(), 0)
-        << "the exporter did not start\n--- config ---\n"
-        << ReadFile(config) << "--- log ---\n"
-        << exporter_->Log();
-    return exporter_->port() != 0;
+    exporter_ = std::make_unique<ExporterProcess>(kBinary, config,
+                                                  dir_ / "exporter.log");
+    return ExporterStarted(*exporter_, config);
   }
 
   // Polls /metrics every 200 ms until `pred` holds or `limit` passes; the
   // last scrape stays in last_ for messages.
   bool Poll(Clock::duration limit,
             const std::function<bool(const Scrape&)>& pred) {
-    const auto end = Clock::now() + limit;
-    for (;;) {
-      last_ = Scrape(exporter_->Metrics());
-      if (!last_.empty() && pred(last_)) return true;
-      if (Clock::now() >= end) return false;
-      std::this_thread::sleep_for(milliseconds(200));
-    }
+    return WaitFor(
+        [&] {
+          last_ = Scrape(exporter_->Metrics());
+          return !last_.empty() && pred(last_);
+        },
+        limit, milliseconds(200));
   }
 
   // What a failure message shows: the relevant metric lines of the last
   // scrape and the tail of the exporter's log.
   std::string Diag(const std::vector<std::string>& prefixes = kVerdictMetrics) {
-    return "\n--- metrics (last scrape) ---\n" + last_.Lines(prefixes) +
-           "--- exporter log (tail) ---\n" +
-           (exporter_ ? Tail(exporter_->Log(), 40) : std::string("(none)")) +
-           "\n";
+    return ScrapeDiagnostics(last_, prefixes, exporter_.get(), 40);
   }
 
   // Every probe kind answered, both connectors deliver markers, neither
@@ -398,10 +187,7 @@ class E2eProbesTest : public ::testing::Test {
 
   // Runs test/sandbox/fault with `args`.
   static bool Fault(const std::string& args) {
-    std::string out;
-    const int rc = RunCommand(kScripts + "/fault " + args, &out);
-    EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
-    return rc == 0;
+    return SandboxFault(kScripts, args);
   }
 
   // What cdc-sim logged since this test started.
@@ -425,34 +211,15 @@ class E2eProbesTest : public ::testing::Test {
 
   // The fault proxy's /stats for `proxy` (TLS13, TLS12, ...).
   nlohmann::json ProxyStats(const std::string& proxy) {
-    httplib::Client c(env_.Get("PROXY_" + proxy + "_CONTROL_URL"));
-    c.set_read_timeout(5, 0);
-    auto r = c.Get("/stats");
-    if (!r || r->status != 200) return nlohmann::json::object();
-    return nlohmann::json::parse(r->body, nullptr, false);
+    return GetJsonObject(env_.Get("PROXY_" + proxy + "_CONTROL_URL"), "/stats");
   }
 
   cdc::testing::SandboxEnv env_;
   fs::path dir_;
-  std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<ExporterProcess> exporter_;
   Scrape last_;
   std::uintmax_t sim_log_start_ = 0;
   Clock::time_point test_start_;
-};
-
-// Heals every fault of the sandbox when it goes out of scope, whatever the
-// test did in between (including a failed ASSERT).
-class HealOnExit {
- public:
-  HealOnExit() = default;
-  ~HealOnExit() {
-    std::string out;
-    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
-      ADD_FAILURE() << "fault heal failed:\n" << out;
-    }
-  }
-  HealOnExit(const HealOnExit&) = delete;
-  HealOnExit& operator=(const HealOnExit&) = delete;
 };
 
 constexpr auto kDetectWithin = kMarkerInterval + kMarkerTimeout + kMargin;
@@ -535,7 +302,7 @@ TEST_F(E2eProbesTest, BlackholedConnectorIsSilentFailureWhileSiblingIsHealthy) {
   const double solo_before = last_.GetOr0(
       "cdc_cohort_failures_total", {{"connector", kTls13}, {"kind", "solo"}});
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("tls13 blackhole"));
 
@@ -691,7 +458,7 @@ TEST_F(E2eProbesTest, BothBlackholedAreSharedFailures) {
   const double solo12 = last_.GetOr0("cdc_cohort_failures_total",
                                      {{"connector", kTls12}, {"kind", "solo"}});
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("tls13 blackhole"));
   ASSERT_TRUE(Fault("tls12 blackhole"));
@@ -736,7 +503,7 @@ TEST_F(E2eProbesTest, ResetWithKeepAliveCountsReconnect) {
       last_.GetOr0("cdc_binlog_session_reconnects_total", Conn(kTls12));
   const int resets_before = ProxyStats("TLS12").value("connections_reset", 0);
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("tls12 reset"));
   // The sim's binlog connection has been reset (and its retries with it).
@@ -806,7 +573,7 @@ TEST_F(E2eProbesTest, WithoutConnectRestStillJudged) {
   EXPECT_FALSE(last_.Get("cdc_connector_state"))
       << Diag({"cdc_connector_state"});
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("tls13 blackhole"));
   ASSERT_TRUE(Poll(kDetectWithin,
@@ -846,7 +613,7 @@ TEST_F(E2eProbesTest, AutoRestartFiresWhenEnabled) {
   ASSERT_TRUE(Start(WriteConfig({"CDC_DEMO_AUTO_RESTART=true"})));
   ASSERT_TRUE(WaitHealthy());
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("tls13 blackhole"));
   ASSERT_TRUE(Poll(kDetectWithin, [&](const Scrape& s) {
@@ -893,7 +660,7 @@ TEST_F(E2eProbesTest, NoAutoRestartByDefault) {
   ASSERT_TRUE(Start(config));
   ASSERT_TRUE(WaitHealthy());
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   ASSERT_TRUE(Fault("tls13 blackhole"));
   ASSERT_TRUE(Poll(kDetectWithin, [&](const Scrape& s) {
     return s.Is("cdc_silent_failure", Conn(kTls13), 1);
@@ -919,3 +686,4 @@ TEST_F(E2eProbesTest, NoAutoRestartByDefault) {
 }
 
 }  // namespace
+}  // namespace cdc::testing

@@ -8,193 +8,56 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
+#include <string>
 #include <thread>
 
+#include "test_support.h"
+
+namespace cdc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const char* kBinary = CDC_BINARY_DIR "/exporter/cdc-sentinel";
 constexpr char kSecret[] = "s3cr3t-Planted-Pa55word";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const fs::path& p, const std::string& s) {
-  std::ofstream(p) << s;
-}
-
-// Runs a command to completion; returns its exit status and output.
-int RunCommand(const std::string& cmd, std::string* out) {
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
-  int status = pclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A Kafka Connect stand-in with one RUNNING connector, requiring basic auth.
-class FakeConnect {
- public:
-  FakeConnect() {
-    server_.Get("/connectors",
-                [](const httplib::Request& req, httplib::Response& res) {
-                  if (req.get_header_value("Authorization").empty()) {
-                    res.status = 401;
-                    return;
-                  }
-                  res.set_content(R"({"inventory":{"status":{"name":"inventory",
-        "connector":{"state":"RUNNING","worker_id":"10.0.0.1:8083"},
-        "tasks":[{"id":0,"state":"RUNNING","worker_id":"10.0.0.1:8083"}],
-        "type":"source"},"info":{"name":"inventory","config":{
-        "connector.class":"io.debezium.connector.mysql.MySqlConnector"},
-        "tasks":[{"connector":"inventory","task":0}],"type":"source"}}})",
-                                  "application/json");
-                });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakeConnect() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-
- private:
-  httplib::Server server_;
-  int port_;
-  std::thread thread_;
-};
+// How long the tests wait for a condition.
+constexpr auto kWaitLimit = milliseconds(10000);
 
 // A TCP listener that never accepts: connections complete in the kernel and
 // then hear nothing, like a hung worker.
 class BlackholeListener {
  public:
-  BlackholeListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(fd_, 16);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+  BlackholeListener() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a = Loopback(0);
+    bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    listen(fd_.get(), 16);
+    port_ = BoundPort(fd_);
   }
-  ~BlackholeListener() { close(fd_); }
   int port() const { return port_; }
 
  private:
-  int fd_;
+  Fd fd_;
   int port_;
 };
 
-// The exporter as a child process; killed on destruction.
-class Exporter {
+// The exporter as a child process; stopped on destruction.
+class Exporter : public ExporterProcess {
  public:
-  Exporter(const fs::path& config, const fs::path& log) : log_(log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = fopen(log.c_str(), "w");
-      dup2(fileno(f), 2);
-      execl(kBinary, kBinary, ("--config.file=" + config.string()).c_str(),
-            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    // The log's start line says which port was picked.
-    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
-    const auto end = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < end && port_ == 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: give up now
-        pid_ = -1;
-        return;
-      }
-      std::smatch m;
-      const std::string text = ReadFile(log_);
-      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
-  ~Exporter() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string Log() const { return ReadFile(log_); }
-
-  // Sends SIGTERM and returns the exit status, or -1 if it did not exit in
-  // time.
-  int Terminate(milliseconds limit) {
-    kill(pid_, SIGTERM);
-    const auto end = Clock::now() + limit;
-    while (Clock::now() < end) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return -1;
-  }
-
-  httplib::Result Get(const std::string& path) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(5, 0);
-    return c.Get(path);
-  }
-  std::string Metrics() {
-    auto r = Get("/metrics");
-    return r && r->status == 200 ? r->body : "";
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
+  Exporter(const fs::path& config, const fs::path& log)
+      : ExporterProcess(
+            kBinary, config, log,
+            ExporterOptions{.start_within = std::chrono::seconds(10)}) {}
 };
-
-template <typename Pred>
-bool WaitFor(Pred pred, milliseconds limit = milliseconds(10000)) {
-  const auto end = Clock::now() + limit;
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return pred();
-}
 
 class ExporterBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("cdc-exporter-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = FreshTestDir("cdc-exporter-test-");
     WriteFile(dir_ / "connect-password", std::string(kSecret) + "\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -259,11 +122,13 @@ TEST_F(ExporterBinaryTest, ServesMetricsThatPromtoolAccepts) {
   Exporter exporter(WriteConfig(ClusterYaml("main", connect.port())),
                     dir_ / "log");
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
-  ASSERT_TRUE(WaitFor([&] {
-    return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
-           std::string::npos;
-  })) << exporter.Metrics()
-      << exporter.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
+               std::string::npos;
+      },
+      kWaitLimit))
+      << exporter.Metrics() << exporter.Log();
   const std::string metrics = exporter.Metrics();
   EXPECT_NE(metrics.find("cdc_connector_state{cluster=\"main\",connector="
                          "\"inventory\",state=\"RUNNING\"} 1"),
@@ -302,10 +167,12 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   const fs::path config = WriteConfig(ClusterYaml("first", connect.port()));
   Exporter exporter(config, dir_ / "log");
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
-  ASSERT_TRUE(WaitFor([&] {
-    return exporter.Metrics().find("cdc_connect_up{cluster=\"first\"} 1") !=
-           std::string::npos;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return exporter.Metrics().find("cdc_connect_up{cluster=\"first\"} 1") !=
+               std::string::npos;
+      },
+      kWaitLimit));
 
   // Good: a second cluster appears after POST /-/reload.
   WriteConfig(ClusterYaml("first", connect.port()) +
@@ -314,10 +181,12 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   auto r = c.Post("/-/reload");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
-  ASSERT_TRUE(WaitFor([&] {
-    return exporter.Metrics().find("cdc_connect_up{cluster=\"second\"} 1") !=
-           std::string::npos;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return exporter.Metrics().find(
+                   "cdc_connect_up{cluster=\"second\"} 1") != std::string::npos;
+      },
+      kWaitLimit));
 
   // Bad: rejected with the reason, the running config keeps working.
   WriteFile(config, "connect_clusters:\n  - name: first\n    bogus: 1\n");
@@ -341,17 +210,22 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
                                     : std::stod(m.substr(pos + runs.size()));
   };
   const double before = count_runs(metrics);
-  ASSERT_TRUE(WaitFor([&] { return count_runs(exporter.Metrics()) > before; }))
+  ASSERT_TRUE(WaitFor([&] { return count_runs(exporter.Metrics()) > before; },
+                      kWaitLimit))
       << "the old configuration stopped polling";
 
   // SIGHUP with a fixed file: back to 1, and "second" is gone again.
   WriteConfig(ClusterYaml("first", connect.port()));
   kill(exporter.pid(), SIGHUP);
-  ASSERT_TRUE(WaitFor([&] {
-    const std::string m = exporter.Metrics();
-    return m.find("cdc_config_last_reload_successful 1") != std::string::npos &&
-           m.find("cluster=\"second\"") == std::string::npos;
-  })) << exporter.Metrics();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string m = exporter.Metrics();
+        return m.find("cdc_config_last_reload_successful 1") !=
+                   std::string::npos &&
+               m.find("cluster=\"second\"") == std::string::npos;
+      },
+      kWaitLimit))
+      << exporter.Metrics();
   EXPECT_EQ(exporter.Terminate(std::chrono::seconds(10)), 0);
 }
 
@@ -362,11 +236,15 @@ TEST_F(ExporterBinaryTest, HangingWorkerBlocksNeitherScrapesNorShutdown) {
                                 ClusterYaml("ok", connect.port())),
                     dir_ / "log");
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
-  ASSERT_TRUE(WaitFor([&] {
-    const std::string m = exporter.Metrics();
-    return m.find("cdc_connect_up{cluster=\"hung\"} 0") != std::string::npos &&
-           m.find("cdc_connect_up{cluster=\"ok\"} 1") != std::string::npos;
-  })) << exporter.Metrics();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string m = exporter.Metrics();
+        return m.find("cdc_connect_up{cluster=\"hung\"} 0") !=
+                   std::string::npos &&
+               m.find("cdc_connect_up{cluster=\"ok\"} 1") != std::string::npos;
+      },
+      kWaitLimit))
+      << exporter.Metrics();
   // Scrapes stay fast while the hung worker is being polled.
   for (int i = 0; i < 20; ++i) {
     const auto start = Clock::now();
@@ -379,3 +257,4 @@ TEST_F(ExporterBinaryTest, HangingWorkerBlocksNeitherScrapesNorShutdown) {
 }
 
 }  // namespace
+}  // namespace cdc::testing

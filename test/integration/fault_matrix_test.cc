@@ -20,14 +20,9 @@
 // kFdSlack). Plus: starting while everything is down, and a reload during a
 // fault. Each case prints a "[  MATRIX  ]" line; docs/reliability.md holds a
 // run's numbers.
-//
-// Helpers are copied from e2e_probes_test.cc (only what is needed) until the
-// shared test helpers are factored out.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,33 +35,29 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "sandbox_env.h"
+#include "test_support.h"
 
+namespace cdc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kBinary = [] {
-  const char* b = std::getenv("CDC_SENTINEL_BIN");
-  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
-}();
-const std::string kProxyBinary = [] {
-  const char* b = std::getenv("CDC_FAULT_PROXY_BIN");
-  return std::string(b && *b ? b : CDC_FAULT_PROXY_BIN);
-}();
+const std::string kBinary =
+    EnvOr("CDC_SENTINEL_BIN", CDC_BINARY_DIR "/exporter/cdc-sentinel");
+const std::string kProxyBinary =
+    EnvOr("CDC_FAULT_PROXY_BIN", CDC_FAULT_PROXY_BIN);
 const std::string kScripts = CDC_SOURCE_DIR "/test/sandbox";
 
 // The exporter's config for these tests (see WriteConfig): Connect REST and
@@ -103,40 +94,6 @@ constexpr int kThreadSlack = 1;
 constexpr int kFdSlack = 4;
 constexpr auto kSettle = seconds(6);
 
-double Secs(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-double Ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Tail(const std::string& text, int lines) {
-  std::size_t pos = text.size();
-  while (lines-- > 0 && pos > 0) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos == 0 ? 0 : pos + 1);
-}
-
-int RunCommand(const std::string& cmd, std::string* out) {
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[4096];
-  std::size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
-  const int status = pclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 std::string Replace(std::string text, const std::string& from,
                     const std::string& to, int* count = nullptr) {
   int n = 0;
@@ -149,168 +106,12 @@ std::string Replace(std::string text, const std::string& from,
   return text;
 }
 
-using Labels = std::map<std::string, std::string>;
-
-struct Sample {
-  std::string name;
-  Labels labels;
-  double value = 0;
-};
-
-// A parsed /metrics page (as in e2e_probes_test.cc).
-class Scrape {
- public:
-  Scrape() = default;
-  explicit Scrape(std::string text) : text_(std::move(text)) {
-    std::istringstream in(text_);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      Sample s;
-      std::size_t i = 0;
-      while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
-      s.name = line.substr(0, i);
-      if (i < line.size() && line[i] == '{') {
-        ++i;
-        while (i < line.size() && line[i] != '}') {
-          const std::size_t eq = line.find('=', i);
-          if (eq == std::string::npos) break;
-          const std::string key = line.substr(i, eq - i);
-          std::string value;
-          i = eq + 2;
-          while (i < line.size() && line[i] != '"') {
-            if (line[i] == '\\' && i + 1 < line.size()) ++i;
-            value.push_back(line[i++]);
-          }
-          s.labels[key] = value;
-          ++i;
-          if (i < line.size() && line[i] == ',') ++i;
-        }
-        ++i;
-      }
-      try {
-        s.value = std::stod(line.substr(i));
-      } catch (const std::exception&) {
-        continue;
-      }
-      samples_.push_back(std::move(s));
-    }
-  }
-  std::vector<Sample> All(const std::string& name, const Labels& want) const {
-    std::vector<Sample> out;
-    for (const auto& s : samples_) {
-      if (s.name != name) continue;
-      bool ok = true;
-      for (const auto& [k, v] : want) {
-        auto it = s.labels.find(k);
-        ok = ok && it != s.labels.end() && it->second == v;
-      }
-      if (ok) out.push_back(s);
-    }
-    return out;
-  }
-  std::optional<double> Get(const std::string& name,
-                            const Labels& want = {}) const {
-    auto all = All(name, want);
-    if (all.empty()) return std::nullopt;
-    return all.front().value;
-  }
-  bool Is(const std::string& name, const Labels& want, double v) const {
-    auto got = Get(name, want);
-    return got && *got == v;
-  }
-  // 1 if every cdc_probe_success of `kind` is 1, 0 if one is 0, nullopt if
-  // there is none.
-  std::optional<double> Probe(const std::string& kind) const {
-    auto all = All("cdc_probe_success", {{"probe", kind}});
-    if (all.empty()) return std::nullopt;
-    double v = 1;
-    for (const auto& s : all) v = std::min(v, s.value);
-    return v;
-  }
-  std::string Lines(const std::vector<std::string>& prefixes) const {
-    std::istringstream in(text_);
-    std::string line, out;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      for (const auto& p : prefixes) {
-        if (line.rfind(p, 0) == 0) {
-          out += "  " + line + "\n";
-          break;
-        }
-      }
-    }
-    return out.empty() ? "  (none)\n" : out;
-  }
-  bool empty() const { return text_.empty(); }
-
- private:
-  std::string text_;
-  std::vector<Sample> samples_;
-};
-
 const std::vector<std::string> kProbeKinds = {"connect_rest", "kafka", "marker",
                                               "binlog_session", "offset_lag"};
 const std::vector<std::string> kDiagMetrics = {
     "cdc_probe_success", "cdc_probe_runs_total", "cdc_connect_up",
     "cdc_kafka_up",      "process_threads",      "process_open_fds",
     "cdc_probe_workers"};
-
-// The exporter as a child process; killed on destruction.
-class Exporter {
- public:
-  Exporter(const fs::path& config, const fs::path& log) : log_(log) {
-    const auto start = Clock::now();
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = fopen(log.c_str(), "w");
-      if (f != nullptr) dup2(fileno(f), 2);
-      execl(kBinary.c_str(), kBinary.c_str(),
-            ("--config.file=" + config.string()).c_str(),
-            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
-    const auto end = Clock::now() + seconds(15);
-    while (Clock::now() < end && port_ == 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::smatch m;
-      const std::string text = ReadFile(log_);
-      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
-      if (port_ == 0) std::this_thread::sleep_for(milliseconds(10));
-    }
-    startup_ = Clock::now() - start;
-  }
-  ~Exporter() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      const auto end = Clock::now() + seconds(10);
-      while (Clock::now() < end) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Exporter(const Exporter&) = delete;
-  Exporter& operator=(const Exporter&) = delete;
-
-  int port() const { return port_; }
-  Clock::duration startup() const { return startup_; }
-  std::string Log() const { return ReadFile(log_); }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  Clock::duration startup_{};
-};
 
 // Scrapes /metrics every kScrapePeriod on its own thread (a fresh
 // connection each time, as a Prometheus server after a restart would) and
@@ -382,74 +183,36 @@ class Scraper {
 // MySQL connection.
 class MysqlProxy {
  public:
-  MysqlProxy(const std::string& upstream, const fs::path& dir) {
-    const fs::path port_file = dir / "mysql-proxy.ports";
-    const fs::path log = dir / "mysql-proxy.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      FILE* f = fopen(log.c_str(), "w");
-      if (f != nullptr) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
-      }
-      execl(kProxyBinary.c_str(), kProxyBinary.c_str(), "--upstream",
-            upstream.c_str(), "--listen", "127.0.0.1:0", "--control",
-            "127.0.0.1:0", "--name", "fm-mysql", "--port-file",
-            port_file.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const auto end = Clock::now() + seconds(10);
-    while (Clock::now() < end && control_port_ == 0) {
-      const std::string text = ReadFile(port_file);
-      std::smatch m;
-      const std::regex lp("listen_port=([0-9]+)"), cp("control_port=([0-9]+)");
-      if (text.find("pid=") != std::string::npos &&
-          std::regex_search(text, m, lp)) {
-        listen_port_ = std::stoi(m[1]);
-        if (std::regex_search(text, m, cp)) control_port_ = std::stoi(m[1]);
-      }
-      if (control_port_ == 0) std::this_thread::sleep_for(milliseconds(20));
+  MysqlProxy(const std::string& upstream, const fs::path& dir)
+      : child_({kProxyBinary, "--upstream", upstream, "--listen", "127.0.0.1:0",
+                "--control", "127.0.0.1:0", "--name", "fm-mysql", "--port-file",
+                (dir / "mysql-proxy.ports").string()},
+               ChildOptions{.out = dir / "mysql-proxy.log",
+                            .stop_timeout = seconds(5)}) {
+    if (auto kv = TryWaitForKeys(dir / "mysql-proxy.ports", "control_port",
+                                 child_, seconds(10))) {
+      listen_port_ = std::atoi((*kv)["listen_port"].c_str());
+      control_port_ = std::atoi((*kv)["control_port"].c_str());
     }
   }
-  ~MysqlProxy() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      const auto end = Clock::now() + seconds(5);
-      while (Clock::now() < end) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  MysqlProxy(const MysqlProxy&) = delete;
-  MysqlProxy& operator=(const MysqlProxy&) = delete;
 
   int listen_port() const { return listen_port_; }
   bool ok() const { return listen_port_ != 0 && control_port_ != 0; }
   // mode: pass, blackhole, reset, delay (with ms).
   bool SetMode(const std::string& mode, int ms = 0) {
-    httplib::Client c("127.0.0.1", control_port_);
-    c.set_read_timeout(5, 0);
     std::string path = "/mode?mode=" + mode;
     if (mode == "delay") path += "&ms=" + std::to_string(ms);
-    auto r = c.Put(path.c_str(), "", "text/plain");
-    return r && r->status == 200;
+    return Http("PUT", LocalUrl(control_port_), path, seconds(5)).status == 200;
   }
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess child_;  // stopped on destruction
   int listen_port_ = 0;
   int control_port_ = 0;
 };
 
 bool SandboxFault(const std::string& args) {
-  std::string out;
-  const int rc = RunCommand(kScripts + "/fault " + args, &out);
-  EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
-  return rc == 0;
+  return cdc::testing::SandboxFault(kScripts, args);
 }
 
 // One case of the matrix.
@@ -513,11 +276,7 @@ class FaultMatrixTest : public ::testing::Test {
     if (env_.GetOr("SIM_ENABLED", "0") != "1") {
       GTEST_SKIP() << "cdc-sim is not running in the sandbox";
     }
-    dir_ = fs::temp_directory_path() /
-           ("cdc-fm-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = FreshTestDir("cdc-fm-");
     proxy_ = std::make_unique<MysqlProxy>(
         env_.Get("MYSQL_HOST") + ":" + env_.Get("MYSQL_PORT"), dir_);
     ASSERT_TRUE(proxy_->ok()) << "our MySQL fault proxy did not start:\n"
@@ -530,10 +289,7 @@ class FaultMatrixTest : public ::testing::Test {
     scraper_.reset();
     exporter_.reset();
     // Heals whatever the test broke, even after a failed ASSERT.
-    std::string out;
-    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
-      ADD_FAILURE() << "fault heal failed:\n" << out;
-    }
+    HealSandbox(kScripts);
     proxy_.reset();
     if (!HasFailure()) fs::remove_all(dir_);
     std::printf("[   TIME   ] %.1f s\n", Secs(Clock::now() - test_start_));
@@ -543,14 +299,12 @@ class FaultMatrixTest : public ::testing::Test {
   // `marker_interval` lets the reload test change the config.
   fs::path WriteConfig(int marker_interval_s = 2) {
     const fs::path out = dir_ / "cdc-sentinel.yaml";
-    std::string cmd =
-        "env CDC_DEMO_OUT=" + out.string() +
-        " CDC_DEMO_MARKER_INTERVAL=" + std::to_string(marker_interval_s) +
-        "s CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
-        "s CDC_DEMO_HEARTBEAT_MAX_AGE=8s " + kScripts + "/demo-config";
-    std::string output;
-    const int rc = RunCommand(cmd, &output);
-    EXPECT_EQ(rc, 0) << cmd << "\n" << output;
+    DemoConfig(
+        kScripts, out,
+        {"CDC_DEMO_MARKER_INTERVAL=" + std::to_string(marker_interval_s) + "s",
+         "CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
+             "s",
+         "CDC_DEMO_HEARTBEAT_MAX_AGE=8s"});
     std::string text = ReadFile(out);
     int n = 0;
     // Connect REST and the source: both "interval: 5s / timeout: 3s".
@@ -571,12 +325,9 @@ class FaultMatrixTest : public ::testing::Test {
   }
 
   bool Start(const fs::path& config) {
-    exporter_ = std::make_unique<Exporter>(config, dir_ / "exporter.log");
-    EXPECT_NE(exporter_->port(), 0)
-        << "the exporter did not start\n--- config ---\n"
-        << ReadFile(config) << "--- log ---\n"
-        << exporter_->Log();
-    if (exporter_->port() == 0) return false;
+    exporter_ = std::make_unique<ExporterProcess>(kBinary, config,
+                                                  dir_ / "exporter.log");
+    if (!ExporterStarted(*exporter_, config)) return false;
     scraper_ = std::make_unique<Scraper>(exporter_->port());
     return true;
   }
@@ -584,20 +335,16 @@ class FaultMatrixTest : public ::testing::Test {
   // Waits (on the scraper's results) until `pred` holds or `limit` passes.
   bool Poll(Clock::duration limit,
             const std::function<bool(const Scrape&)>& pred) {
-    const auto end = Clock::now() + limit;
-    for (;;) {
-      last_ = scraper_->Latest();
-      if (!last_.empty() && pred(last_)) return true;
-      if (Clock::now() >= end) return false;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
+    return WaitFor(
+        [&] {
+          last_ = scraper_->Latest();
+          return !last_.empty() && pred(last_);
+        },
+        limit, milliseconds(50));
   }
 
   std::string Diag() {
-    return "\n--- metrics (last scrape) ---\n" + last_.Lines(kDiagMetrics) +
-           "--- exporter log (tail) ---\n" +
-           (exporter_ ? Tail(exporter_->Log(), 30) : std::string("(none)")) +
-           "\n";
+    return ScrapeDiagnostics(last_, kDiagMetrics, exporter_.get(), 30);
   }
 
   static bool AllProbesOk(const Scrape& s) {
@@ -615,18 +362,10 @@ class FaultMatrixTest : public ::testing::Test {
     return ok;
   }
 
-  nlohmann::json Status() {
-    httplib::Client c("127.0.0.1", exporter_->port());
-    c.set_read_timeout(5, 0);
-    auto r = c.Get("/api/v1/status");
-    if (!r || r->status != 200) return nlohmann::json::object();
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
-
   // The failed probes of `kind` and their error texts, from /api/v1/status.
   std::vector<std::string> StatusErrors(const std::string& kind,
                                         std::string* body) {
-    const auto j = Status();
+    const auto j = exporter_->Status();
     *body = j.dump();
     std::vector<std::string> out;
     if (!j.contains("probes")) return out;
@@ -844,7 +583,7 @@ class FaultMatrixTest : public ::testing::Test {
   cdc::testing::SandboxEnv env_;
   fs::path dir_;
   std::unique_ptr<MysqlProxy> proxy_;
-  std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<ExporterProcess> exporter_;
   std::unique_ptr<Scraper> scraper_;
   Scrape last_;
   Clock::time_point test_start_;
@@ -1027,3 +766,4 @@ TEST_F(FaultMatrixTest, ReloadDuringFault) {
 }
 
 }  // namespace
+}  // namespace cdc::testing

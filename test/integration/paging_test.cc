@@ -23,7 +23,8 @@
 //                                   written at most one interval after the
 //                                   stall began...
 //   + marker timeout          4 s   ...and judged missed at its deadline:
-//                                   cdc_silent_failure turns 1 (docs/verdict.md)
+//                                   cdc_silent_failure turns 1
+//                                   (docs/verdict.md)
 //   + scrape interval         1 s   Prometheus' next scrape sees the 1
 //   + evaluation interval     1 s   the next rule evaluation makes it pending
 //   + the rule's `for:`      60 s   pending -> firing (read from the rules
@@ -54,21 +55,14 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -79,20 +73,19 @@
 #include <vector>
 
 #include "sandbox_env.h"
+#include "test_support.h"
 
+namespace cdc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // $CDC_SENTINEL_BIN runs the test against another build of the exporter.
-const std::string kBinary = [] {
-  const char* b = std::getenv("CDC_SENTINEL_BIN");
-  return std::string(b && *b ? b : CDC_BINARY_DIR "/exporter/cdc-sentinel");
-}();
+const std::string kBinary =
+    EnvOr("CDC_SENTINEL_BIN", CDC_BINARY_DIR "/exporter/cdc-sentinel");
 const std::string kSourceDir = CDC_SOURCE_DIR;
 const std::string kScripts = kSourceDir + "/test/sandbox";
 const std::string kRules = kSourceDir + "/alerts/cdc-sentinel.rules.yml";
@@ -125,76 +118,6 @@ constexpr auto kWarmUpWithin = seconds(45);
 constexpr auto kOverrun = seconds(20);
 constexpr auto kPoll = milliseconds(250);
 
-double Secs(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const fs::path& p, const std::string& s) {
-  std::ofstream(p) << s;
-}
-
-std::string Tail(const std::string& text, int lines) {
-  std::size_t pos = text.size();
-  while (lines-- > 0 && pos > 0) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos == 0 ? 0 : pos + 1);
-}
-
-// Runs a shell command to completion; returns its exit status, its stdout in
-// `out` and (if given) its stderr in `err`, else stderr mixed into `out`.
-int RunCommand(const std::string& cmd, std::string* out,
-               std::string* err = nullptr) {
-  std::string full = cmd;
-  std::string err_file;
-  if (err != nullptr) {
-    char tmpl[] = "/tmp/cdc-paging-stderr-XXXXXX";
-    const int fd = mkstemp(tmpl);
-    if (fd >= 0) close(fd);
-    err_file = tmpl;
-    full += " 2>" + err_file;
-  } else {
-    full += " 2>&1";
-  }
-  FILE* f = popen(full.c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[4096];
-  std::size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
-  const int status = pclose(f);
-  if (err != nullptr) {
-    *err = ReadFile(err_file);
-    fs::remove(err_file);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A port on 127.0.0.1 that was free a moment ago (for programs that cannot
-// report the port they picked).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    socklen_t len = sizeof(a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // The `for:` of alert `name` in a rules file, e.g. 60 s for "for: 1m".
 std::optional<seconds> RuleFor(const std::string& rules,
                                const std::string& name) {
@@ -215,119 +138,6 @@ std::optional<seconds> RuleFor(const std::string& rules,
   return std::nullopt;
 }
 
-// A child process in its own process group, stdout and stderr to files.
-// The destructor stops the whole group (SIGTERM, SIGKILL after 10 s).
-// Not thread-safe.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const fs::path& out,
-          const fs::path& err)
-      : err_(err) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      FILE* o = fopen(out.c_str(), "w");
-      FILE* e = out == err ? o : fopen(err.c_str(), "w");
-      if (o != nullptr) dup2(fileno(o), 1);
-      if (e != nullptr) dup2(fileno(e), 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    if (pid_ > 0) setpgid(pid_, pid_);  // whichever runs first
-  }
-  ~Process() { Stop(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  pid_t pid() const { return pid_; }
-  std::string Log() const { return ReadFile(err_); }
-
-  // True while the child has not exited.
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      Reap();
-      return false;
-    }
-    return true;
-  }
-  // Waits up to `limit` for the child to exit; its status, or nullopt (still
-  // running: the destructor will stop it).
-  std::optional<int> Wait(Clock::duration limit) {
-    const auto end = Clock::now() + limit;
-    while (Running()) {
-      if (Clock::now() >= end) return std::nullopt;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return exit_status_;
-  }
-  void Stop() {
-    if (pid_ <= 0) return;
-    kill(-pid_, SIGTERM);
-    const auto end = Clock::now() + seconds(10);
-    while (Clock::now() < end) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        Reap();
-        return;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    kill(-pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    Reap();
-  }
-
- private:
-  // The leader is gone; helpers it left in its group go too.
-  void Reap() {
-    kill(-pid_, SIGKILL);
-    pid_ = -1;
-  }
-
-  fs::path err_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
-
-// Kills processes whose command line contains `marker` (a unique temporary
-// path this test passed to the programs it started): Chromium's crash
-// handler leaves its process group. Returns how many it found.
-int KillProcessesMentioning(const std::string& marker) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = ReadFile(e.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(marker) == std::string::npos) continue;
-    const pid_t pid = std::stoi(name);
-    if (pid == getpid()) continue;
-    ++n;
-    kill(pid, SIGKILL);
-  }
-  return n;
-}
-
-// Heals every fault of the sandbox when it goes out of scope, whatever the
-// test did in between (a failed ASSERT included).
-class HealOnExit {
- public:
-  HealOnExit() = default;
-  ~HealOnExit() {
-    std::string out;
-    if (RunCommand(kScripts + "/fault heal", &out) != 0) {
-      ADD_FAILURE() << "fault heal failed:\n" << out;
-    }
-  }
-  HealOnExit(const HealOnExit&) = delete;
-  HealOnExit& operator=(const HealOnExit&) = delete;
-};
-
 // One alert of one webhook notification.
 struct Notified {
   Clock::time_point at;
@@ -339,32 +149,16 @@ struct Notified {
 // arrival time. Thread-safe.
 class WebhookReceiver {
  public:
-  WebhookReceiver() {
-    server_.Post("/alerts", [this](const httplib::Request& req,
-                                   httplib::Response& res) {
-      const auto at = Clock::now();
-      const json body = json::parse(req.body, nullptr, false);
-      std::lock_guard<std::mutex> lock(mu_);
-      raw_.push_back(req.body);
-      if (body.is_object() && body.contains("alerts")) {
-        for (const auto& a : body["alerts"]) {
-          alerts_.push_back({at, a.value("status", ""),
-                             a.value("labels", json::object())});
-        }
-      }
-      res.set_content("ok", "text/plain");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~WebhookReceiver() {
-    server_.stop();
-    thread_.join();
-  }
-  WebhookReceiver(const WebhookReceiver&) = delete;
-  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+  WebhookReceiver()
+      : server_([this](httplib::Server& s) {
+          s.Post("/alerts",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Record(req.body);
+                   res.set_content("ok", "text/plain");
+                 });
+        }) {}
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
 
   std::vector<Notified> Alerts() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -393,26 +187,32 @@ class WebhookReceiver {
   }
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  void Record(const std::string& raw) {
+    const auto at = Clock::now();
+    const json body = json::parse(raw, nullptr, false);
+    std::lock_guard<std::mutex> lock(mu_);
+    raw_.push_back(raw);
+    if (body.is_object() && body.contains("alerts")) {
+      for (const auto& a : body["alerts"]) {
+        alerts_.push_back(
+            {at, a.value("status", ""), a.value("labels", json::object())});
+      }
+    }
+  }
+
   mutable std::mutex mu_;
   std::vector<Notified> alerts_;
   std::vector<std::string> raw_;
+  LocalHttpServer server_;  // last: stops before the rest goes
 };
 
 // Prometheus' HTTP API.
 class PrometheusApi {
  public:
   explicit PrometheusApi(int port) : port_(port) {}
-  std::string Url() const {
-    return "http://127.0.0.1:" + std::to_string(port_);
-  }
+  std::string Url() const { return LocalUrl(port_); }
   bool Ready() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(2, 0);
-    auto r = c.Get("/-/ready");
-    return r && r->status == 200;
+    return Http("GET", Url(), "/-/ready", seconds(2)).status == 200;
   }
   // The `data.result` of an instant query; an empty array on any error.
   json Query(const std::string& promql) const {
@@ -452,8 +252,8 @@ class PagingTest : public ::testing::Test {
     if (env_.GetOr("SIM_ENABLED", "0") != "1") {
       GTEST_SKIP() << "cdc-sim is not running in the sandbox";
     }
-    dir_ = fs::temp_directory_path() /
-           ("cdc-paging-" + std::to_string(getpid()));
+    dir_ =
+        fs::temp_directory_path() / ("cdc-paging-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     fs::create_directories(kArtifacts);
@@ -480,39 +280,20 @@ class PagingTest : public ::testing::Test {
   // its port comes from the log's start line.
   bool StartExporter() {
     const fs::path config = dir_ / "cdc-sentinel.yaml";
-    const std::string cmd =
-        "env CDC_DEMO_OUT=" + config.string() + " CDC_DEMO_MARKER_INTERVAL=" +
-        std::to_string(kMarkerInterval.count()) + "s" +
-        " CDC_DEMO_MARKER_TIMEOUT=" + std::to_string(kMarkerTimeout.count()) +
-        "s" + " CDC_DEMO_HEARTBEAT_MAX_AGE=" +
-        std::to_string(kHeartbeatMaxAge.count()) + "s " + kScripts +
-        "/demo-config";
-    std::string out;
-    if (RunCommand(cmd, &out) != 0) {
-      ADD_FAILURE() << cmd << "\n" << out;
+    if (!DemoConfig(kScripts, config,
+                    {"CDC_DEMO_MARKER_INTERVAL=" +
+                         std::to_string(kMarkerInterval.count()) + "s",
+                     "CDC_DEMO_MARKER_TIMEOUT=" +
+                         std::to_string(kMarkerTimeout.count()) + "s",
+                     "CDC_DEMO_HEARTBEAT_MAX_AGE=" +
+                         std::to_string(kHeartbeatMaxAge.count()) + "s"})) {
       return false;
     }
-    const fs::path log = dir_ / "exporter.log";
-    exporter_ = std::make_unique<Process>(
-        std::vector<std::string>{kBinary, "--config.file=" + config.string(),
-                                 "--web.listen-address=127.0.0.1:0",
-                                 "--log.level=info"},
-        log, log);
-    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
-    const auto end = Clock::now() + seconds(15);
-    while (Clock::now() < end && exporter_->Running()) {
-      std::smatch m;
-      const std::string text = ReadFile(log);
-      if (std::regex_search(text, m, port_re)) {
-        exporter_port_ = std::stoi(m[1]);
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    ADD_FAILURE() << "the exporter did not start\n--- config ---\n"
-                  << ReadFile(config) << "--- log ---\n"
-                  << exporter_->Log();
-    return false;
+    exporter_ = std::make_unique<ExporterProcess>(
+        kBinary, config, dir_ / "exporter.log",
+        ExporterOptions{.log_level = "info"});
+    exporter_port_ = exporter_->port();
+    return ExporterStarted(*exporter_, config);
   }
 
   bool StartAlertmanager() {
@@ -527,33 +308,38 @@ class PagingTest : public ::testing::Test {
               "route:\n"
               "  receiver: webhook\n"
               "  group_by: [alertname, connector]\n"
-              "  group_wait: " + std::to_string(kGroupWait.count()) + "s\n"
-              "  group_interval: " + std::to_string(kGroupInterval.count()) +
-              "s\n"
-              "  repeat_interval: 1h\n"
-              "receivers:\n"
-              "  - name: webhook\n"
-              "    webhook_configs:\n"
-              "      - url: http://127.0.0.1:" +
-              std::to_string(webhook_->port()) + "/alerts\n"
-              "        send_resolved: true\n");
+              "  group_wait: " +
+                  std::to_string(kGroupWait.count()) +
+                  "s\n"
+                  "  group_interval: " +
+                  std::to_string(kGroupInterval.count()) +
+                  "s\n"
+                  "  repeat_interval: 1h\n"
+                  "receivers:\n"
+                  "  - name: webhook\n"
+                  "    webhook_configs:\n"
+                  "      - url: http://127.0.0.1:" +
+                  std::to_string(webhook_->port()) +
+                  "/alerts\n"
+                  "        send_resolved: true\n");
     fs::create_directories(dir_ / "alertmanager-data");
     const fs::path log = dir_ / "alertmanager.log";
-    alertmanager_ = std::make_unique<Process>(
+    alertmanager_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
             kAlertmanager, "--config.file=" + config.string(),
             "--storage.path=" + (dir_ / "alertmanager-data").string(),
             "--web.listen-address=127.0.0.1:" +
                 std::to_string(alertmanager_port_),
             "--cluster.listen-address="},
-        log, log);
-    const auto end = Clock::now() + seconds(20);
-    while (Clock::now() < end && alertmanager_->Running()) {
-      httplib::Client c("127.0.0.1", alertmanager_port_);
-      c.set_read_timeout(2, 0);
-      auto r = c.Get("/-/ready");
-      if (r && r->status == 200) return true;
-      std::this_thread::sleep_for(milliseconds(100));
+        log);
+    if (alertmanager_->WaitUntil(
+            [&] {
+              return Http("GET", LocalUrl(alertmanager_port_), "/-/ready",
+                          seconds(2))
+                         .status == 200;
+            },
+            seconds(20), milliseconds(100))) {
+      return true;
     }
     ADD_FAILURE() << "Alertmanager did not become ready\n--- log ---\n"
                   << alertmanager_->Log();
@@ -565,36 +351,41 @@ class PagingTest : public ::testing::Test {
     const fs::path config = dir_ / "prometheus.yml";
     WriteFile(config,
               "global:\n"
-              "  scrape_interval: " + std::to_string(kScrapeInterval.count()) +
-              "s\n"
-              "  scrape_timeout: " + std::to_string(kScrapeInterval.count()) +
-              "s\n"
-              "  evaluation_interval: " +
-              std::to_string(kEvaluationInterval.count()) + "s\n"
-              "rule_files:\n"
-              "  - " + kRules + "\n"
-              "alerting:\n"
-              "  alertmanagers:\n"
-              "    - static_configs:\n"
-              "        - targets: ['127.0.0.1:" +
-              std::to_string(alertmanager_port_) + "']\n"
-              "scrape_configs:\n"
-              "  - job_name: cdc-sentinel\n"
-              "    static_configs:\n"
-              "      - targets: ['127.0.0.1:" + std::to_string(exporter_port_) +
-              "']\n");
+              "  scrape_interval: " +
+                  std::to_string(kScrapeInterval.count()) +
+                  "s\n"
+                  "  scrape_timeout: " +
+                  std::to_string(kScrapeInterval.count()) +
+                  "s\n"
+                  "  evaluation_interval: " +
+                  std::to_string(kEvaluationInterval.count()) +
+                  "s\n"
+                  "rule_files:\n"
+                  "  - " +
+                  kRules +
+                  "\n"
+                  "alerting:\n"
+                  "  alertmanagers:\n"
+                  "    - static_configs:\n"
+                  "        - targets: ['127.0.0.1:" +
+                  std::to_string(alertmanager_port_) +
+                  "']\n"
+                  "scrape_configs:\n"
+                  "  - job_name: cdc-sentinel\n"
+                  "    static_configs:\n"
+                  "      - targets: ['127.0.0.1:" +
+                  std::to_string(exporter_port_) + "']\n");
     const fs::path log = dir_ / "prometheus.log";
-    prometheus_ = std::make_unique<Process>(
+    prometheus_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
             kPrometheus, "--config.file=" + config.string(),
             "--storage.tsdb.path=" + (dir_ / "prometheus-data").string(),
             "--web.listen-address=127.0.0.1:" + std::to_string(port)},
-        log, log);
+        log);
     prom_ = std::make_unique<PrometheusApi>(port);
-    const auto end = Clock::now() + seconds(20);
-    while (Clock::now() < end && prometheus_->Running()) {
-      if (prom_->Ready()) return true;
-      std::this_thread::sleep_for(milliseconds(100));
+    if (prometheus_->WaitUntil([&] { return prom_->Ready(); }, seconds(20),
+                               milliseconds(100))) {
+      return true;
     }
     ADD_FAILURE() << "Prometheus did not become ready\n--- config ---\n"
                   << ReadFile(config) << "--- log ---\n"
@@ -604,12 +395,7 @@ class PagingTest : public ::testing::Test {
 
   // The exporter's /api/v1/status, or an empty object.
   json ExporterStatus() const {
-    httplib::Client c("127.0.0.1", exporter_port_);
-    c.set_read_timeout(5, 0);
-    auto r = c.Get("/api/v1/status");
-    if (!r || r->status != 200) return json::object();
-    auto j = json::parse(r->body, nullptr, false);
-    return j.is_object() ? j : json::object();
+    return GetJsonObject(LocalUrl(exporter_port_), "/api/v1/status");
   }
   static json ConnectorStatus(const json& status, const std::string& name) {
     for (const auto& c : status.value("connectors", json::array())) {
@@ -630,8 +416,7 @@ class PagingTest : public ::testing::Test {
                                                         {kTls12, "1.2"}};
     for (const auto& [name, tls] : want) {
       const json c = ConnectorStatus(s, name);
-      if (c.value("verdict", "") != "OK" ||
-          c.value("silent_failure", true) ||
+      if (c.value("verdict", "") != "OK" || c.value("silent_failure", true) ||
           c.value("marker_found", json()) != json(true) ||
           c.value("heartbeat_stale", true) ||
           c.value("binlog_session_up", json()) != json(true) ||
@@ -667,13 +452,19 @@ class PagingTest : public ::testing::Test {
   // screenshot into `png` when `png` is not empty. Fails the test (with
   // Chromium's log) on a non-zero exit or a hang.
   bool Chromium(const fs::path& dom, const fs::path& png) {
-    const fs::path profile = dir_ / ("chromium-profile-" + std::to_string(++chromium_runs_));
+    const fs::path profile =
+        dir_ / ("chromium-profile-" + std::to_string(++chromium_runs_));
     fs::create_directories(profile);
-    std::vector<std::string> argv = {
-        kChromium, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync",
-        "--user-data-dir=" + profile.string()};
+    std::vector<std::string> argv = {kChromium,
+                                     "--headless",
+                                     "--no-sandbox",
+                                     "--disable-gpu",
+                                     "--disable-quic",
+                                     "--no-first-run",
+                                     "--disable-background-networking",
+                                     "--disable-component-update",
+                                     "--disable-sync",
+                                     "--user-data-dir=" + profile.string()};
     if (png.empty()) {
       argv.push_back("--dump-dom");
     } else {
@@ -681,36 +472,42 @@ class PagingTest : public ::testing::Test {
       argv.push_back("--window-size=1400,1000");
     }
     argv.push_back("http://127.0.0.1:" + std::to_string(exporter_port_) + "/");
-    const fs::path log = dir_ / ("chromium-" + std::to_string(chromium_runs_) + ".log");
+    const fs::path log =
+        dir_ / ("chromium-" + std::to_string(chromium_runs_) + ".log");
     std::optional<int> rc;
     {
-      Process chromium(argv, png.empty() ? dom : log, log);
+      ChildProcess chromium(
+          argv, ChildOptions{.out = png.empty() ? dom : log, .err = log});
       rc = chromium.Wait(seconds(60));
     }
     KillProcessesMentioning(profile.string());
     EXPECT_TRUE(rc.has_value() && *rc == 0)
-        << "chromium " << (rc ? "exited with " + std::to_string(*rc)
-                              : std::string("hung for 60 s"))
-        << "\n--- chromium log (tail) ---\n" << Tail(ReadFile(log), 20);
+        << "chromium "
+        << (rc ? "exited with " + std::to_string(*rc)
+               : std::string("hung for 60 s"))
+        << "\n--- chromium log (tail) ---\n"
+        << Tail(ReadFile(log), 20);
     return rc.has_value() && *rc == 0;
   }
 
   static bool Fault(const std::string& args) {
-    std::string out;
-    const int rc = RunCommand(kScripts + "/fault " + args, &out);
-    EXPECT_EQ(rc, 0) << "fault " << args << ":\n" << out;
-    return rc == 0;
+    return SandboxFault(kScripts, args);
   }
 
   // What a failure message shows.
   std::string Diag() const {
     std::string out = "\n--- webhook notifications ---\n";
     out += webhook_ ? webhook_->Dump() : "(none)\n";
-    if (prom_) out += "--- Prometheus alerts ---\n" + prom_->Alerts().dump() + "\n";
+    if (prom_)
+      out += "--- Prometheus alerts ---\n" + prom_->Alerts().dump() + "\n";
     out += "--- exporter status ---\n" + ExporterStatus().dump(1) + "\n";
-    if (exporter_) out += "--- exporter log (tail) ---\n" + Tail(exporter_->Log(), 20);
-    if (prometheus_) out += "--- prometheus log (tail) ---\n" + Tail(prometheus_->Log(), 10);
-    if (alertmanager_) out += "--- alertmanager log (tail) ---\n" + Tail(alertmanager_->Log(), 10);
+    if (exporter_)
+      out += "--- exporter log (tail) ---\n" + Tail(exporter_->Log(), 20);
+    if (prometheus_)
+      out += "--- prometheus log (tail) ---\n" + Tail(prometheus_->Log(), 10);
+    if (alertmanager_)
+      out +=
+          "--- alertmanager log (tail) ---\n" + Tail(alertmanager_->Log(), 10);
     return out;
   }
 
@@ -718,9 +515,9 @@ class PagingTest : public ::testing::Test {
   fs::path dir_;
   Clock::time_point test_start_;
   std::unique_ptr<WebhookReceiver> webhook_;
-  std::unique_ptr<Process> exporter_;
-  std::unique_ptr<Process> alertmanager_;
-  std::unique_ptr<Process> prometheus_;
+  std::unique_ptr<ExporterProcess> exporter_;
+  std::unique_ptr<ChildProcess> alertmanager_;
+  std::unique_ptr<ChildProcess> prometheus_;
   std::unique_ptr<PrometheusApi> prom_;
   int exporter_port_ = 0;
   int alertmanager_port_ = 0;
@@ -732,9 +529,9 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
   for (const char* tool : {kPrometheus, kAlertmanager, kChromium}) {
     ASSERT_TRUE(fs::exists(tool))
         << tool << " is missing: install Debian's "
-        << (std::string(tool) == kChromium      ? "chromium"
+        << (std::string(tool) == kChromium     ? "chromium"
             : std::string(tool) == kPrometheus ? "prometheus"
-                                                : "prometheus-alertmanager")
+                                               : "prometheus-alertmanager")
         << " package (scripts/deps.sh installs it). This test does not skip "
            "without it.";
   }
@@ -753,7 +550,7 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
               static_cast<long long>(for_duration->count()), Secs(detect_bound),
               Secs(resolve_bound));
 
-  HealOnExit heal;
+  HealOnExit heal(kScripts);
   ASSERT_TRUE(Fault("heal"));
 
   // 1. Webhook, exporter, Alertmanager, Prometheus.
@@ -837,8 +634,8 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
         std::printf("[ ARTIFACT ] %s\n", png.c_str());
       }
     }
-    fired = webhook_->First("firing", {{"alertname", "CdcSilentFailure"},
-                                       {"connector", kTls13}});
+    fired = webhook_->First(
+        "firing", {{"alertname", "CdcSilentFailure"}, {"connector", kTls13}});
     if (!fired) std::this_thread::sleep_for(kPoll);
   }
   ASSERT_TRUE(fired) << "no firing CdcSilentFailure for " << kTls13
@@ -852,22 +649,26 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
       pending_after ? Secs(*pending_after) : -1.0, Secs(detected_after),
       Secs(detect_bound));
   EXPECT_LE(Secs(detected_after), Secs(detect_bound)) << Diag();
-  EXPECT_TRUE(page_checked) << "the status page was not checked during the stall";
-  EXPECT_EQ(fired->labels.value("tls_version", ""), "1.3") << fired->labels.dump();
-  EXPECT_EQ(fired->labels.value("severity", ""), "critical") << fired->labels.dump();
-  EXPECT_EQ(fired->labels.value("job", ""), "cdc-sentinel") << fired->labels.dump();
+  EXPECT_TRUE(page_checked)
+      << "the status page was not checked during the stall";
+  EXPECT_EQ(fired->labels.value("tls_version", ""), "1.3")
+      << fired->labels.dump();
+  EXPECT_EQ(fired->labels.value("severity", ""), "critical")
+      << fired->labels.dump();
+  EXPECT_EQ(fired->labels.value("job", ""), "cdc-sentinel")
+      << fired->labels.dump();
 
   // 4. Heal: the stream resumes where it stopped, the page resolves. It must
   // not have resolved before: the stall is still on.
-  EXPECT_FALSE(webhook_->First("resolved", {{"alertname", "CdcSilentFailure"},
-                                            {"connector", kTls13}}))
+  EXPECT_FALSE(webhook_->First(
+      "resolved", {{"alertname", "CdcSilentFailure"}, {"connector", kTls13}}))
       << "CdcSilentFailure resolved while the stall was still on" << Diag();
   ASSERT_TRUE(Fault("tls13 pass"));
   const auto healed_at = Clock::now();
   std::optional<Notified> resolved;
   while (!resolved && Clock::now() < healed_at + resolve_bound + kOverrun) {
-    resolved = webhook_->First("resolved", {{"alertname", "CdcSilentFailure"},
-                                            {"connector", kTls13}});
+    resolved = webhook_->First(
+        "resolved", {{"alertname", "CdcSilentFailure"}, {"connector", kTls13}});
     if (!resolved) std::this_thread::sleep_for(kPoll);
   }
   ASSERT_TRUE(resolved) << "CdcSilentFailure for " << kTls13
@@ -901,19 +702,22 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     EXPECT_GT(r13.value("solo_failures", 0), 0) << out;
     EXPECT_EQ(r12.value("failures", -1), 0) << out;
     EXPECT_GT(r12.value("checks", 0), 0) << out;
-    std::printf("[ MEASURED ] report: tls13 %d failures (%d solo) of %d checks; "
-                "tls12 %d of %d\n",
-                r13.value("failures", 0), r13.value("solo_failures", 0),
-                r13.value("checks", 0), r12.value("failures", 0),
-                r12.value("checks", 0));
+    std::printf(
+        "[ MEASURED ] report: tls13 %d failures (%d solo) of %d checks; "
+        "tls12 %d of %d\n",
+        r13.value("failures", 0), r13.value("solo_failures", 0),
+        r13.value("checks", 0), r12.value("failures", 0),
+        r12.value("checks", 0));
 
     const std::string table_cmd =
         kBinary + " report --prometheus " + prom_->Url() + " --range 10m";
-    ASSERT_EQ(RunCommand(table_cmd, &out, &err), 0) << table_cmd << "\n" << out << err;
+    ASSERT_EQ(RunCommand(table_cmd, &out, &err), 0) << table_cmd << "\n"
+                                                    << out << err;
     for (const char* tls : {"1.3", "1.2"}) {
       EXPECT_TRUE(std::regex_search(
           out, std::regex(std::string(R"((^|\n)\(all\)\s+)") + tls + R"(\s)")))
-          << "no TLS " << tls << " row in\n" << out;
+          << "no TLS " << tls << " row in\n"
+          << out;
     }
     for (const char* c : {kTls13, kTls12}) {
       EXPECT_NE(out.find(c), std::string::npos) << out;
@@ -926,8 +730,9 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     EXPECT_NE(a.labels.value("connector", ""), kTls12)
         << "notification for the sibling: " << a.labels.dump();
   }
-  EXPECT_EQ(prom_->Query(std::string("count_over_time(ALERTS{connector=\"") +
-                         kTls12 + "\"}[10m])")
+  EXPECT_EQ(prom_
+                ->Query(std::string("count_over_time(ALERTS{connector=\"") +
+                        kTls12 + "\"}[10m])")
                 .size(),
             0u)
       << Diag();
@@ -942,8 +747,10 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
       const int rc = RunCommand(
           "python3 " + kDashboardsTest + " --prometheus " + prom_->Url(), &out);
       EXPECT_EQ(rc, 0) << "dashboards_test.py --prometheus " << prom_->Url()
-                       << " failed:\n" << out;
-      std::printf("[ DASHBRDS ] dashboards_test.py --prometheus: exit %d\n", rc);
+                       << " failed:\n"
+                       << out;
+      std::printf("[ DASHBRDS ] dashboards_test.py --prometheus: exit %d\n",
+                  rc);
     } else {
       std::printf("[ DASHBRDS ] %s has no --prometheus: not run\n",
                   kDashboardsTest.c_str());
@@ -955,3 +762,4 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
 }
 
 }  // namespace
+}  // namespace cdc::testing

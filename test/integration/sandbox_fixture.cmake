@@ -39,3 +39,59 @@ set_tests_properties(sandbox_down PROPERTIES
   ENVIRONMENT "${_cdc_sandbox_env}"
   TIMEOUT 120
   LABELS integration)
+
+# cdc_sandbox_test(<name> SOURCES <file>... TIMEOUT <seconds>
+#                  [RUN_SERIAL] [EXPORTER] [REQUIRES <target>...]
+#                  [DEPENDS <target>...] [LIBRARIES <lib>...]
+#                  [DEFINITIONS <def>...])
+#
+# An integration test executable that needs the `sandbox` fixture: built with
+# gtest, cpp-httplib, nlohmann_json and the LIBRARIES, with this directory
+# (sandbox_env.h, test_support.h) on its include path; its tests are labelled
+# `integration` and find the sandbox through CDC_SANDBOX_DIR. REQUIRES names
+# the sandbox programs it needs: without them (CDC_BUILD_SANDBOX=OFF) it is
+# not built. It is built after them and after the DEPENDS targets.
+# RUN_SERIAL: its tests fault the one shared sandbox. EXPORTER: it runs the
+# cdc-sentinel binary against the whole sandbox (cdc-sim behind the fault
+# proxies, the mock broker) and gets CDC_SOURCE_DIR and CDC_BINARY_DIR.
+set(CDC_INTEGRATION_TEST_DIR "${CMAKE_CURRENT_LIST_DIR}")
+function(cdc_sandbox_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "RUN_SERIAL;EXPORTER" "TIMEOUT"
+    "SOURCES;REQUIRES;DEPENDS;LIBRARIES;DEFINITIONS")
+  if(arg_EXPORTER)
+    list(APPEND arg_REQUIRES cdc-sim cdc-fault-proxy cdc-kafka-broker)
+    list(APPEND arg_DEPENDS cdc-sentinel)
+    list(APPEND arg_DEFINITIONS
+      CDC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+      CDC_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  endif()
+  foreach(target IN LISTS arg_REQUIRES)
+    if(NOT TARGET ${target})
+      message(STATUS "${name} not built: needs CDC_BUILD_SANDBOX=ON")
+      return()
+    endif()
+  endforeach()
+  add_executable(${name} ${arg_SOURCES})
+  target_include_directories(${name} PRIVATE ${CDC_INTEGRATION_TEST_DIR})
+  target_link_libraries(${name} PRIVATE
+    GTest::gtest_main PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+    ${arg_LIBRARIES})
+  if(arg_DEFINITIONS)
+    target_compile_definitions(${name} PRIVATE ${arg_DEFINITIONS})
+  endif()
+  if(arg_REQUIRES OR arg_DEPENDS)
+    add_dependencies(${name} ${arg_REQUIRES} ${arg_DEPENDS})
+  endif()
+  set(serial)
+  if(arg_RUN_SERIAL)
+    set(serial RUN_SERIAL TRUE)
+  endif()
+  gtest_discover_tests(${name}
+    PROPERTIES
+      FIXTURES_REQUIRED sandbox
+      LABELS integration
+      ${serial}
+      ENVIRONMENT "CDC_SANDBOX_DIR=${CDC_SANDBOX_TEST_DIR}"
+      TIMEOUT ${arg_TIMEOUT}
+    DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -14,10 +14,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,151 +40,17 @@
 
 #include "cdc/common/handles.h"
 #include "sandbox_env.h"
-
-extern char** environ;
+#include "test_support.h"
 
 namespace cdc::testing {
 namespace {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-using nlohmann::json;
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
 
 // ---------------------------------------------------------------------------
 // Files and processes
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A fresh directory under $TMPDIR, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / "cdc-sandbox-test-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string File(const std::string& name) const {
-    return (fs::path(path_) / name).string();
-  }
-
- private:
-  std::string path_;
-};
-
-// A child process with stdout/stderr going to a log file; SIGTERM + wait (then
-// SIGKILL) on destruction, so no test leaves it behind.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log,
-               const std::map<std::string, std::string>& env = {})
-      : log_(log) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    // Environment prepared before fork: nothing but async-signal-safe calls
-    // may run in the child.
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) {
-      std::string s = *e;
-      if (!env.count(s.substr(0, s.find('=')))) env_strings.push_back(s);
-    }
-    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      int in = open("/dev/null", O_RDONLY);
-      if (out >= 0) {
-        dup2(out, 1);
-        dup2(out, 2);
-      }
-      if (in >= 0) dup2(in, 0);
-      execve(args[0], args.data(), envp.data());
-      _exit(127);
-    }
-  }
-  ~ChildProcess() {
-    if (!reaped_) Stop(5s);
-  }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const std::string& log() const { return log_; }
-
-  bool Running() {
-    if (reaped_) return false;
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-
-  // Waits up to `timeout` for the process to exit by itself.
-  std::optional<int> Wait(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (Running() && Clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    if (Running()) return std::nullopt;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  }
-
-  // SIGTERM, then waits; SIGKILL (to the whole group) if it does not exit in
-  // time. Returns the exit code, or nullopt if it had to be killed.
-  std::optional<int> Stop(std::chrono::milliseconds timeout) {
-    if (!Running()) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-    kill(pid_, SIGTERM);
-    auto code = Wait(timeout);
-    if (!code) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, &status_, 0);
-      reaped_ = true;
-    }
-    return code;
-  }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
-};
-
-// Reads KEY=value lines once `key` appears in `path`, while `child` runs.
-std::map<std::string, std::string> WaitForKeyFile(
-    const std::string& path, const std::string& key, ChildProcess& child,
-    std::chrono::seconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline && child.Running()) {
-    std::map<std::string, std::string> kv;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto eq = line.find('=');
-      if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-    if (kv.count(key)) return kv;
-    std::this_thread::sleep_for(20ms);
-  }
-  throw std::runtime_error("no " + key + "= in " + path +
-                           " (child log: " + ReadFile(child.log()) + ")");
-}
 
 struct CommandResult {
   int exit_code = -1;  // -1: timed out (and killed)
@@ -204,7 +68,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   const auto start = Clock::now();
   CommandResult result;
   {
-    ChildProcess child(argv, log, env);
+    ChildProcess child(argv, ChildOptions{.out = log, .env = env});
     auto code = child.Wait(timeout);
     if (code) {
       result.exit_code = *code;
@@ -218,68 +82,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   return result;
 }
 
-// True while /proc/PID exists and is not a zombie.
-bool ProcessAlive(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return false;
-  auto rp = stat.rfind(')');
-  if (rp == std::string::npos || rp + 2 >= stat.size()) return false;
-  char state = stat[rp + 2];
-  return state != 'Z' && state != 'X';
-}
-
-// PIDs of live processes whose command line mentions `needle`.
-std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
-  std::vector<pid_t> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = ReadFile(entry.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    pid_t pid = std::stoi(name);
-    if (pid != getpid() && cmdline.find(needle) != std::string::npos &&
-        ProcessAlive(pid)) {
-      out.push_back(pid);
-    }
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------
 // Sockets
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Close();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
 
 Fd Listen(uint16_t* port) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -292,18 +96,6 @@ Fd Listen(uint16_t* port) {
   getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
   *port = ntohs(a.sin_port);
   return fd;
-}
-
-// A loopback port nothing listens on (bound once, then released).
-uint16_t UnusedPort() {
-  uint16_t port = 0;
-  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a = Loopback(0);
-  bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  port = ntohs(a.sin_port);
-  return port;
 }
 
 void SetNonBlocking(int fd) {
@@ -502,7 +294,7 @@ class FaultProxyTest : public ::testing::Test {
 
   void TearDown() override {
     if (proxy_ && HasFailure()) {
-      std::cerr << "--- proxy log ---\n" << ReadFile(proxy_->log());
+      std::cerr << "--- proxy log ---\n" << proxy_->Log();
     }
   }
 
@@ -515,8 +307,8 @@ class FaultProxyTest : public ::testing::Test {
             "127.0.0.1:" +
                 std::to_string(upstream_port.value_or(upstream_port_)),
             "--port-file", pf, "--log-level", "debug"},
-        tmp_.File("proxy.log"));
-    auto kv = WaitForKeyFile(pf, "control_port", *proxy_, 10s);
+        ChildOptions{.out = tmp_.File("proxy.log"), .stop_timeout = 5s});
+    auto kv = WaitForKeys(pf, "control_port", *proxy_, 10s);
     listen_port_ = uint16_t(std::stoi(kv.at("listen_port")));
     control_ = std::make_unique<httplib::Client>(
         "127.0.0.1", std::stoi(kv.at("control_port")));
@@ -725,7 +517,7 @@ TEST_F(FaultProxyTest, HalfCloseIsPassedOn) {
 }
 
 TEST_F(FaultProxyTest, UpstreamRefusingResetsTheClient) {
-  StartProxy(UnusedPort());
+  StartProxy(FreePort());
   Fd client = Connect(listen_port_);
   EXPECT_STREQ(Name(NextRead(client.get(), 3s)), "ECONNRESET");
   EXPECT_EQ(Stats()["upstream_connect_failures"], 1);
@@ -1007,11 +799,11 @@ TEST_F(SandboxTest, MonitorHasExactlyTheRightsItNeeds) {
   EXPECT_TRUE(Scalar(mon.get(), "SHOW BINARY LOGS", &error)) << error;
   EXPECT_TRUE(Scalar(mon.get(), "SHOW FULL PROCESSLIST", &error)) << error;
   const std::string id = "infra-test-" + std::to_string(getpid());
-  EXPECT_TRUE(Scalar(
-      mon.get(),
-      "INSERT INTO cdc_canary.markers (id, token) VALUES ('" + id +
-          "', 't1') ON DUPLICATE KEY UPDATE token = VALUES(token)",
-      &error))
+  EXPECT_TRUE(
+      Scalar(mon.get(),
+             "INSERT INTO cdc_canary.markers (id, token) VALUES ('" + id +
+                 "', 't1') ON DUPLICATE KEY UPDATE token = VALUES(token)",
+             &error))
       << error;
   EXPECT_EQ(
       Scalar(mon.get(),
@@ -1069,10 +861,11 @@ TEST_F(SandboxTest, TlsSessionThroughProxySurvivesBlackhole) {
   // connectors are not disturbed.
   TempDir tmp;
   const std::string pf = tmp.File("p.ports");
-  ChildProcess proxy({CDC_FAULT_PROXY_BIN, "--name", "mysql-test", "--upstream",
-                      "127.0.0.1:" + env_.Get("MYSQL_PORT"), "--port-file", pf},
-                     tmp.File("p.log"));
-  auto kv = WaitForKeyFile(pf, "control_port", proxy, 10s);
+  ChildProcess proxy(
+      {CDC_FAULT_PROXY_BIN, "--name", "mysql-test", "--upstream",
+       "127.0.0.1:" + env_.Get("MYSQL_PORT"), "--port-file", pf},
+      ChildOptions{.out = tmp.File("p.log"), .stop_timeout = 5s});
+  auto kv = WaitForKeys(pf, "control_port", proxy, 10s);
   httplib::Client control("127.0.0.1", std::stoi(kv.at("control_port")));
   auto opts = Connector("tls13");
   opts.port = std::stoi(kv.at("listen_port"));
@@ -1261,16 +1054,15 @@ class KafkaBrokerTest : public ::testing::Test {
                                  "--topic", "connect-offsets:25", "--port-file",
                                  pf, "--bootstrap-file",
                                  tmp_.File("bootstrap")},
-        tmp_.File("broker.log"));
-    auto kv = WaitForKeyFile(pf, "control_port", *broker_, 15s);
+        ChildOptions{.out = tmp_.File("broker.log"), .stop_timeout = 5s});
+    auto kv = WaitForKeys(pf, "control_port", *broker_, 15s);
     bootstrap_ = kv.at("bootstrap");
     control_ = std::make_unique<httplib::Client>(
         "127.0.0.1", std::stoi(kv.at("control_port")));
     control_->set_read_timeout(10s);
   }
   void TearDown() override {
-    if (HasFailure())
-      std::cerr << "--- broker log ---\n" << ReadFile(broker_->log());
+    if (HasFailure()) std::cerr << "--- broker log ---\n" << broker_->Log();
   }
   void Post(const std::string& path) {
     auto res = control_->Post(path);

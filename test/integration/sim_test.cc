@@ -4,12 +4,9 @@
 //
 // Every wait is bounded; every fault is healed by a scope guard.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,22 +27,17 @@
 
 #include "cdc/common/handles.h"
 #include "sandbox_env.h"
+#include "test_support.h"
 
-extern char** environ;
-
+namespace cdc::testing {
 namespace {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-using Json = nlohmann::json;
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// How often the tests poll for a condition.
+constexpr auto kPollPeriod = 100ms;
 
 std::string Upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(c));
@@ -68,46 +60,6 @@ std::string Token(const std::string& what) {
   std::ostringstream ss;
   ss << "simtest-" << what << "-" << std::hex << rng();
   return ss.str();
-}
-
-// Polls `f` until it returns true or `timeout` passes.
-bool Eventually(const std::function<bool()>& f,
-                std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 100ms) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (f()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// HTTP
-
-struct HttpResult {
-  int status = 0;  // 0: no response
-  std::string body;
-  std::string content_type;
-  Json json() const { return Json::parse(body, nullptr, false); }
-};
-
-HttpResult Http(const std::string& method, const std::string& base,
-                const std::string& path) {
-  httplib::Client cli(base);
-  cli.set_connection_timeout(5s);
-  cli.set_read_timeout(10s);
-  // POST/PUT carry an empty body with Content-Length: 0.
-  auto r = method == "POST"     ? cli.Post(path, "", "application/json")
-           : method == "PUT"    ? cli.Put(path, "", "application/json")
-           : method == "DELETE" ? cli.Delete(path)
-                                : cli.Get(path);
-  HttpResult out;
-  if (!r) return out;
-  out.status = r->status;
-  out.body = r->body;
-  out.content_type = r->get_header_value("Content-Type");
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -361,87 +313,6 @@ size_t CountCreates(const std::vector<Record>& records,
 }
 
 // ---------------------------------------------------------------------------
-// Child processes (a second cdc-sim, a private fault proxy)
-
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& log)
-      : log_(log) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (out >= 0) {
-        dup2(out, 1);
-        dup2(out, 2);
-      }
-      execve(args[0], args.data(), environ);
-      _exit(127);
-    }
-  }
-  ~Child() { Stop(5s); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool Running() {
-    if (reaped_) return false;
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-  // SIGTERM and wait; SIGKILL the group if it does not exit in time.
-  std::optional<int> Stop(std::chrono::milliseconds timeout) {
-    if (!Running()) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-    kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + timeout;
-    while (Running() && Clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    if (Running()) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, &status_, 0);
-      reaped_ = true;
-      return std::nullopt;
-    }
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  }
-  const std::string& log() const { return log_; }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
-};
-
-std::map<std::string, std::string> WaitForKeys(const std::string& path,
-                                               const std::string& key,
-                                               Child& child,
-                                               std::chrono::seconds timeout) {
-  std::map<std::string, std::string> kv;
-  const bool ok = Eventually(
-      [&] {
-        kv.clear();
-        std::ifstream in(path);
-        std::string line;
-        while (std::getline(in, line)) {
-          auto eq = line.find('=');
-          if (eq != std::string::npos)
-            kv[line.substr(0, eq)] = line.substr(eq + 1);
-        }
-        return kv.count(key) > 0 || !child.Running();
-      },
-      timeout, 20ms);
-  if (!ok || !kv.count(key)) {
-    throw std::runtime_error("no " + key + "= in " + path +
-                             "; log: " + ReadFile(child.log()));
-  }
-  return kv;
-}
-
-// ---------------------------------------------------------------------------
 // The fixture: the sandbox's simulated worker and connectors.
 
 struct ConnectorInfo {
@@ -498,7 +369,7 @@ class SimTest : public ::testing::Test {
     // Every connector must be streaming before a test starts (an earlier
     // test may have restarted one).
     for (const auto& c : connectors_) {
-      ASSERT_TRUE(Eventually([&] { return Connected(c); }, 15s))
+      ASSERT_TRUE(WaitFor([&] { return Connected(c); }, 15s, kPollPeriod))
           << c.name << " is not streaming: " << Sim(c).dump();
     }
   }
@@ -635,13 +506,13 @@ TEST_F(SimTest, PerConnectorEndpointsHaveConnectShapes) {
 
   // Offsets appear once the first offset flush has happened.
   Json offsets;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         offsets = Http("GET", connect_, base + "/offsets").json();
         return offsets.is_object() && offsets["offsets"].is_array() &&
                !offsets["offsets"].empty();
       },
-      15s))
+      15s, kPollPeriod))
       << offsets.dump();
   ASSERT_EQ(offsets["offsets"].size(), 1u);
   EXPECT_EQ(offsets["offsets"][0]["partition"],
@@ -907,7 +778,7 @@ TEST_F(SimTest, ConnectionResetReconnectsFromTheLastPosition) {
   ASSERT_EQ(r.status, 200) << r.body;
 
   Json after;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         after = Sim(c);
         return after["task"].is_object() &&
@@ -915,13 +786,13 @@ TEST_F(SimTest, ConnectionResetReconnectsFromTheLastPosition) {
                after["task"]["reconnects"].get<uint64_t>() > old_reconnects &&
                after["task"]["server_connection_id"].get<uint64_t>() != old_id;
       },
-      10s))
+      10s, kPollPeriod))
       << after.dump();
   EXPECT_TRUE(RunningRunning(c));
   const uint64_t new_id = after["task"]["server_connection_id"];
   // The server sees the new Binlog Dump session, over the pinned TLS version.
   bool seen = false;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         for (const auto& [pid, tls] : db_->Sessions(c.user, "Binlog Dump")) {
           if (pid == new_id) {
@@ -931,7 +802,7 @@ TEST_F(SimTest, ConnectionResetReconnectsFromTheLastPosition) {
         }
         return seen;
       },
-      5s));
+      5s, kPollPeriod));
   // The log says so, with the reconnect count.
   const std::string log = ReadFile(env_.Get("SIM_LOG"));
   EXPECT_NE(log.find("Reconnected to the MySQL binlog (reconnect #" +
@@ -993,12 +864,12 @@ TEST_F(SimTest, RestartWithTasksReopensTheStreamFromTheStoredOffset) {
   EXPECT_EQ(accepted["tasks"][0]["state"], "RESTARTING");
 
   Json sim;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         sim = Sim(c);
         return Connected(c) && sim["task"]["server_connection_id"] != old_id;
       },
-      10s))
+      10s, kPollPeriod))
       << sim.dump();
   // The new stream starts exactly at the offset stored at the restart.
   const Json offsets = Http("GET", connect_, base + "/offsets").json();
@@ -1008,7 +879,7 @@ TEST_F(SimTest, RestartWithTasksReopensTheStreamFromTheStoredOffset) {
   EXPECT_EQ(sim["task"]["opened_at"]["file"], stored["file"]) << sim.dump();
   EXPECT_EQ(sim["task"]["opened_at"]["pos"], stored["pos"]) << sim.dump();
   // The server dropped the old session and serves the new one.
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         bool old_gone = true;
         bool new_there = false;
@@ -1020,7 +891,7 @@ TEST_F(SimTest, RestartWithTasksReopensTheStreamFromTheStoredOffset) {
         }
         return old_gone && new_there;
       },
-      5s));
+      5s, kPollPeriod));
 
   const std::string second = Token("post-restart") + "@example.com";
   db_->InsertCustomer(second);
@@ -1039,13 +910,13 @@ TEST_F(SimTest, PlainRestartIs204AndLeavesTheTaskAloneTaskRestartIs204) {
   auto r = Http("POST", connect_, base + "/restart");
   EXPECT_EQ(r.status, 204);
   EXPECT_TRUE(r.body.empty());
-  EXPECT_TRUE(Eventually([&] { return RunningRunning(c); }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return RunningRunning(c); }, 5s, kPollPeriod));
   EXPECT_EQ(ConnectionId(c), id) << "a connector-only restart keeps the task";
 
   r = Http("POST", connect_, base + "/tasks/0/restart");
   EXPECT_EQ(r.status, 204);
-  EXPECT_TRUE(
-      Eventually([&] { return Connected(c) && ConnectionId(c) != id; }, 10s));
+  EXPECT_TRUE(WaitFor([&] { return Connected(c) && ConnectionId(c) != id; },
+                      10s, kPollPeriod));
   EXPECT_EQ(Http("POST", connect_, base + "/tasks/5/restart").status, 404);
 
   // onlyFailed with nothing failed: 202, nothing restarting.
@@ -1062,29 +933,29 @@ TEST_F(SimTest, PauseResumeAndStop) {
   TopicReader reader(bootstrap_, c.topic());
 
   ASSERT_EQ(Http("PUT", connect_, base + "/pause").status, 202);
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         const Json s = Status(c);
         return s["connector"]["state"] == "PAUSED" &&
                s["tasks"][0]["state"] == "PAUSED";
       },
-      5s));
+      5s, kPollPeriod));
   const std::string while_paused = Token("paused") + "@example.com";
   db_->InsertCustomer(while_paused);
   reader.Drain(1500ms);
   EXPECT_EQ(CountCreates(reader.records(), while_paused), 0u);
   ASSERT_EQ(Http("PUT", connect_, base + "/resume").status, 202);
-  EXPECT_TRUE(Eventually([&] { return RunningRunning(c); }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return RunningRunning(c); }, 5s, kPollPeriod));
   EXPECT_TRUE(reader.WaitFor(
       [&](const auto& rs) { return CountCreates(rs, while_paused) == 1; }, 5s));
 
   ASSERT_EQ(Http("PUT", connect_, base + "/stop").status, 202);
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         const Json s = Status(c);
         return s["connector"]["state"] == "STOPPED" && s["tasks"].empty();
       },
-      5s))
+      5s, kPollPeriod))
       << Status(c).dump();
   EXPECT_TRUE(Http("GET", connect_, base).json()["tasks"].empty());
   const std::string while_stopped = Token("stopped") + "@example.com";
@@ -1092,7 +963,7 @@ TEST_F(SimTest, PauseResumeAndStop) {
   reader.Drain(1s);
   EXPECT_EQ(CountCreates(reader.records(), while_stopped), 0u);
   ASSERT_EQ(Http("PUT", connect_, base + "/resume").status, 202);
-  ASSERT_TRUE(Eventually([&] { return Connected(c); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return Connected(c); }, 10s, kPollPeriod));
   EXPECT_TRUE(reader.WaitFor(
       [&](const auto& rs) { return CountCreates(rs, while_stopped) == 1; },
       5s));
@@ -1109,13 +980,13 @@ TEST_F(SimTest, SigquitWritesAThreadDumpAndKeepsRunning) {
   const auto offset = fs::file_size(log_path);
   ASSERT_EQ(kill(pid, SIGQUIT), 0);
   std::string dump;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         const std::string all = ReadFile(log_path);
         dump = all.size() > offset ? all.substr(offset) : "";
         return dump.find("thread dump written") != std::string::npos;
       },
-      5s));
+      5s, kPollPeriod));
   EXPECT_NE(dump.find("Full thread dump"), std::string::npos);
   for (const auto& c : connectors_) {
     EXPECT_NE(
@@ -1178,12 +1049,12 @@ class PrivateSim {
                        std::to_string(getpid())),
         on_reset_(on_reset) {
     fs::create_directories(dir_);
-    proxy_ = std::make_unique<Child>(
+    proxy_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
             CDC_FAULT_PROXY_BIN, "--upstream",
             env.Get("MYSQL_HOST") + ":" + env.Get("MYSQL_PORT"), "--name", tag,
             "--port-file", dir_ + "/proxy.ports"},
-        dir_ + "/proxy.log");
+        ChildOptions{.out = dir_ + "/proxy.log", .stop_timeout = 5s});
     const auto ports =
         WaitForKeys(dir_ + "/proxy.ports", "control_port", *proxy_, 10s);
     proxy_port_ = ports.at("listen_port");
@@ -1230,9 +1101,9 @@ class PrivateSim {
         << "\n"
         << "      on_reset: " << on_reset_ << "\n";
     cfg.close();
-    sim_ = std::make_unique<Child>(
+    sim_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{CDC_SIM_BIN, "--config", dir_ + "/sim.yaml"},
-        dir_ + "/sim.out");
+        ChildOptions{.out = dir_ + "/sim.out", .stop_timeout = 5s});
     const auto ports =
         WaitForKeys(dir_ + "/sim.ports", "rest_port", *sim_, 20s);
     url_ = "http://127.0.0.1:" + ports.at("rest_port");
@@ -1259,7 +1130,7 @@ class PrivateSim {
   const std::string& offsets_topic() const { return offsets_topic_; }
   const std::string& proxy_control() const { return proxy_control_; }
   const std::string& dir() const { return dir_; }
-  Child& sim() { return *sim_; }
+  ChildProcess& sim() { return *sim_; }
 
  private:
   const cdc::testing::SandboxEnv& env_;
@@ -1271,8 +1142,8 @@ class PrivateSim {
   std::string proxy_port_;
   std::string proxy_control_;
   std::string url_;
-  std::unique_ptr<Child> proxy_;
-  std::unique_ptr<Child> sim_;
+  std::unique_ptr<ChildProcess> proxy_;
+  std::unique_ptr<ChildProcess> sim_;
 };
 
 TEST_F(SimTest,
@@ -1281,7 +1152,8 @@ TEST_F(SimTest,
   ps.Start();
   const std::string& url = ps.url();
   const std::string base = ps.base();
-  ASSERT_TRUE(Eventually([&] { return ps.Connected(); }, 10s)) << ps.Log();
+  ASSERT_TRUE(WaitFor([&] { return ps.Connected(); }, 10s, kPollPeriod))
+      << ps.Log();
 
   TopicReader reader(bootstrap_, ps.topic());
   const std::string first = Token("fail-before") + "@example.com";
@@ -1292,12 +1164,12 @@ TEST_F(SimTest,
   // Reset the binlog connection: the task fails like Debezium's does.
   ASSERT_EQ(Http("POST", ps.proxy_control(), "/connections/reset").status, 200);
   Json status;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         status = ps.Status();
         return status["tasks"][0]["state"] == "FAILED";
       },
-      5s))
+      5s, kPollPeriod))
       << status.dump();
   EXPECT_EQ(status["connector"]["state"], "RUNNING")
       << "Connect fails the task, not the connector";
@@ -1324,11 +1196,11 @@ TEST_F(SimTest,
   EXPECT_EQ(r.json()["connector"]["state"], "RUNNING");
   EXPECT_EQ(r.json()["tasks"][0]["state"], "RESTARTING");
   EXPECT_FALSE(r.json()["tasks"][0].contains("trace"));
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         return ps.Status()["tasks"][0]["state"] == "RUNNING" && ps.Connected();
       },
-      10s));
+      10s, kPollPeriod));
   // It resumes from the stored offset: the missed row once, the old not again.
   EXPECT_TRUE(reader.WaitFor(
       [&](const auto& rs) { return CountCreates(rs, second) == 1; }, 5s));
@@ -1351,7 +1223,8 @@ TEST_F(SimTest, StartsFromTheOffsetStoredInTheOffsetsTopic) {
   db_->InsertCustomer(missed);
 
   ps.Start();
-  ASSERT_TRUE(Eventually([&] { return ps.Connected(); }, 10s)) << ps.Log();
+  ASSERT_TRUE(WaitFor([&] { return ps.Connected(); }, 10s, kPollPeriod))
+      << ps.Log();
   const Json state = ps.State();
   EXPECT_EQ(state["task"]["opened_at"]["file"], file);
   EXPECT_EQ(state["task"]["opened_at"]["pos"], pos);
@@ -1363,7 +1236,7 @@ TEST_F(SimTest, StartsFromTheOffsetStoredInTheOffsetsTopic) {
   // its transaction, with one row to skip, as Debezium records it) and is
   // readable over REST.
   Json offsets;
-  EXPECT_TRUE(Eventually(
+  EXPECT_TRUE(WaitFor(
       [&] {
         offsets = Http("GET", ps.url(), ps.base() + "/offsets").json();
         if (offsets["offsets"].size() != 1) return false;
@@ -1371,7 +1244,7 @@ TEST_F(SimTest, StartsFromTheOffsetStoredInTheOffsetsTopic) {
         return o["file"] == file &&
                (o["pos"].get<uint64_t>() > pos || o.value("row", 0) == 1);
       },
-      5s))
+      5s, kPollPeriod))
       << offsets.dump();
 }
 
@@ -1382,12 +1255,12 @@ TEST_F(SimTest, AnOffsetTheServerNoLongerHasFailsTheTask) {
              R"({"file":"mariadb-bin.999999","pos":4})");
   ps.Start();
   Json status;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         status = ps.Status();
         return status.is_object() && status["tasks"][0]["state"] == "FAILED";
       },
-      10s))
+      10s, kPollPeriod))
       << status.dump() << ps.Log();
   const std::string trace = status["tasks"][0].value("trace", "");
   EXPECT_NE(trace.find("ServerException"), std::string::npos) << trace;
@@ -1396,3 +1269,4 @@ TEST_F(SimTest, AnOffsetTheServerNoLongerHasFailsTheTask) {
 #endif
 
 }  // namespace
+}  // namespace cdc::testing

@@ -7,7 +7,8 @@
 find_package(OpenSSL REQUIRED)
 add_executable(web_tls_test ${CMAKE_CURRENT_LIST_DIR}/web_tls_test.cc)
 target_link_libraries(web_tls_test PRIVATE
-  GTest::gtest_main PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto crypt)
+  GTest::gtest_main PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+  OpenSSL::SSL OpenSSL::Crypto crypt)
 target_compile_definitions(web_tls_test PRIVATE
   CDC_BINARY_DIR="${PROJECT_BINARY_DIR}")
 add_dependencies(web_tls_test cdc-sentinel)

@@ -13,60 +13,32 @@
 #include <crypt.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <random>
-#include <regex>
-#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "test_support.h"
+
+namespace cdc::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const char* kBinary = CDC_BINARY_DIR "/exporter/cdc-sentinel";
 constexpr char kUser[] = "prometheus";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const fs::path& p, const std::string& s) {
-  std::ofstream(p, std::ios::binary) << s;
-}
-
-// Runs `cmd` with sh; returns its exit status and its output (stdout and
-// stderr).
-int Sh(const std::string& cmd, std::string* out = nullptr) {
-  FILE* f = popen(("(" + cmd + ") 2>&1").c_str(), "r");
-  if (f == nullptr) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
-  const int status = pclose(f);
-  if (out) *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// How long the tests wait for a condition.
+constexpr auto kWaitLimit = milliseconds(15000);
 
 std::string RandomHex(int n) {
   static std::mt19937_64 rng{std::random_device{}()};
@@ -83,49 +55,6 @@ std::string Bcrypt(const std::string& password) {
   const char* h =
       salt ? crypt_rn(password.c_str(), salt, &data, sizeof(data)) : nullptr;
   return h ? h : "";
-}
-
-std::string Base64(const std::string& s) {
-  static const char* k =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < s.size(); i += 3) {
-    const uint32_t v =
-        (uint8_t(s[i]) << 16) | (uint8_t(s[i + 1]) << 8) | uint8_t(s[i + 2]);
-    for (int j = 18; j >= 0; j -= 6) out.push_back(k[(v >> j) & 63]);
-  }
-  if (i + 1 == s.size()) {
-    const uint32_t v = uint8_t(s[i]) << 16;
-    out += std::string{k[(v >> 18) & 63], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == s.size()) {
-    const uint32_t v = (uint8_t(s[i]) << 16) | (uint8_t(s[i + 1]) << 8);
-    out += std::string{k[(v >> 18) & 63], k[(v >> 12) & 63], k[(v >> 6) & 63],
-                       '='};
-  }
-  return out;
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-template <typename Pred>
-bool WaitFor(Pred pred, milliseconds limit = milliseconds(15000)) {
-  const auto end = Clock::now() + limit;
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return pred();
 }
 
 // A CA, a server certificate (SAN IP:127.0.0.1), a second one for rotation,
@@ -175,124 +104,20 @@ class Certs {
              "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n") +
         " && openssl req -x509 " + ec + " -keyout " + d +
         "/rogue-key.pem -out " + d + "/rogue.pem -days 2 -subj /CN=rogue";
-    ok = Sh(cmd, &log) == 0;
+    ok = RunCommand(cmd, &log) == 0;
   }
 };
 
-// A Kafka Connect stand-in with one RUNNING connector; answers only to the
-// expected password.
-class FakeConnect {
- public:
-  explicit FakeConnect(std::string password) : passwords_{std::move(password)} {
-    server_.Get("/connectors",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  bool ok = false;
-                  {
-                    std::lock_guard<std::mutex> lock(mu_);
-                    for (const auto& pw : passwords_) {
-                      ok = ok || req.get_header_value("Authorization") ==
-                                     "Basic " + Base64("monitor:" + pw);
-                    }
-                  }
-                  if (!ok) {
-                    res.status = 401;
-                    return;
-                  }
-                  ++authorized_;
-                  res.set_content(R"({"inventory":{"status":{"name":"inventory",
-        "connector":{"state":"RUNNING","worker_id":"10.0.0.1:8083"},
-        "tasks":[{"id":0,"state":"RUNNING","worker_id":"10.0.0.1:8083"}],
-        "type":"source"},"info":{"name":"inventory","config":{
-        "connector.class":"io.debezium.connector.mysql.MySqlConnector"},
-        "tasks":[],"type":"source"}}})",
-                                  "application/json");
-                });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakeConnect() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  int authorized() const { return authorized_; }
-  // Accepts another password as well.
-  void Allow(const std::string& password) {
-    std::lock_guard<std::mutex> lock(mu_);
-    passwords_.push_back(password);
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> passwords_;
-  httplib::Server server_;
-  int port_;
-  std::atomic<int> authorized_{0};
-  std::thread thread_;
-};
-
-// The exporter as a child process; killed on destruction.
-class Exporter {
+// The exporter with --web.config.file=`web_config`; stopped on destruction.
+class Exporter : public ExporterProcess {
  public:
   Exporter(const fs::path& config, const fs::path& web_config,
            const fs::path& log)
-      : log_(log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = fopen(log.c_str(), "w");
-      dup2(fileno(f), 2);
-      execl(kBinary, kBinary, ("--config.file=" + config.string()).c_str(),
-            ("--web.config.file=" + web_config.string()).c_str(),
-            "--web.listen-address=127.0.0.1:0", "--log.level=debug",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const std::regex port_re("msg=\"cdc-sentinel started\".* port=([0-9]+)");
-    const auto end = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < end && port_ == 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        // The exit status, or minus the signal that ended it.
-        exit_status_ =
-            WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        return;
-      }
-      std::smatch m;
-      const std::string text = ReadFile(log_);
-      if (std::regex_search(text, m, port_re)) port_ = std::stoi(m[1]);
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
-  ~Exporter() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  int exit_status() const { return exit_status_; }
-  std::string Log() const { return ReadFile(log_); }
-  int Terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    const auto end = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < end) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return -1;
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int exit_status_ = -1;
+      : ExporterProcess(
+            kBinary, config, log,
+            ExporterOptions{
+                .flags = {"--web.config.file=" + web_config.string()},
+                .start_within = std::chrono::seconds(10)}) {}
 };
 
 struct ClientOptions {
@@ -328,12 +153,12 @@ httplib::Result TlsGet(int port, const std::string& path,
 std::string Curl(int port, const std::string& path, const std::string& args,
                  int* exit_code = nullptr) {
   std::string out;
-  const int rc =
-      Sh("curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "
-         "--cacert " +
-             (Certs::Get().dir / "ca.pem").string() + " " + args +
-             " https://127.0.0.1:" + std::to_string(port) + path,
-         &out);
+  const int rc = RunCommand(
+      "curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "
+      "--cacert " +
+          (Certs::Get().dir / "ca.pem").string() + " " + args +
+          " https://127.0.0.1:" + std::to_string(port) + path,
+      &out);
   if (exit_code) *exit_code = rc;
   return out.size() >= 3 ? out.substr(out.size() - 3) : out;
 }
@@ -348,12 +173,12 @@ std::string SClient(int port, const std::string& version_flag,
       Base64(std::string(kUser) + ":" + password) +
       "\\r\\nConnection: close\\r\\n\\r\\n";
   std::string out;
-  Sh("printf '" + request +
-         "' | timeout 10 openssl s_client -connect 127.0.0.1:" +
-         std::to_string(port) + " " + version_flag + " -CAfile " +
-         (Certs::Get().dir / "ca.pem").string() +
-         " -verify_return_error -brief -ign_eof " + extra,
-     &out);
+  RunCommand("printf '" + request +
+                 "' | timeout 10 openssl s_client -connect 127.0.0.1:" +
+                 std::to_string(port) + " " + version_flag + " -CAfile " +
+                 (Certs::Get().dir / "ca.pem").string() +
+                 " -verify_return_error -brief -ign_eof " + extra,
+             &out);
   return out;
 }
 
@@ -365,15 +190,12 @@ class WebTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(Certs::Get().ok) << Certs::Get().log;
-    dir_ = fs::temp_directory_path() /
-           ("cdc-web-tls-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = FreshTestDir("cdc-web-tls-test-");
     password_ = "web-Pw-" + RandomHex(16);
     connect_password_ = "connect-Pw-" + RandomHex(16);
     WriteFile(dir_ / "connect-password", connect_password_ + "\n");
-    connect_ = std::make_unique<FakeConnect>(connect_password_);
+    connect_ = std::make_unique<FakeConnect>(
+        "monitor", std::vector<std::string>{connect_password_});
     WriteFile(dir_ / "config.yaml",
               "connect_clusters:\n  - name: main\n    url: http://127.0.0.1:" +
                   std::to_string(connect_->port()) +
@@ -428,10 +250,12 @@ TEST_F(WebTlsTest, MetricsOverTls12And13WithBasicAuth) {
     EXPECT_TRUE(Has(r->body, "cdc_exporter_build_info{"));
     EXPECT_TRUE(Has(r->body, "cdc_web_config_last_reload_successful 1"));
   }
-  ASSERT_TRUE(WaitFor([&] {
-    auto r = TlsGet(port, "/metrics", {password_});
-    return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 1");
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = TlsGet(port, "/metrics", {password_});
+        return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 1");
+      },
+      kWaitLimit));
 
   // curl, each version pinned.
   const std::string auth = std::string("-u ") + kUser + ":" + password_;
@@ -480,22 +304,23 @@ TEST_F(WebTlsTest, MetricsOverTls12And13WithBasicAuth) {
   Curl(port, "/metrics", auth, &rc);
   EXPECT_EQ(rc, 0);
   std::string text;
-  Sh("curl -sS --max-time 5 " + auth +
-         " http://127.0.0.1:" + std::to_string(port) + "/metrics",
-     &text);
+  RunCommand("curl -sS --max-time 5 " + auth +
+                 " http://127.0.0.1:" + std::to_string(port) + "/metrics",
+             &text);
   EXPECT_FALSE(Has(text, "cdc_exporter_build_info")) << text;
   // An unverified TLS client is refused by the client itself (wrong CA).
-  Sh("curl -sS --max-time 5 --cacert " +
-         (Certs::Get().dir / "rogue.pem").string() + " " + auth +
-         " https://127.0.0.1:" + std::to_string(port) + "/metrics",
-     &text);
+  RunCommand("curl -sS --max-time 5 --cacert " +
+                 (Certs::Get().dir / "rogue.pem").string() + " " + auth +
+                 " https://127.0.0.1:" + std::to_string(port) + "/metrics",
+             &text);
   EXPECT_FALSE(Has(text, "cdc_exporter_build_info"));
 
   // The healthcheck subcommand: 401 still means "alive".
-  EXPECT_EQ(Sh(std::string(kBinary) + " healthcheck https://127.0.0.1:" +
-                   std::to_string(port) + "/-/healthy",
-               &text),
-            0)
+  EXPECT_EQ(
+      RunCommand(std::string(kBinary) + " healthcheck https://127.0.0.1:" +
+                     std::to_string(port) + "/-/healthy",
+                 &text),
+      0)
       << text;
   EXPECT_EQ(e->Terminate(), 0);
 }
@@ -572,10 +397,13 @@ TEST_F(WebTlsTest, ReloadAppliesUsersAndCertificate) {
   const std::string new_password = "rotated-" + RandomHex(8);
   WriteWebConfig("", "server2", new_password);
   kill(e->pid(), SIGHUP);
-  ASSERT_TRUE(WaitFor([&] {
-    auto r = TlsGet(port, "/metrics", {new_password});
-    return r && r->status == 200;
-  })) << e->Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = TlsGet(port, "/metrics", {new_password});
+        return r && r->status == 200;
+      },
+      kWaitLimit))
+      << e->Log();
   auto r = TlsGet(port, "/metrics", {password_});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
@@ -635,17 +463,17 @@ TEST_F(WebTlsTest, BadWebConfigStopsStartAndCheck) {
                                (dir_ / "nope.pem").string()))
       << e.Log();
   std::string out;
-  EXPECT_EQ(Sh(std::string(kBinary) + " --config.check --config.file=" +
-                   (dir_ / "config.yaml").string() +
-                   " --web.config.file=" + (dir_ / "web.yml").string(),
-               &out),
+  EXPECT_EQ(RunCommand(std::string(kBinary) + " --config.check --config.file=" +
+                           (dir_ / "config.yaml").string() +
+                           " --web.config.file=" + (dir_ / "web.yml").string(),
+                       &out),
             2);
   EXPECT_TRUE(Has(out, "tls_server_config.cert_file: cannot read file"));
   WriteWebConfig();
-  EXPECT_EQ(Sh(std::string(kBinary) + " --config.check --config.file=" +
-                   (dir_ / "config.yaml").string() +
-                   " --web.config.file=" + (dir_ / "web.yml").string(),
-               &out),
+  EXPECT_EQ(RunCommand(std::string(kBinary) + " --config.check --config.file=" +
+                           (dir_ / "config.yaml").string() +
+                           " --web.config.file=" + (dir_ / "web.yml").string(),
+                       &out),
             0)
       << out;
   EXPECT_TRUE(
@@ -676,25 +504,23 @@ class PrivateMariaDb {
                   "\nssl-key=" + (d / "server-key.pem").string() + "\n" +
                   (getuid() == 0 ? "user=root\n" : ""));
     std::string out;
-    if (Sh("mariadb-install-db --no-defaults --datadir=" +
-               (dir / "data").string() + (getuid() == 0 ? " --user=root" : "") +
-               " --auth-root-authentication-method=normal --skip-test-db",
-           &out) != 0) {
+    if (RunCommand(
+            "mariadb-install-db --no-defaults --datadir=" +
+                (dir / "data").string() +
+                (getuid() == 0 ? " --user=root" : "") +
+                " --auth-root-authentication-method=normal --skip-test-db",
+            &out) != 0) {
       log_ = out;
       return;
     }
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = fopen((dir / "mariadbd.log").c_str(), "w");
-      dup2(fileno(f), 1);
-      dup2(fileno(f), 2);
-      const std::string arg = "--defaults-file=" + (dir / "my.cnf").string();
-      execl("/usr/sbin/mariadbd", "mariadbd", arg.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    mariadbd_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{
+            "mariadbd", "--defaults-file=" + (dir / "my.cnf").string()},
+        ChildOptions{.out = dir / "mariadbd.log",
+                     .executable = "/usr/sbin/mariadbd"});
     const std::string root = "mariadb --no-defaults -uroot --socket=" + socket_;
-    if (!WaitFor([&] { return Sh(root + " -e 'SELECT 1'") == 0; })) {
+    if (!WaitFor([&] { return RunCommand(root + " -e 'SELECT 1'") == 0; },
+                 kWaitLimit)) {
       log_ = ReadFile(dir / "mariadbd.log");
       return;
     }
@@ -705,25 +531,14 @@ class PrivateMariaDb {
                   "'@'%';\nGRANT SELECT, INSERT, UPDATE, CREATE ON "
                   "cdc_canary.* TO '" +
                   user + "'@'%';\n");
-    ok_ = Sh(root + " < " + (dir / "grant.sql").string(), &log_) == 0;
-  }
-  ~PrivateMariaDb() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      const auto end = Clock::now() + std::chrono::seconds(10);
-      while (Clock::now() < end && waitpid(pid_, nullptr, WNOHANG) != pid_) {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    ok_ = RunCommand(root + " < " + (dir / "grant.sql").string(), &log_) == 0;
   }
   bool ok() const { return ok_; }
   int port() const { return port_; }
   const std::string& log() const { return log_; }
 
  private:
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> mariadbd_;  // stopped on destruction
   int port_ = 0;
   std::string socket_, log_;
   bool ok_ = false;
@@ -787,20 +602,26 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
   std::vector<std::pair<std::string, std::string>> seen;  // what, text
 
   // Let every probe run a few rounds: the secrets are in use.
-  ASSERT_TRUE(WaitFor([&] {
-    auto r = TlsGet(port, "/metrics", {web_pw});
-    return r && r->status == 200 &&
-           Has(r->body, "cdc_connect_up{cluster=\"env\"} 1") &&
-           Has(r->body, "cdc_connect_up{cluster=\"main\"} 1") &&
-           Has(r->body, "probe=\"marker\"");
-  })) << e->Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = TlsGet(port, "/metrics", {web_pw});
+        return r && r->status == 200 &&
+               Has(r->body, "cdc_connect_up{cluster=\"env\"} 1") &&
+               Has(r->body, "cdc_connect_up{cluster=\"main\"} 1") &&
+               Has(r->body, "probe=\"marker\"");
+      },
+      kWaitLimit))
+      << e->Log();
   EXPECT_GT(connect_->authorized(), 0);
   if (db.ok()) {
-    EXPECT_TRUE(WaitFor([&] {
-      auto r = TlsGet(port, "/metrics", {web_pw});
-      return r &&
-             Has(r->body, "cdc_probe_runs_total{probe=\"marker\",target=\"db");
-    })) << e->Log();
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto r = TlsGet(port, "/metrics", {web_pw});
+          return r && Has(r->body,
+                          "cdc_probe_runs_total{probe=\"marker\",target=\"db");
+        },
+        kWaitLimit))
+        << e->Log();
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));
   for (const char* path : {"/metrics", "/", "/status", "/api/v1/status",
@@ -885,10 +706,12 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
   }
-  ASSERT_TRUE(WaitFor([&] {
-    auto r = TlsGet(port, "/metrics", {web_pw});
-    return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 0");
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = TlsGet(port, "/metrics", {web_pw});
+        return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 0");
+      },
+      kWaitLimit));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   for (const char* path : {"/metrics", "/", "/api/v1/status"}) {
     auto r = TlsGet(port, path, {web_pw});
@@ -897,9 +720,10 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
   }
   // --config.check output too.
   std::string out;
-  Sh(std::string(kBinary) + " --config.check --config.file=" +
-         (dir_ / "config.yaml").string() + " --web.config.file=" + web.string(),
-     &out);
+  RunCommand(std::string(kBinary) + " --config.check --config.file=" +
+                 (dir_ / "config.yaml").string() +
+                 " --web.config.file=" + web.string(),
+             &out);
   seen.emplace_back("config.check", out);
   EXPECT_EQ(e->Terminate(), 0);
   seen.emplace_back("log", e->Log());
@@ -919,3 +743,4 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
 }
 
 }  // namespace
+}  // namespace cdc::testing
