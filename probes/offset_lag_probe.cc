@@ -1,6 +1,8 @@
 #include "probes/offset_lag_probe.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace cdc {
 
@@ -74,15 +76,22 @@ void OffsetLagProbe::Cancel() {
 }
 
 std::optional<PipelineState::Offset> OffsetLagProbe::RestOffset(
-    const Item& item, const ProbeContext& ctx) {
-  if (item.cluster.empty() || rest_offsets_unsupported_[item.cluster]) {
+    const Item& item, std::chrono::steady_clock::time_point deadline,
+    std::set<std::string>& failed_clusters) {
+  if (item.cluster.empty() || rest_offsets_unsupported_[item.cluster] ||
+      failed_clusters.count(item.cluster)) {
     return std::nullopt;
   }
   auto& client = clients_.at(item.cluster);
   const std::string path =
       "/connectors/" + connect::EncodePathSegment(item.connector) + "/offsets";
-  connect::HttpResult r = client->Get(path, ctx.deadline);
-  if (!r.ok) return std::nullopt;  // REST trouble shows in cdc_connect_up
+  connect::HttpResult r = client->Get(path, deadline);
+  if (!r.ok) {
+    // REST trouble shows in cdc_connect_up; do not wait on this cluster
+    // again this round: the offsets topic still gives the lag.
+    failed_clusters.insert(item.cluster);
+    return std::nullopt;
+  }
   if (r.status == 200) return ParseRestOffsets(r.body);
   if (r.status == 404 || r.status == 405) {
     // Workers before Kafka 3.6 have no such endpoint. (A missing connector
@@ -142,8 +151,15 @@ ProbeOutcome OffsetLagProbe::Run(const ProbeContext& ctx) {
                               e.what());
   }
   const auto now = WallClock::now();
+  // Connect REST gets at most half of what is left: a hung worker must not
+  // use up the round (the lag then comes from the offsets topic, which the
+  // Kafka watcher reads anyway). docs/reliability.md.
+  const auto start = std::chrono::steady_clock::now();
+  const auto rest_deadline =
+      start + (std::max(ctx.deadline, start) - start) / 2;
+  std::set<std::string> failed_clusters;
   for (const auto& item : items_) {
-    if (auto rest = RestOffset(item, ctx)) {
+    if (auto rest = RestOffset(item, rest_deadline, failed_clusters)) {
       state_.OnCommittedOffset(item.connector, *rest, now);
     }
     auto offset = state_.CommittedOffset(item.connector);

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,8 +48,12 @@ class OffsetLagProbe final : public Probe {
     std::string connector;
     std::string cluster;  // "" : no REST API
   };
-  std::optional<PipelineState::Offset> RestOffset(const Item& item,
-                                                  const ProbeContext& ctx);
+  // The connector's offset from GET /connectors/{name}/offsets, or nullopt.
+  // A cluster whose request fails is put in `failed_clusters` and not asked
+  // again this round.
+  std::optional<PipelineState::Offset> RestOffset(
+      const Item& item, std::chrono::steady_clock::time_point deadline,
+      std::set<std::string>& failed_clusters);
 
   const config::Source source_;
   std::vector<Item> items_;
