@@ -37,41 +37,6 @@ std::string DescribeError(httplib::Error e) {
   }
 }
 
-// Stops a client's request in progress when the deadline passes before
-// Disarm(). Thread-safe.
-class Watchdog {
- public:
-  Watchdog(httplib::Client& cli, std::chrono::steady_clock::time_point deadline)
-      : thread_([this, &cli, deadline] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (!cv_.wait_until(lock, deadline, [this] { return disarmed_; })) {
-            fired_ = true;
-            cli.stop();
-          }
-        }) {}
-  ~Watchdog() { Disarm(); }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
-  // Returns whether the deadline stopped the client.
-  bool Disarm() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      disarmed_ = true;
-    }
-    cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
-    return fired_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
-  bool fired_ = false;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
 }  // namespace
 
 std::string ConnectClusterFingerprint(const config::ConnectCluster& c) {
@@ -104,8 +69,76 @@ std::string EncodePathSegment(const std::string& s) {
   return out;
 }
 
+// Stops the armed client's request when its deadline passes before Disarm().
+// One long-lived thread per ConnectClient, armed once per request (requests
+// of a client are serialised): no thread is created per request.
+class ConnectClient::Watchdog {
+ public:
+  Watchdog() : thread_([this] { Loop(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  void Arm(httplib::Client* cli,
+           std::chrono::steady_clock::time_point deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cli_ = cli;
+      deadline_ = deadline;
+      fired_ = false;
+      ++generation_;
+    }
+    cv_.notify_all();
+  }
+
+  // Returns whether the deadline stopped the client. After it returns the
+  // watchdog no longer touches the client.
+  bool Disarm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    cli_ = nullptr;
+    cv_.notify_all();
+    return fired_;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (cli_ == nullptr) {
+        cv_.wait(lock);
+        continue;
+      }
+      const uint64_t generation = generation_;
+      if (cv_.wait_until(lock, deadline_, [&] {
+            return stop_ || cli_ == nullptr || generation_ != generation;
+          })) {
+        continue;
+      }
+      fired_ = true;
+      cli_->stop();  // shuts the socket down; quick
+      cli_ = nullptr;
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  httplib::Client* cli_ = nullptr;
+  std::chrono::steady_clock::time_point deadline_;
+  uint64_t generation_ = 0;
+  bool fired_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 ConnectClient::ConnectClient(const config::ConnectCluster& cluster)
-    : cluster_(cluster) {}
+    : cluster_(cluster), watchdog_(std::make_unique<Watchdog>()) {}
 
 ConnectClient::~ConnectClient() = default;
 
@@ -166,7 +199,7 @@ HttpResult ConnectClient::Send(const std::string& method,
   // httplib's timeouts bound each socket read, not the request: a server
   // that trickles its status line and headers would hold it far past the
   // deadline.
-  Watchdog watchdog(*cli, deadline);
+  watchdog_->Arm(cli.get(), deadline);
   if (method == "GET") {
     res = cli->Get(
         full_path, headers,
@@ -198,7 +231,7 @@ HttpResult ConnectClient::Send(const std::string& method,
       r.body = res->body.substr(0, limit);
     }
   }
-  const bool deadline_hit = watchdog.Disarm();
+  const bool deadline_hit = watchdog_->Disarm();
   {
     std::lock_guard<std::mutex> lock(active_mu_);
     active_ = nullptr;

@@ -48,7 +48,10 @@ class ConnectClient {
   std::unique_ptr<httplib::Client> MakeClient(
       std::chrono::steady_clock::duration budget) const;
 
+  class Watchdog;
+
   const config::ConnectCluster cluster_;
+  const std::unique_ptr<Watchdog> watchdog_;
   std::mutex request_mu_;  // one request at a time
   std::mutex active_mu_;   // guards active_ and cancelled_
   httplib::Client* active_ = nullptr;
