@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cdc/common/log.h"
@@ -51,10 +54,10 @@ std::string JsonEvent(const std::string& token) {
 // zig-zag lengths and raw bytes) carrying `token` among binary noise.
 std::string AvroBlob(const std::string& token) {
   std::string b("\x00\x00\x00\x00\x2a", 5);  // magic byte + schema id 42
-  b += '\x02';                                // union branch: after
-  b += '\x10';                                // length of "host-10s"
+  b += '\x02';                               // union branch: after
+  b += '\x10';                               // length of "host-10s"
   b += "host-10s";
-  b += static_cast<char>(token.size() * 2);   // zig-zag length
+  b += static_cast<char>(token.size() * 2);  // zig-zag length
   b += token;
   b.append("\x00\xff\x80\x01\x00", 5);
   return b;
@@ -114,7 +117,8 @@ class Scrape {
       bool match = true;
       for (const auto& [k, v] : want) {
         bool has = false;
-        for (const auto& l : m.label) has = has || (l.name == k && l.value == v);
+        for (const auto& l : m.label)
+          has = has || (l.name == k && l.value == v);
         match = match && has;
       }
       if (!match) continue;
@@ -235,8 +239,8 @@ TEST_F(PipelineStateTest, TokenInJsonAfterIsFoundWithItsLatency) {
   EXPECT_EQ(s.Value("cdc_marker_last_latency_seconds", {{"connector", "a"}}),
             1.5);
   EXPECT_EQ(s.Value("cdc_marker_consecutive_misses", {{"connector", "a"}}), 0);
-  const auto* ts = s.Find("cdc_marker_last_success_timestamp_seconds",
-                          {{"connector", "a"}});
+  const auto* ts =
+      s.Find("cdc_marker_last_success_timestamp_seconds", {{"connector", "a"}});
   ASSERT_NE(ts, nullptr);
   EXPECT_NEAR(ts->gauge.value, Seconds(At(1500ms)), 1e-3);
 
@@ -304,9 +308,9 @@ TEST_F(PipelineStateTest, NotFoundByTheDeadlineIsAMiss) {
   EXPECT_EQ(Probes(s, "a", "found"), 0);
   EXPECT_EQ(s.Value("cdc_marker_success", {{"connector", "a"}}), 0);
   EXPECT_EQ(s.Value("cdc_marker_consecutive_misses", {{"connector", "a"}}), 1);
-  EXPECT_EQ(s.Find("cdc_marker_last_success_timestamp_seconds",
-                   {{"connector", "a"}}),
-            nullptr);
+  EXPECT_EQ(
+      s.Find("cdc_marker_last_success_timestamp_seconds", {{"connector", "a"}}),
+      nullptr);
   EXPECT_THAT(log_text_.str(), HasSubstr("marker not delivered"));
 }
 
@@ -658,8 +662,7 @@ TEST_F(PipelineStateTest, NeverSeenHeartbeatIsNotStale) {
   EXPECT_FALSE(v.silent_failure);
   const Scrape s = Collect(At(24h));
   EXPECT_EQ(s.Family("cdc_heartbeat_stale"), nullptr);
-  EXPECT_EQ(s.Family("cdc_heartbeat_last_received_timestamp_seconds"),
-            nullptr);
+  EXPECT_EQ(s.Family("cdc_heartbeat_last_received_timestamp_seconds"), nullptr);
 }
 
 TEST_F(PipelineStateTest, HeartbeatGoesStaleAfterMaxAge) {
@@ -673,9 +676,9 @@ TEST_F(PipelineStateTest, HeartbeatGoesStaleAfterMaxAge) {
   EXPECT_FALSE(state_.GetVerdict("a", At(60s)).silent_failure);
   Scrape s = Collect(At(60s));
   EXPECT_EQ(s.Value("cdc_heartbeat_stale", {{"connector", "a"}}), 0);
-  EXPECT_EQ(s.Value("cdc_heartbeat_last_timestamp_seconds",
-                    {{"connector", "a"}}),
-            1699999999.5);
+  EXPECT_EQ(
+      s.Value("cdc_heartbeat_last_timestamp_seconds", {{"connector", "a"}}),
+      1699999999.5);
   EXPECT_EQ(s.Value("cdc_heartbeat_last_received_timestamp_seconds",
                     {{"connector", "a"}}),
             Seconds(At(0s)));
@@ -737,16 +740,17 @@ TEST_F(PipelineStateTest, ConfiguredTlsVersionWins) {
 
 TEST_F(PipelineStateTest, AutoTlsVersionIsDetectedAndSticky) {
   EXPECT_EQ(state_.TlsLabel("a"), "unknown");
-  EXPECT_NE(Collect(At(0s)).Find("cdc_silent_failure",
-                                 {{"connector", "a"}, {"tls_version", "unknown"}}),
-            nullptr);
+  EXPECT_NE(
+      Collect(At(0s)).Find("cdc_silent_failure",
+                           {{"connector", "a"}, {"tls_version", "unknown"}}),
+      nullptr);
   state_.OnBinlogSessions("a", {{.id = 7, .tls = "1.3", .connected_since = 1}});
   EXPECT_EQ(state_.TlsLabel("a"), "1.3");
-  EXPECT_NE(Collect(At(1s)).Find("cdc_marker_probes_total",
-                                 {{"connector", "a"},
-                                  {"tls_version", "1.3"},
-                                  {"result", "found"}}),
-            nullptr);
+  EXPECT_NE(
+      Collect(At(1s)).Find(
+          "cdc_marker_probes_total",
+          {{"connector", "a"}, {"tls_version", "1.3"}, {"result", "found"}}),
+      nullptr);
   state_.OnBinlogSessions("a", {});  // the session is gone: keep the label
   EXPECT_EQ(state_.TlsLabel("a"), "1.3");
   EXPECT_EQ(state_.GetVerdict("a", At(2s)).tls_version, "1.3");
@@ -759,9 +763,8 @@ TEST_F(PipelineStateTest, NewSessionIdIsAReconnect) {
   state_.OnBinlogSessions("a",
                           {{.id = 10, .tls = "1.3", .connected_since = 1000}});
   Scrape s = Collect(At(0s));
-  EXPECT_EQ(s.Value("cdc_binlog_session_reconnects_total",
-                    {{"connector", "a"}}),
-            0);
+  EXPECT_EQ(
+      s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 0);
   EXPECT_EQ(s.Value("cdc_binlog_session_up", {{"connector", "a"}}), 1);
   EXPECT_EQ(s.Value("cdc_binlog_sessions", {{"connector", "a"}}), 1);
   EXPECT_EQ(s.Value("cdc_binlog_session_start_timestamp_seconds",
@@ -778,9 +781,8 @@ TEST_F(PipelineStateTest, NewSessionIdIsAReconnect) {
   state_.OnBinlogSessions("a",
                           {{.id = 11, .tls = "1.3", .connected_since = 2000}});
   s = Collect(At(2s));
-  EXPECT_EQ(s.Value("cdc_binlog_session_reconnects_total",
-                    {{"connector", "a"}}),
-            1);
+  EXPECT_EQ(
+      s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 1);
   EXPECT_EQ(s.Value("cdc_binlog_session_start_timestamp_seconds",
                     {{"connector", "a"}}),
             2000);
@@ -799,10 +801,12 @@ TEST_F(PipelineStateTest, NoSessionIsSessionDown) {
 }
 
 TEST_F(PipelineStateTest, SessionReplacedAfterAGapIsAReconnect) {
-  state_.OnBinlogSessions("a", {{.id = 10, .tls = "1.3", .connected_since = 1}});
+  state_.OnBinlogSessions("a",
+                          {{.id = 10, .tls = "1.3", .connected_since = 1}});
   state_.OnBinlogSessions("a", {});
   state_.OnBinlogSessions("a", {});
-  state_.OnBinlogSessions("a", {{.id = 11, .tls = "1.3", .connected_since = 9}});
+  state_.OnBinlogSessions("a",
+                          {{.id = 11, .tls = "1.3", .connected_since = 9}});
   EXPECT_EQ(Collect(At(0s)).Value("cdc_binlog_session_reconnects_total",
                                   {{"connector", "a"}}),
             1);
@@ -816,21 +820,21 @@ TEST_F(PipelineStateTest, SessionReplacedAfterAGapIsAReconnect) {
 TEST_F(PipelineStateTest, FirstSessionAfterNoneIsNotAReconnect) {
   // The exporter started before the connector connected.
   state_.OnBinlogSessions("a", {});
-  EXPECT_EQ(Collect(At(0s)).Value("cdc_binlog_session_up",
-                                  {{"connector", "a"}}),
-            0);
-  state_.OnBinlogSessions("a", {{.id = 10, .tls = "1.3", .connected_since = 1}});
+  EXPECT_EQ(
+      Collect(At(0s)).Value("cdc_binlog_session_up", {{"connector", "a"}}), 0);
+  state_.OnBinlogSessions("a",
+                          {{.id = 10, .tls = "1.3", .connected_since = 1}});
   const Scrape s = Collect(At(1s));
   EXPECT_EQ(s.Value("cdc_binlog_session_up", {{"connector", "a"}}), 1);
-  EXPECT_EQ(s.Value("cdc_binlog_session_reconnects_total",
-                    {{"connector", "a"}}),
-            0);
+  EXPECT_EQ(
+      s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 0);
 }
 
 TEST_F(PipelineStateTest, SeveralSessionsFollowTheNewest) {
-  state_.OnBinlogSessions("a", {{.id = 5, .tls = "1.2", .connected_since = 100},
-                                {.id = 7, .tls = "1.3", .connected_since = 200},
-                                {.id = 6, .tls = "1.2", .connected_since = 150}});
+  state_.OnBinlogSessions("a",
+                          {{.id = 5, .tls = "1.2", .connected_since = 100},
+                           {.id = 7, .tls = "1.3", .connected_since = 200},
+                           {.id = 6, .tls = "1.2", .connected_since = 150}});
   Scrape s = Collect(At(0s));
   EXPECT_EQ(s.Value("cdc_binlog_sessions", {{"connector", "a"}}), 3);
   EXPECT_EQ(s.Value("cdc_binlog_session_start_timestamp_seconds",
@@ -839,14 +843,14 @@ TEST_F(PipelineStateTest, SeveralSessionsFollowTheNewest) {
   EXPECT_EQ(state_.TlsLabel("a"), "1.3");
 
   // Listed in another order, minus one: still the same newest session.
-  state_.OnBinlogSessions("a", {{.id = 7, .tls = "1.3", .connected_since = 200},
-                                {.id = 5, .tls = "1.2", .connected_since = 100}});
+  state_.OnBinlogSessions("a",
+                          {{.id = 7, .tls = "1.3", .connected_since = 200},
+                           {.id = 5, .tls = "1.2", .connected_since = 100}});
   s = Collect(At(1s));
   EXPECT_EQ(s.Value("cdc_binlog_sessions", {{"connector", "a"}}), 2);
   EXPECT_EQ(s.Value("cdc_binlog_session_up", {{"connector", "a"}}), 1);
-  EXPECT_EQ(s.Value("cdc_binlog_session_reconnects_total",
-                    {{"connector", "a"}}),
-            0);
+  EXPECT_EQ(
+      s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 0);
 }
 
 TEST_F(PipelineStateTest, NoBinlogSeriesWithoutBinlogUserOrObservation) {
@@ -980,6 +984,108 @@ TEST_F(PipelineStateTest, SnapshotMirrorsTheState) {
   EXPECT_EQ(s.session_up, false);
   EXPECT_EQ(s.lag_bytes, -1);
   EXPECT_TRUE(s.verdict.silent_failure);
+}
+
+// The state is shared by the Kafka consumer thread (records, heartbeats,
+// offsets, Expire), the probe workers (markers, REST, sessions, lag) and the
+// HTTP threads (scrapes, the status page). Run them all at once: the counts
+// must come out exact, and under ThreadSanitizer (-DCDC_TSAN=ON) this is
+// what covers the consumer thread's side, since librdkafka itself cannot run
+// under TSan (test/sanitizers.md).
+TEST(PipelineStateConcurrencyTest, ConsumerProbesAndScrapesAtOnce) {
+  std::ostringstream log_text;
+  Logger log{log_text, LogLevel::kDebug};
+  PipelineState state{log};
+  state.SetConnectors({MakeConnector("a"), MakeConnector("b")});
+  constexpr int kRounds = 300;
+
+  std::mutex mu;
+  std::vector<std::string> written;  // tokens, in order
+  std::atomic<bool> writer_done{false}, done{false};
+
+  std::thread marker_probe([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string token = PipelineState::NewToken();
+      state.ExpectMarker(token, At(std::chrono::milliseconds(i * 10)),
+                         {"a", "b"});
+      std::lock_guard<std::mutex> lock(mu);
+      written.push_back(token);
+    }
+    writer_done = true;
+  });
+  // The consumer: "a" gets every marker, "b" every other one.
+  std::thread consumer([&] {
+    std::size_t next = 0;
+    while (true) {
+      std::string token;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (next < written.size()) token = written[next];
+      }
+      if (token.empty()) {
+        if (writer_done && [&] {
+              std::lock_guard<std::mutex> lock(mu);
+              return next == written.size();
+            }()) {
+          break;
+        }
+        std::this_thread::yield();
+        continue;
+      }
+      const auto seen = At(std::chrono::milliseconds(next * 10 + 5));
+      if (state.AwaitingMarker("a")) {
+        state.OnMarkerRecord("a", JsonEvent(token), seen);
+      }
+      if (next % 2 == 0) state.OnMarkerRecord("b", JsonEvent(token), seen);
+      state.OnHeartbeat("a", Seconds(seen), seen);
+      state.OnCommittedOffset("b", {"bin.000001", next, 0}, seen);
+      state.Expire(At(std::chrono::milliseconds(next * 10)));
+      ++next;
+    }
+  });
+  std::thread other_probes([&] {
+    for (uint64_t i = 0; !done; ++i) {
+      state.OnRestPoll("connect1", true,
+                       {Status("a", "RUNNING"), Status("b", "RUNNING")});
+      state.OnBinlogSessions("a", {{100 + i % 3, "1.3", 1.7e9}});
+      state.OnBinlogLag("b", static_cast<double>(i));
+      state.SetKafkaUp("kafka1", true);
+      std::this_thread::yield();
+    }
+  });
+  std::thread scraper([&] {
+    while (!done) {
+      MetricSink sink;
+      state.Collect(sink, At(0ms));
+      auto families = sink.Take();
+      EXPECT_FALSE(families.empty());
+      EXPECT_EQ(state.Snapshots(At(0ms)).size(), 2u);
+      state.GetVerdict("b", At(0ms));
+      state.CommittedOffset("b");
+    }
+  });
+  marker_probe.join();
+  consumer.join();
+  done = true;
+  other_probes.join();
+  scraper.join();
+
+  // Every round judged: "b"'s undelivered markers expire.
+  state.Expire(At(1h));
+  MetricSink sink;
+  state.Collect(sink, At(1h));
+  Scrape scrape(sink.Take());
+  auto count = [&](const std::string& c, const std::string& result) {
+    return scrape
+        .Value("cdc_marker_probes_total",
+               {{"connector", c}, {"result", result}})
+        .value_or(-1);
+  };
+  EXPECT_EQ(count("a", "found"), kRounds);
+  EXPECT_EQ(count("a", "not_found"), 0);
+  EXPECT_EQ(count("b", "found"), kRounds / 2);
+  EXPECT_EQ(count("b", "not_found"), kRounds / 2);
+  EXPECT_EQ(state.CommittedOffset("b")->pos, uint64_t{kRounds - 1});
 }
 
 }  // namespace
