@@ -66,16 +66,19 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {
-  int64_t ms = d.count();
-  if (ms == 0) return "0s";
+  const int64_t count = d.count();
+  if (count == 0) return "0s";
   std::string out;
-  if (ms < 0) {
-    out = "-";
-    ms = -ms;
+  // Unsigned: -INT64_MIN does not fit an int64_t. push_back, not `out = "-"`:
+  // gcc 12 warns falsely (-Wrestrict) on the latter under ASan.
+  uint64_t ms = static_cast<uint64_t>(count);
+  if (count < 0) {
+    out.push_back('-');
+    ms = ~ms + 1;
   }
   const struct {
     const char* name;
-    int64_t ms;
+    uint64_t ms;
   } parts[] = {{"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1}};
   for (const auto& p : parts) {
     if (ms >= p.ms) {

@@ -702,7 +702,9 @@ TEST_F(ConnectRestProbeTest, FailureKeepsTheLastSeriesAndRecovers) {
   auto c = Connector("inventory", "FAILED", 2, "FAILED");
   c.trace = "org.apache.kafka.connect.errors.ConnectException: x";
   worker_.SetConnectors({c, Connector("orders", "RUNNING", 1)});
-  ConnectRestProbe probe(ClusterFor(worker_.Url(), 1s), log_);
+  // 5 s: reading up to max_response_bytes of the huge body takes over 1 s
+  // under ThreadSanitizer; every other failure here is immediate.
+  ConnectRestProbe probe(ClusterFor(worker_.Url(), 5s), log_);
   ASSERT_TRUE(RunOnce(probe).success);
   auto good = Series(probe);
   ASSERT_EQ(good.at(UpKey()), 1);

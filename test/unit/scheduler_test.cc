@@ -218,9 +218,13 @@ TEST_F(SchedulerTest, HungProbeIsReportedAtItsDeadlineAndBlocksNothing) {
   }));
   const auto judged = Clock::now() - start;
   EXPECT_GE(judged, milliseconds(200));
-  EXPECT_LT(judged, milliseconds(600));  // at the deadline, not at release
+  // At the deadline, not at release (which never comes by itself); the
+  // margin is for loaded CI machines and sanitizer builds.
+  EXPECT_LT(judged, milliseconds(1000));
   EXPECT_EQ(Scrape(s)["cdc_probe_success{target=hung,}"], 0);
-  EXPECT_GE(hung->cancels.load(), 1);
+  // Cancelled at the deadline too (right after the timeout is recorded).
+  EXPECT_TRUE(WaitFor([&] { return hung->cancels.load() >= 1; },
+                      milliseconds(500)));
 
   // While it stays stuck: no second run, due rounds are "skipped", the
   // healthy probe keeps running and scrapes answer at once.
@@ -228,10 +232,10 @@ TEST_F(SchedulerTest, HungProbeIsReportedAtItsDeadlineAndBlocksNothing) {
   std::this_thread::sleep_for(milliseconds(700));
   const auto scrape_start = Clock::now();
   auto m = Scrape(s);
-  EXPECT_LT(Clock::now() - scrape_start, milliseconds(50));
+  EXPECT_LT(Clock::now() - scrape_start, milliseconds(200));
   EXPECT_EQ(hung->runs.load(), 1);
   EXPECT_GE(m["cdc_probe_runs_total{target=hung,result=skipped,}"], 2);
-  EXPECT_GE(healthy->runs.load() - healthy_before, 8);
+  EXPECT_GE(healthy->runs.load() - healthy_before, 5);  // 14 when idle
   EXPECT_EQ(m["cdc_probe_success{target=healthy,}"], 1);
 
   // Released: its late result is discarded, and it runs again on schedule.
