@@ -621,9 +621,12 @@ TEST_F(FaultMatrixTest, Kafka) {
   // Down phases must outlast the probe's 4 s timeout: rd_kafka_metadata()
   // waits for a broker within it, so a shorter outage is (rightly) absorbed
   // by the run in flight. 3 s phases were: no failure was ever reported.
-  Case flap = KafkaCase("flap 6 s x 3", "down", "up");
-  flap.flap_period = seconds(6);
-  flap.flap_for = seconds(18);
+  // A run fails only if it starts in the first (phase - 4 s) of a down
+  // phase; with 6 s phases two such 2 s windows could both fall between
+  // runs 5 s apart (flaky). 9 s phases leave a 5 s window: one run must hit.
+  Case flap = KafkaCase("flap 9 s x 3", "down", "up");
+  flap.flap_period = seconds(9);
+  flap.flap_for = seconds(27);
   flap.report_within = flap.flap_for;
   RunCase(flap);
 }
