@@ -260,6 +260,56 @@ TEST_F(E2eProbesTest, HealthyPipelineEveryProbeSucceeds) {
   }
 }
 
+// The canary table stays bounded however long the exporter runs: every round
+// upserts the same row (one per exporter host and marker interval), so rounds
+// add none. A restarted exporter finds the row its predecessor left and does
+// not mistake it (an old token) for a delivery: its rounds are judged on
+// their own tokens, none missed, none in error.
+TEST_F(E2eProbesTest, CanaryStaysBoundedAndRestartIgnoresOldMarkers) {
+  auto rows = [&]() -> int {
+    std::string out;
+    const int rc = RunCommand(
+        "MYSQL_PWD=\"$(cat '" + env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
+            "')\" mariadb -h " + env_.Get("MYSQL_HOST") + " -P " +
+            env_.Get("MYSQL_PORT") +
+            " -u root -N -B -e 'SELECT COUNT(*) FROM cdc_canary.markers'",
+        &out);
+    EXPECT_EQ(rc, 0) << out;
+    return rc == 0 ? std::atoi(out.c_str()) : -1;
+  };
+  auto found = [&](const char* c) {
+    return last_.GetOr0("cdc_marker_probes_total",
+                        {{"connector", c}, {"result", "found"}});
+  };
+  const fs::path config = WriteConfig();
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy());
+  const int before = rows();
+  ASSERT_GE(before, 1);
+  // Three more rounds delivered: still the same rows.
+  const double found13 = found(kTls13);
+  ASSERT_TRUE(Poll(kMarkerInterval * 3 + kMarkerTimeout + kMargin,
+                   [&](const Scrape&) { return found(kTls13) >= found13 + 3; }))
+      << Diag();
+  EXPECT_EQ(rows(), before) << "marker rounds added rows to the canary table";
+
+  exporter_.reset();  // SIGTERM, like a rolling restart
+  ASSERT_TRUE(Start(config));
+  ASSERT_TRUE(WaitHealthy());
+  ASSERT_TRUE(Poll(kMarkerInterval * 2 + kMarkerTimeout + kMargin,
+                   [&](const Scrape&) { return found(kTls12) >= 2; }))
+      << Diag();
+  EXPECT_EQ(rows(), before) << "the restarted exporter added a row";
+  for (const char* c : {kTls13, kTls12}) {
+    for (const char* result : {"not_found", "error"}) {
+      EXPECT_EQ(last_.GetOr0("cdc_marker_probes_total",
+                             {{"connector", c}, {"result", result}}),
+                0)
+          << c << " " << result << Diag();
+    }
+  }
+}
+
 TEST_F(E2eProbesTest, TlsVersionLabelsComeFromTheServer) {
   const fs::path config = WriteConfig();
   // The labels cannot come from the config: it asks for detection.
