@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -75,6 +76,13 @@ class Certs {
           ("cdc-web-tls-certs-" + std::to_string(getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
+    // Removed when the test process exits (each test is its own process).
+    static fs::path cleanup;
+    cleanup = dir;
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(cleanup, ec);
+    });
     const std::string d = dir.string();
     const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
     auto leaf = [&](const std::string& name, const std::string& cn,
