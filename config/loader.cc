@@ -159,14 +159,12 @@ std::optional<std::string> YamlReader::File(const YAML::Node& map,
          "cannot read file " + resolved + ": " + std::strerror(errno));
   }
   struct stat st;
-  if (stat(resolved.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    Fail(At(map, key), Join(path, key),
-         "cannot read file " + resolved + ": it is a directory");
-  }
-  // A FIFO or a device such as /dev/zero would block or never end.
   if (stat(resolved.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    Fail(At(map, key), Join(path, key),
-         "cannot read file " + resolved + ": not a regular file");
+    // A FIFO or a device such as /dev/zero would block or never end.
+    Fail(
+        At(map, key), Join(path, key),
+        "cannot read file " + resolved + ": " +
+            (S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file"));
   }
   return resolved;
 }
