@@ -1,7 +1,5 @@
 #include "exporter/app.h"
 
-#include <prometheus/text_serializer.h>
-
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
 #include "probes/binlog_session_probe.h"
@@ -173,7 +171,7 @@ std::string App::ScrapeText() {
   }
   if (scheduler) scheduler->Collect(sink);
   pipeline_.Collect(sink, std::chrono::system_clock::now());
-  return prometheus::TextSerializer().Serialize(sink.Take());
+  return sink.Render();
 }
 
 std::vector<Scheduler::Status> App::ProbeStatuses() const {

@@ -2,7 +2,6 @@
 
 #include <httplib.h>
 #include <openssl/ssl.h>
-#include <prometheus/text_serializer.h>
 
 #include <chrono>
 #include <cstring>
@@ -162,7 +161,7 @@ void HttpServer::Routes() {
                  "1 if the last load of --web.config.file succeeded, 0 if it "
                  "was rejected (the previous one is still in use).",
                  {}, ok ? 1 : 0);
-      text += prometheus::TextSerializer().Serialize(sink.Take());
+      text += sink.Render();
     }
     // Moved, not copied (set_content copies): the body is megabytes at
     // a thousand connectors.

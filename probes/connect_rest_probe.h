@@ -70,6 +70,8 @@ class ConnectRestProbe final : public Probe {
   double last_success_ts_ = 0;
   bool expand_supported_ = true;
   std::vector<connect::ConnectorStatus> connectors_;
+  // connectors_'s series, rendered when they were polled.
+  std::vector<RenderedFamily> rendered_;
   // "connector" or "connector/task" -> state / trace first line last logged.
   std::map<std::string, std::string> logged_state_;
   std::map<std::string, std::string> logged_trace_;

@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <prometheus/text_serializer.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "config/url.h"
+#include "test/common/exposition.h"
 #include "test/unit/fake_connect_worker.h"
 
 namespace cdc {
@@ -69,20 +70,22 @@ std::string SeriesKey(const std::string& name,
   return k + "}";
 }
 
-// Every series the probe exports, by SeriesKey(), all gauges.
+// Every series the probe exports, by SeriesKey(), all gauges, read back from
+// the exposition text (part of it is rendered when the probe polls).
 std::map<std::string, double> Series(const Probe& p) {
   MetricSink sink;
   p.Collect(sink);
+  const testing::Scrape scrape(sink.Render());
+  EXPECT_TRUE(scrape.duplicate_headers().empty()) << scrape.text();
   std::map<std::string, double> out;
-  for (const auto& f : sink.Take()) {
-    EXPECT_EQ(f.type, prometheus::MetricType::Gauge) << f.name;
-    for (const auto& m : f.metric) {
-      std::vector<std::pair<std::string, std::string>> labels;
-      for (const auto& l : m.label) labels.emplace_back(l.name, l.value);
-      const std::string key = SeriesKey(f.name, labels);
-      EXPECT_EQ(out.count(key), 0u) << "duplicate series " << key;
-      out[key] = m.gauge.value;
-    }
+  for (const auto& s : scrape.samples()) {
+    auto type = scrape.types().find(s.name);
+    EXPECT_TRUE(type != scrape.types().end() && type->second == "gauge")
+        << s.name;
+    const std::string key =
+        SeriesKey(s.name, {s.labels.begin(), s.labels.end()});
+    EXPECT_EQ(out.count(key), 0u) << "duplicate series " << key;
+    out[key] = s.value;
   }
   return out;
 }
@@ -91,9 +94,7 @@ std::map<std::string, double> Series(const Probe& p) {
 std::string Text(const Probe& p) {
   MetricSink sink;
   p.Collect(sink);
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, sink.Take());
-  return out.str();
+  return sink.Render();
 }
 
 std::map<std::string, double> WithoutTimestamp(
@@ -434,6 +435,65 @@ TEST_F(ConnectRestProbeTest, RemovedConnectorLosesItsSeries) {
                            HasSubstr("connector=drop")));
   ASSERT_EQ(probe.Connectors().size(), 1u);
   EXPECT_EQ(probe.Connectors()[0].name, "keep");
+}
+
+TEST_F(ConnectRestProbeTest, TwoClustersShareOneHeaderPerFamily) {
+  // The connector series are rendered per probe when it polls; two clusters'
+  // renderings must still make one family each on /metrics (a second
+  // # TYPE line for a name makes Prometheus reject the whole scrape).
+  FakeConnectWorker other_worker;
+  worker_.SetConnectors({Connector("a", "RUNNING", 1)});
+  other_worker.SetConnectors(
+      {Connector("b", "FAILED", 2), Connector("c", "PAUSED", 0)});
+  ConnectRestProbe first(ClusterFor(worker_.Url()), log_);
+  auto other_cluster = ClusterFor(other_worker.Url());
+  other_cluster.name = "other";
+  ConnectRestProbe second(other_cluster, log_);
+  ASSERT_TRUE(RunOnce(first).success);
+  ASSERT_TRUE(RunOnce(second).success);
+
+  MetricSink sink;
+  first.Collect(sink);
+  second.Collect(sink);
+  const testing::Scrape scrape(sink.Render());
+  EXPECT_TRUE(scrape.duplicate_headers().empty()) << scrape.text();
+  EXPECT_EQ(CountOf(scrape.text(), "# TYPE cdc_connector_state gauge\n"), 1);
+  EXPECT_EQ(CountOf(scrape.text(), "# HELP cdc_connector_state "), 1);
+  EXPECT_EQ(scrape.All("cdc_connector_state", {{"cluster", kCluster}}).size(),
+            6u);
+  EXPECT_EQ(scrape.All("cdc_connector_state", {{"cluster", "other"}}).size(),
+            12u);
+  EXPECT_TRUE(scrape.Is(
+      "cdc_connector_state",
+      {{"cluster", "other"}, {"connector", "b"}, {"state", "FAILED"}}, 1));
+  EXPECT_EQ(
+      scrape.All("cdc_connector_task_state", {{"cluster", "other"}}).size(),
+      12u);
+  EXPECT_TRUE(scrape.Is("cdc_connector_tasks",
+                        {{"cluster", "other"}, {"connector", "c"}}, 0));
+  // Each family's series stay together: the samples of one name are
+  // contiguous.
+  std::vector<std::string> order;
+  for (const auto& smp : scrape.samples()) {
+    if (order.empty() || order.back() != smp.name) order.push_back(smp.name);
+  }
+  std::set<std::string> distinct(order.begin(), order.end());
+  EXPECT_EQ(distinct.size(), order.size()) << scrape.text();
+}
+
+TEST_F(ConnectRestProbeTest, ScrapesBetweenPollsShowThePolledState) {
+  // The series are rendered when the probe polls: a change on the worker
+  // shows on /metrics after the next poll, not before, and a failed poll
+  // keeps them.
+  worker_.SetConnectors({Connector("inventory", "RUNNING", 1)});
+  ConnectRestProbe probe(ClusterFor(worker_.Url()), log_);
+  ASSERT_TRUE(RunOnce(probe).success);
+  const std::string polled = Text(probe);
+  worker_.SetConnectors({Connector("inventory", "FAILED", 1)});
+  EXPECT_EQ(Text(probe), polled);
+  ASSERT_TRUE(RunOnce(probe).success);
+  auto s = Series(probe);
+  ExpectStateSet(s, "inventory", -1, "FAILED");
 }
 
 TEST_F(ConnectRestProbeTest, FallbackWithoutExpandGivesTheSameMetrics) {
