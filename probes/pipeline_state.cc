@@ -71,21 +71,24 @@ void PipelineState::OnRestPoll(
     const std::string& cluster, bool ok,
     const std::vector<connect::ConnectorStatus>& connectors) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Unlisted (deleted or misnamed) or not polled: unknown.
   for (auto& [name, c] : conns_) {
-    if (c.cfg.connect_cluster != cluster) continue;
-    if (!ok) {
-      c.rest_state = "unknown";
+    if (c.cfg.connect_cluster == cluster) c.rest_state = "unknown";
+  }
+  if (!ok) return;
+  // One lookup per listed connector (a thousand on a big cluster), not a
+  // scan of the list per configured one.
+  for (const auto& s : connectors) {
+    auto it = conns_.find(s.name);
+    if (it == conns_.end() || it->second.cfg.connect_cluster != cluster) {
       continue;
     }
-    c.rest_state = "unknown";  // not listed: deleted or misnamed
-    for (const auto& s : connectors) {
-      if (s.name != name) continue;
-      c.rest_state = s.state;
-      // A connector RUNNING with a task in another state is not running.
-      for (const auto& t : s.tasks) {
-        if (s.state == "RUNNING" && t.state != "RUNNING") {
-          c.rest_state = "TASK_" + t.state;
-        }
+    std::string& state = it->second.rest_state;
+    state = s.state;
+    // A connector RUNNING with a task in another state is not running.
+    for (const auto& t : s.tasks) {
+      if (s.state == "RUNNING" && t.state != "RUNNING") {
+        state = "TASK_" + t.state;
       }
     }
   }

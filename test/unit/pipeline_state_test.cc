@@ -629,6 +629,12 @@ TEST_F(PipelineStateTest, RestPollOfAnotherClusterLeavesStateAlone) {
   EXPECT_EQ(state_.GetVerdict("a", At(0s)).rest_state, "RUNNING");
 }
 
+TEST_F(PipelineStateTest, SameNameOnAnotherClusterIsNotOurs) {
+  Rest({Status("a", "RUNNING")});
+  state_.OnRestPoll("connect2", true, {Status("a", "FAILED")});
+  EXPECT_EQ(state_.GetVerdict("a", At(0s)).rest_state, "RUNNING");
+}
+
 TEST_F(PipelineStateTest, TwoConsecutiveMissesNeededWhenConfigured) {
   auto a = MakeConnector("a");
   a.silent_failure.consecutive_misses = 2;
