@@ -9,11 +9,6 @@
 namespace cdc {
 namespace {
 
-struct StmtCloser {
-  void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
-};
-using MysqlStmt = std::unique_ptr<MYSQL_STMT, StmtCloser>;
-
 unsigned int Seconds(std::chrono::milliseconds t) {
   return static_cast<unsigned int>(
       std::max<int64_t>(1, (t.count() + 999) / 1000));
@@ -57,7 +52,7 @@ void MysqlSession::Fail(const std::string& what) {
       code = mysql_errno(conn_.get());
       msg += ": " + std::string(mysql_error(conn_.get()));
       // A broken connection is not reused; an SQL error keeps it.
-      if (code >= 2000 && code < 3000) conn_.reset();
+      if (code >= 2000 && code < 3000) ResetLocked();
     }
   }
   throw SqlError(msg, code);
@@ -140,15 +135,26 @@ uint64_t MysqlSession::Execute(const std::string& sql,
                                const std::vector<std::string>& params,
                                std::chrono::milliseconds timeout) {
   MYSQL* m = Connection(timeout);
-  MysqlStmt stmt(mysql_stmt_init(m));
-  if (!stmt) Fail("cannot create a prepared statement");
-  auto stmt_fail = [&](const char* what) {
-    throw SqlError(std::string(what) + ": " + mysql_stmt_error(stmt.get()),
-                   mysql_stmt_errno(stmt.get()));
-  };
-  if (mysql_stmt_prepare(stmt.get(), sql.data(), sql.size()) != 0) {
-    stmt_fail("prepare failed");
+  // Prepared once per connection and kept: a marker round is then one
+  // command on the source (Execute), not three (Prepare, Execute, Close).
+  auto cached = statements_.find(sql);
+  if (cached == statements_.end()) {
+    MysqlStmt fresh(mysql_stmt_init(m));
+    if (!fresh) Fail("cannot create a prepared statement");
+    if (mysql_stmt_prepare(fresh.get(), sql.data(), sql.size()) != 0) {
+      throw SqlError(
+          std::string("prepare failed: ") + mysql_stmt_error(fresh.get()),
+          mysql_stmt_errno(fresh.get()));
+    }
+    cached = statements_.emplace(sql, std::move(fresh)).first;
   }
+  MYSQL_STMT* stmt = cached->second.get();
+  auto stmt_fail = [&](const char* what) {
+    const unsigned code = mysql_stmt_errno(stmt);
+    const std::string err = mysql_stmt_error(stmt);
+    statements_.erase(cached);  // prepared again next time
+    throw SqlError(std::string(what) + ": " + err, code);
+  };
   std::vector<MYSQL_BIND> binds(params.size());
   std::vector<unsigned long> lengths(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -159,17 +165,17 @@ uint64_t MysqlSession::Execute(const std::string& sql,
     binds[i].buffer_length = lengths[i];
     binds[i].length = &lengths[i];
   }
-  if (!binds.empty() && mysql_stmt_bind_param(stmt.get(), binds.data()) != 0) {
+  if (!binds.empty() && mysql_stmt_bind_param(stmt, binds.data()) != 0) {
     stmt_fail("binding parameters failed");
   }
-  if (mysql_stmt_execute(stmt.get()) != 0) {
-    const unsigned code = mysql_stmt_errno(stmt.get());
-    const std::string err = mysql_stmt_error(stmt.get());
-    stmt.reset();
+  if (mysql_stmt_execute(stmt) != 0) {
+    const unsigned code = mysql_stmt_errno(stmt);
+    const std::string err = mysql_stmt_error(stmt);
+    statements_.erase(cached);
     if (code >= 2000 && code < 3000) Close();
     throw SqlError("statement failed: " + err, code);
   }
-  return mysql_stmt_affected_rows(stmt.get());
+  return mysql_stmt_affected_rows(stmt);
 }
 
 void MysqlSession::Cancel() {
@@ -182,6 +188,11 @@ void MysqlSession::Cancel() {
 
 void MysqlSession::Close() {
   std::lock_guard<std::mutex> lock(mu_);
+  ResetLocked();
+}
+
+void MysqlSession::ResetLocked() {
+  statements_.clear();  // before the connection they belong to
   conn_.reset();
 }
 

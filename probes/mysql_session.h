@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,11 +59,16 @@ class MysqlSession {
 
  private:
   MYSQL* Connection(std::chrono::milliseconds timeout);
+  // Closes the connection and its statements. Called with mu_ held.
+  void ResetLocked();
   [[noreturn]] void Fail(const std::string& what);
 
   const config::Source source_;
   mutable std::mutex mu_;  // guards conn_ against Cancel()
   MysqlHandle conn_;
+  // Prepared statements of conn_ by SQL text; used only by the probe's
+  // thread, cleared with conn_ (declared after it: destroyed first).
+  std::map<std::string, MysqlStmt> statements_;
 };
 
 // Every setting of a source, as one string: probes on the same source with

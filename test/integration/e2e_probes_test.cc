@@ -266,16 +266,26 @@ TEST_F(E2eProbesTest, HealthyPipelineEveryProbeSucceeds) {
 // not mistake it (an old token) for a delivery: its rounds are judged on
 // their own tokens, none missed, none in error.
 TEST_F(E2eProbesTest, CanaryStaysBoundedAndRestartIgnoresOldMarkers) {
-  auto rows = [&]() -> int {
+  auto root_count = [&](const std::string& sql) -> int {
     std::string out;
     const int rc = RunCommand(
         "MYSQL_PWD=\"$(cat '" + env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
             "')\" mariadb -h " + env_.Get("MYSQL_HOST") + " -P " +
-            env_.Get("MYSQL_PORT") +
-            " -u root -N -B -e 'SELECT COUNT(*) FROM cdc_canary.markers'",
+            env_.Get("MYSQL_PORT") + " -u root -N -B -e \"" + sql + "\"",
         &out);
     EXPECT_EQ(rc, 0) << out;
     return rc == 0 ? std::atoi(out.c_str()) : -1;
+  };
+  auto rows = [&] {
+    return root_count("SELECT COUNT(*) FROM cdc_canary.markers");
+  };
+  // The marker upsert is prepared once per connection, not once per round.
+  auto prepares = [&] {
+    return root_count(
+        "SELECT COALESCE(SUM(COUNT_STAR), 0) FROM performance_schema."
+        "events_statements_summary_by_user_by_event_name WHERE USER = '" +
+        env_.Get("MYSQL_MONITOR_USER") +
+        "' AND EVENT_NAME = 'statement/com/Prepare'");
   };
   auto found = [&](const char* c) {
     return last_.GetOr0("cdc_marker_probes_total",
@@ -286,12 +296,15 @@ TEST_F(E2eProbesTest, CanaryStaysBoundedAndRestartIgnoresOldMarkers) {
   ASSERT_TRUE(WaitHealthy());
   const int before = rows();
   ASSERT_GE(before, 1);
+  const int prepared = prepares();
   // Three more rounds delivered: still the same rows.
   const double found13 = found(kTls13);
   ASSERT_TRUE(Poll(kMarkerInterval * 3 + kMarkerTimeout + kMargin,
                    [&](const Scrape&) { return found(kTls13) >= found13 + 3; }))
       << Diag();
   EXPECT_EQ(rows(), before) << "marker rounds added rows to the canary table";
+  EXPECT_EQ(prepares(), prepared)
+      << "marker rounds prepared their statement again";
 
   exporter_.reset();  // SIGTERM, like a rolling restart
   ASSERT_TRUE(Start(config));

@@ -17,7 +17,11 @@ struct MysqlCloser {
 struct MysqlResultFreer {
   void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
 };
+struct MysqlStmtCloser {
+  void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
+};
 using MysqlHandle = std::unique_ptr<MYSQL, MysqlCloser>;
+using MysqlStmt = std::unique_ptr<MYSQL_STMT, MysqlStmtCloser>;
 using MysqlResult = std::unique_ptr<MYSQL_RES, MysqlResultFreer>;
 
 struct KafkaDestroyer {
