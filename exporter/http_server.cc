@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cdc/common/thread_name.h"
 #include "config/config.h"
 #include "exporter/flags.h"
 #include "exporter/status_page.h"
@@ -15,6 +16,13 @@
 
 namespace cdc {
 namespace {
+
+// cpp-httplib's pool threads are not ours to start: each names itself on its
+// first request.
+void NameHttpWorker() {
+  thread_local const bool named = (NameThisThread("cdc-http-worker"), true);
+  (void)named;
+}
 
 // The context every connection starts from; the certificate, key, minimum
 // version and client verification are set per connection from the current
@@ -188,6 +196,7 @@ void HttpServer::Routes() {
   // sends).
   server_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
+        NameHttpWorker();
         if (auto auth = CurrentAuth();
             auth && !auth->Check(req.get_header_value("Authorization"))) {
           res.status = 401;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cdc/common/log.h"
+#include "cdc/common/thread_name.h"
 #include "config/config.h"
 #include "config/url.h"
 #include "exporter/app.h"
@@ -129,7 +130,10 @@ int Run(int argc, char** argv) {
     app.Stop();
     return kExitRuntime;
   }
-  std::thread http([&] { server.Serve(); });
+  std::thread http([&] {
+    cdc::NameThisThread("cdc-http");
+    server.Serve();
+  });
   log.Info("cdc-sentinel started", {{"version", cdc::kVersion},
                                     {"revision", cdc::kRevision},
                                     {"config", flags.config_file},

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cdc/common/duration.h"
+#include "cdc/common/thread_name.h"
 
 namespace cdc {
 namespace {
@@ -160,6 +161,7 @@ std::vector<Scheduler::Status> Scheduler::Statuses() const {
 }
 
 void Scheduler::DispatchLoop() {
+  NameThisThread("cdc-scheduler");
   State& s = *state_;
   std::unique_lock<std::mutex> lock(s.mu);
   while (!s.stopping) {
@@ -215,6 +217,7 @@ void Scheduler::DispatchLoop() {
 }
 
 void Scheduler::WorkerLoop(std::shared_ptr<State> state) {
+  NameThisThread("cdc-probe");
   State& s = *state;
   std::unique_lock<std::mutex> lock(s.mu);
   while (true) {

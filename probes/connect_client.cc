@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <thread>
 
+#include "cdc/common/thread_name.h"
+
 namespace cdc::connect {
 namespace {
 
@@ -74,7 +76,11 @@ std::string EncodePathSegment(const std::string& s) {
 // of a client are serialised): no thread is created per request.
 class ConnectClient::Watchdog {
  public:
-  Watchdog() : thread_([this] { Loop(); }) {}
+  Watchdog()
+      : thread_([this] {
+          NameThisThread("cdc-rest-watch");
+          Loop();
+        }) {}
   ~Watchdog() {
     {
       std::lock_guard<std::mutex> lock(mu_);

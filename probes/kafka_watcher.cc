@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cdc/common/duration.h"
+#include "cdc/common/thread_name.h"
 
 namespace cdc {
 namespace {
@@ -231,6 +232,7 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
 }
 
 void KafkaWatcher::PollLoop() {
+  NameThisThread("cdc-kafka-poll");
   while (!stop_) {
     KafkaMessage msg(rd_kafka_consumer_poll(rk_.get(), 100));
     const auto now = WallClock::now();

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -170,6 +171,34 @@ TEST_F(ExporterBinaryTest, ServesMetricsThatPromtoolAccepts) {
   EXPECT_EQ(metrics.find(kSecret), std::string::npos);
   EXPECT_EQ(landing->body.find(kSecret), std::string::npos);
   EXPECT_EQ(exporter.Log().find(kSecret), std::string::npos);
+}
+
+TEST_F(ExporterBinaryTest, ThreadsAreNamed) {
+  // So that `top -H` and /proc/PID/task/*/comm attribute CPU in production.
+  FakeConnect connect;
+  Exporter exporter(WriteConfig(ClusterYaml("main", connect.port())),
+                    dir_ / "log");
+  ASSERT_NE(exporter.port(), 0) << exporter.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
+               std::string::npos;
+      },
+      kWaitLimit))
+      << exporter.Log();
+  std::multiset<std::string> names;
+  const fs::path tasks = "/proc/" + std::to_string(exporter.pid()) + "/task";
+  for (const auto& t : fs::directory_iterator(tasks)) {
+    std::string comm = ReadFile(t.path() / "comm");
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    names.insert(comm);
+  }
+  std::string all;
+  for (const auto& n : names) all += n + " ";
+  for (const char* want : {"cdc-http", "cdc-http-worker", "cdc-scheduler",
+                           "cdc-probe", "cdc-rest-watch"}) {
+    EXPECT_GE(names.count(want), 1u) << want << " missing from: " << all;
+  }
 }
 
 TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
