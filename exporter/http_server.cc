@@ -71,7 +71,12 @@ HttpServer::HttpServer(App& app, Logger& log, std::string web_config_file)
   }
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  server_->set_keep_alive_timeout(30);
+  // cpp-httplib waits for the next request on a kept-alive connection by
+  // polling it about 180 times a second (3 ms of CPU per second, measured):
+  // with Prometheus's connection kept across 15 s scrapes that was as much
+  // CPU as all the probes. An idle connection is closed after 1 s instead;
+  // back-to-back requests still share one, and Prometheus reconnects.
+  server_->set_keep_alive_timeout(1);
   server_->set_payload_max_length(64 * 1024);
   Routes();
 }
