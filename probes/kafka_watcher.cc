@@ -133,7 +133,13 @@ void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
 void KafkaWatcher::SetInterests(std::vector<KafkaInterest> interests) {
   std::lock_guard<std::mutex> lock(mu_);
   std::multimap<std::string, KafkaInterest> next;
-  for (auto& i : interests) next.emplace(i.topic, std::move(i));
+  std::map<std::string, std::set<std::string>> offsets_readers;
+  for (auto& i : interests) {
+    if (i.kind == KafkaInterest::Kind::kOffsets) {
+      offsets_readers[i.topic].insert(i.connector);
+    }
+    next.emplace(i.topic, std::move(i));
+  }
   // Partitions of topics no longer watched are released.
   KafkaTopicPartitionList gone(rd_kafka_topic_partition_list_new(0));
   for (auto it = assigned_.begin(); it != assigned_.end();) {
@@ -157,6 +163,7 @@ void KafkaWatcher::SetInterests(std::vector<KafkaInterest> interests) {
     it = next.count(it->first) ? std::next(it) : partitions_.erase(it);
   }
   by_topic_ = std::move(next);
+  offsets_readers_ = std::move(offsets_readers);
 }
 
 ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
@@ -257,18 +264,35 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
   const std::string_view key(static_cast<const char*>(msg.key),
                              msg.key ? msg.key_len : 0);
   const auto now = WallClock::now();
+  // Marker and heartbeat interests are copied (one or two per topic); the
+  // offsets topic has one interest per connector, so its records are parsed
+  // first and their connector looked up instead.
   std::vector<KafkaInterest> interests;
+  bool offsets_topic = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++records_;
+    offsets_topic = offsets_readers_.count(topic) != 0;
     auto range = by_topic_.equal_range(topic);
     for (auto it = range.first; it != range.second; ++it) {
-      interests.push_back(it->second);
+      if (it->second.kind != KafkaInterest::Kind::kOffsets) {
+        interests.push_back(it->second);
+      }
     }
   }
-  std::string offset_connector;
-  PipelineState::Offset offset;
-  bool offset_parsed = false;
+  if (offsets_topic) {
+    std::string connector;
+    PipelineState::Offset offset;
+    if (ParseOffsetRecord(key, value, &connector, &offset)) {
+      bool wanted;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = offsets_readers_.find(topic);
+        wanted = it != offsets_readers_.end() && it->second.count(connector);
+      }
+      if (wanted) state_.OnCommittedOffset(connector, offset, now);
+    }
+  }
   for (const auto& i : interests) {
     switch (i.kind) {
       case KafkaInterest::Kind::kMarker:
@@ -282,16 +306,7 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
                            ParseHeartbeatSeconds(value, NowSeconds()), now);
         break;
       case KafkaInterest::Kind::kOffsets:
-        if (!offset_parsed) {
-          offset_parsed = true;
-          if (!ParseOffsetRecord(key, value, &offset_connector, &offset)) {
-            offset_connector.clear();
-          }
-        }
-        if (!offset_connector.empty() && offset_connector == i.connector) {
-          state_.OnCommittedOffset(i.connector, offset, now);
-        }
-        break;
+        break;  // handled above
     }
   }
 }

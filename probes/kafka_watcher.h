@@ -64,6 +64,8 @@ class KafkaWatcher {
 
   mutable std::mutex mu_;  // guards the fields below
   std::multimap<std::string, KafkaInterest> by_topic_;
+  // Offsets topic -> the connectors whose committed offsets are wanted.
+  std::map<std::string, std::set<std::string>> offsets_readers_;
   std::set<std::pair<std::string, int>> assigned_;
   std::set<std::string> seen_topics_;  // topics that existed at some refresh
   bool refreshed_once_ = false;

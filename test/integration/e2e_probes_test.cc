@@ -635,6 +635,15 @@ TEST_F(E2eProbesTest, WithoutConnectRestStillJudged) {
       << Diag({"cdc_probe_success"});
   EXPECT_FALSE(last_.Get("cdc_connector_state"))
       << Diag({"cdc_connector_state"});
+  // Without REST the committed positions come from Connect's offsets topic
+  // alone (the Kafka consumer reads it from the beginning).
+  ASSERT_TRUE(Poll(
+      kSlowProbeInterval * 2 + kMargin,
+      [&](const Scrape& s) {
+        return s.Get("cdc_source_binlog_lag_bytes", Conn(kTls12)).has_value();
+      }))
+      << "no committed position from the offsets topic"
+      << Diag({"cdc_source_", "cdc_probe_success{probe=\"offset_lag\""});
 
   HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
