@@ -12,6 +12,16 @@
 
 namespace cdc::testing {
 
+// Non-overlapping occurrences of `needle` in `haystack`.
+inline int CountOf(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (auto pos = haystack.find(needle); pos != std::string::npos;
+       pos = haystack.find(needle, pos + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
 using Labels = std::map<std::string, std::string>;
 
 // One sample.

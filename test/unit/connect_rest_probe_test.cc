@@ -32,6 +32,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
+using testing::CountOf;
 using testing::FakeConnector;
 using testing::FakeConnectWorker;
 using testing::FakeMode;
@@ -144,15 +145,6 @@ int CountSeriesOf(const std::map<std::string, double>& s,
   return static_cast<int>(std::count_if(s.begin(), s.end(), [&](auto& kv) {
     return kv.first.find(needle) != std::string::npos;
   }));
-}
-
-int CountOf(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size())) {
-    ++n;
-  }
-  return n;
 }
 
 // Checks the state set of a connector (task < 0) or task: all six states

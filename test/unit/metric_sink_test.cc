@@ -14,15 +14,7 @@ namespace cdc {
 namespace {
 
 using prometheus::MetricType;
-
-int CountOf(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size())) {
-    ++n;
-  }
-  return n;
-}
+using testing::CountOf;
 
 // A little of everything, with label values that need escaping.
 void Fill(MetricSink& sink, const std::string& cluster) {
