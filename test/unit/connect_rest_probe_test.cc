@@ -31,8 +31,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using ::testing::AllOf;
-using ::testing::ElementsAre;
 using testing::CountOf;
+using ::testing::ElementsAre;
 using testing::FakeConnector;
 using testing::FakeConnectWorker;
 using testing::FakeMode;
