@@ -95,7 +95,19 @@ struct KafkaCluster {
   // offset-lag probe when the REST API has no /offsets (before Kafka 3.6)
   // or there is no REST API (MSK Connect).
   std::string offsets_topic = "connect-offsets";
+  // How often the "kafka" probe checks the cluster (a metadata request, which
+  // also finds new topics and partitions to read), and its deadline.
+  Duration interval{std::chrono::seconds(5)};
+  Duration timeout{std::chrono::seconds(4)};
   bool operator==(const KafkaCluster&) const = default;
+  // Equal in everything the consumer is made of (all but interval and
+  // timeout): a reload that changes only those keeps the consumer.
+  bool SameConsumer(const KafkaCluster& o) const {
+    return name == o.name && bootstrap_servers == o.bootstrap_servers &&
+           properties == o.properties &&
+           secret_properties == o.secret_properties &&
+           offsets_topic == o.offsets_topic;
+  }
 };
 
 struct MarkerSettings {

@@ -210,10 +210,28 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
                        const std::string& path) {
   r.ExpectMap(n, path,
               {"name", "bootstrap_servers", "properties",
-               "secret_properties_files", "offsets_topic"});
+               "secret_properties_files", "offsets_topic", "interval",
+               "timeout"});
   KafkaCluster k;
   k.name = RequiredName(r, n, path);
   k.bootstrap_servers = r.RequiredString(n, path, "bootstrap_servers");
+  const auto interval =
+      DurationIn(r, n, path, "interval", std::chrono::seconds(1));
+  const auto timeout =
+      DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
+  if (interval) k.interval = *interval;
+  if (timeout) k.timeout = *timeout;
+  if (k.timeout > k.interval) {
+    // Point at what the user wrote: a short interval alone trips over the
+    // default timeout.
+    if (timeout) {
+      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
+             "must not exceed interval (" + FormatDuration(k.interval) + ")");
+    }
+    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
+           "must not be shorter than the default timeout (" +
+               FormatDuration(k.timeout) + "); set timeout as well");
+  }
   if (auto p = n["properties"]; p.IsDefined() && !p.IsNull()) {
     const std::string pp = J::Join(path, "properties");
     if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of librdkafka properties");

@@ -66,12 +66,12 @@ void App::Apply(const config::Config& cfg) {
   for (const auto& [name, list] : interests) {
     const config::KafkaCluster& k = *cfg.FindKafka(name);
     auto it = watchers_.find(name);
-    if (it != watchers_.end() && it->second->cluster() == k) {
+    if (it != watchers_.end() && it->second->cluster().SameConsumer(k)) {
       watchers[name] = it->second;
     } else {
       watchers[name] = std::make_shared<KafkaWatcher>(k, pipeline_, log_);
     }
-    probes.push_back(std::make_shared<KafkaProbe>(watchers[name]));
+    probes.push_back(std::make_shared<KafkaProbe>(watchers[name], k));
   }
 
   // Per source: markers (one probe per marker interval), binlog sessions,

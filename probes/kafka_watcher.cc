@@ -336,7 +336,9 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
 
 std::string KafkaProbe::Fingerprint() const {
   const auto& c = watcher_->cluster();
-  std::string f = c.name + "|" + c.bootstrap_servers + "|" + c.offsets_topic;
+  std::string f = c.name + "|" + c.bootstrap_servers + "|" + c.offsets_topic +
+                  "|" + std::to_string(interval_.count()) + "|" +
+                  std::to_string(timeout_.count());
   for (const auto& [k, v] : c.properties) f += "|" + k + "=" + v;
   for (const auto& [k, s] : c.secret_properties) f += "|" + k + "=" + s.value;
   return f;

@@ -78,21 +78,23 @@ class KafkaWatcher {
   std::thread poller_;
 };
 
-// The "kafka" probe: refreshes one KafkaWatcher's metadata and assignment.
+// The "kafka" probe: refreshes one KafkaWatcher's metadata and assignment,
+// every `interval` of the cluster's configuration (which may be newer than
+// the watcher's: a reload that changes only interval and timeout keeps the
+// consumer).
 class KafkaProbe final : public Probe {
  public:
-  explicit KafkaProbe(std::shared_ptr<KafkaWatcher> watcher)
-      : watcher_(std::move(watcher)) {}
+  KafkaProbe(std::shared_ptr<KafkaWatcher> watcher,
+             const config::KafkaCluster& cluster)
+      : watcher_(std::move(watcher)),
+        interval_(cluster.interval),
+        timeout_(cluster.timeout) {}
   std::string_view Kind() const override { return "kafka"; }
   const std::string& Target() const override {
     return watcher_->cluster().name;
   }
-  std::chrono::milliseconds Interval() const override {
-    return std::chrono::seconds(5);
-  }
-  std::chrono::milliseconds Timeout() const override {
-    return std::chrono::seconds(4);
-  }
+  std::chrono::milliseconds Interval() const override { return interval_; }
+  std::chrono::milliseconds Timeout() const override { return timeout_; }
   std::string Fingerprint() const override;
   ProbeOutcome Run(const ProbeContext&) override {
     return watcher_->Refresh(Timeout());
@@ -101,6 +103,8 @@ class KafkaProbe final : public Probe {
 
  private:
   std::shared_ptr<KafkaWatcher> watcher_;
+  const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds timeout_;
 };
 
 // Parses a Debezium heartbeat value ({"ts_ms":...} or the schema envelope
