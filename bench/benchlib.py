@@ -235,19 +235,20 @@ class Exporter:
                 time.sleep(0.1)
         raise RuntimeError("exporter did not answer on port %d" % self.port)
 
-    def get(self, path, timeout=10):
-        """GET over a keep-alive connection; returns the body as str."""
+    def get(self, path, timeout=10, headers=None, raw=False):
+        """GET over a keep-alive connection; returns the body as str (as
+        bytes, still encoded, if raw)."""
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
                                                        timeout=timeout)
             try:
-                self.conn.request("GET", path)
+                self.conn.request("GET", path, headers=headers or {})
                 r = self.conn.getresponse()
                 body = r.read()
                 if r.status != 200:
                     raise OSError("HTTP %d for %s" % (r.status, path))
-                return body.decode()
+                return body if raw else body.decode()
             except (http.client.HTTPException, OSError):
                 self.conn.close()
                 self.conn = None

@@ -33,6 +33,9 @@ def main():
     ap.add_argument("--scrapes", type=int, default=1000)
     ap.add_argument("--build-dir", default=B.default_build_dir())
     ap.add_argument("--exporter", default=None)
+    ap.add_argument("--accept-encoding", default=None,
+                    help="Accept-Encoding of the timed scrapes (Prometheus "
+                    "sends gzip); timed to the last byte, not decompressed")
     ap.add_argument("--out", default=None)
     ap.add_argument("--max-p99-ms", type=float, default=0,
                     help="exit 1 if the scrape p99 is above this")
@@ -113,14 +116,20 @@ def main():
         c0, th0 = exp.proc.cpu_seconds(), exp.proc.threads()
         sampler = B.Sampler(exp.proc, 0.5)
         t0 = time.time()
+        headers = ({"Accept-Encoding": args.accept_encoding}
+                   if args.accept_encoding else None)
+        sizes = set()
         for _ in range(args.scrapes):
             a = time.perf_counter()
-            exp.get("/metrics")
+            body = exp.get("/metrics", headers=headers, raw=True)
             lat.append(time.perf_counter() - a)
+            sizes.add(len(body) // 10000)
         t1, c1 = time.time(), exp.proc.cpu_seconds()
         s = sampler.stop()
         r["scrapes"] = {
             "n": len(lat), "wall_s": t1 - t0,
+            "accept_encoding": args.accept_encoding,
+            "bytes_approx": 10000 * max(sizes),
             "p50_ms": 1000 * B.percentile(lat, 50),
             "p95_ms": 1000 * B.percentile(lat, 95),
             "p99_ms": 1000 * B.percentile(lat, 99),

@@ -10,6 +10,7 @@
 #include "cdc/common/thread_name.h"
 #include "config/config.h"
 #include "exporter/flags.h"
+#include "exporter/http_body.h"
 #include "exporter/status_page.h"
 #include "exporter/version.h"
 #include "probes/metric_sink.h"
@@ -151,16 +152,17 @@ bool HttpServer::Reload(std::string* error) {
 }
 
 void HttpServer::Routes() {
-  auto status_page = [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(StatusHtml(app_), "text/html; charset=utf-8");
+  auto status_page = [this](const httplib::Request& req,
+                            httplib::Response& res) {
+    SetLargeBody(req, res, StatusHtml(app_), "text/html; charset=utf-8");
   };
   server_->Get("/", status_page);
   server_->Get("/status", status_page);
   server_->Get("/api/v1/status",
-               [this](const httplib::Request&, httplib::Response& res) {
-                 res.set_content(StatusJson(app_), "application/json");
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 SetLargeBody(req, res, StatusJson(app_), "application/json");
                });
-  server_->Get("/metrics", [this](const httplib::Request&,
+  server_->Get("/metrics", [this](const httplib::Request& req,
                                   httplib::Response& res) {
     std::string text = app_.ScrapeText();
     if (!web_config_file_.empty()) {
@@ -176,10 +178,9 @@ void HttpServer::Routes() {
                  {}, ok ? 1 : 0);
       text += sink.Render();
     }
-    // Moved, not copied (set_content copies): the body is megabytes at
-    // a thousand connectors.
-    res.body = std::move(text);
-    res.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    // Moved, not copied: the body is megabytes at a thousand connectors.
+    SetLargeBody(req, res, std::move(text),
+                 "text/plain; version=0.0.4; charset=utf-8");
   });
   server_->Get("/-/healthy",
                [](const httplib::Request&, httplib::Response& res) {

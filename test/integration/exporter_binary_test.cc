@@ -238,6 +238,56 @@ TEST_F(ExporterBinaryTest, IdleKeepAliveConnectionIsClosedSoon) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(4));
 }
 
+TEST_F(ExporterBinaryTest, LargeBodiesAreGzippedNeverBrotli) {
+  // cpp-httplib would answer a client that lists "br" (every browser) with
+  // brotli, which took seconds of CPU for a big /metrics: the exporter
+  // gzips itself when gzip is accepted and otherwise sends plain text.
+  FakeConnect worker;
+  Exporter exporter(WriteConfig(ClusterYaml("main", worker.port())),
+                    dir_ / "log");
+  ASSERT_NE(exporter.port(), 0) << exporter.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
+               std::string::npos;
+      },
+      kWaitLimit))
+      << exporter.Log();
+  httplib::Client raw("127.0.0.1", exporter.port());
+  raw.set_decompress(false);
+  for (const char* path : {"/metrics", "/", "/api/v1/status"}) {
+    for (const char* accept :
+         {"gzip, deflate, br", "br;q=1, gzip;q=0.5", "gzip"}) {
+      auto r = raw.Get(path, {{"Accept-Encoding", accept}});
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 200) << path;
+      EXPECT_EQ(r->get_header_value("Content-Encoding"), "gzip")
+          << path << " with " << accept;
+      EXPECT_EQ(r->body.substr(0, 2), "\x1f\x8b") << path << " with " << accept;
+    }
+    for (const char* accept : {"br", "identity", "gzip;q=0"}) {
+      auto r = raw.Get(path, {{"Accept-Encoding", accept}});
+      ASSERT_TRUE(r) << path;
+      EXPECT_FALSE(r->has_header("Content-Encoding"))
+          << path << " with " << accept << ": "
+          << r->get_header_value("Content-Encoding");
+    }
+  }
+  // What a gzip client reads back is the page itself.
+  httplib::Client inflating("127.0.0.1", exporter.port());
+  auto metrics = inflating.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics->body.find("cdc_connect_up{cluster=\"main\"} 1"),
+            std::string::npos)
+      << metrics->body.substr(0, 200);
+  auto plain = raw.Get("/metrics", {{"Accept-Encoding", "identity"}});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->has_header("Content-Encoding"));
+  EXPECT_NE(plain->body.find("# TYPE cdc_connect_up gauge"), std::string::npos);
+}
+
 TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   FakeConnect connect;
   const fs::path config = WriteConfig(ClusterYaml("first", connect.port()));

@@ -1,0 +1,125 @@
+#include "exporter/http_body.h"
+
+#include <zlib.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <memory>
+
+namespace cdc {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A deflate stream, ended on destruction.
+class Deflater {
+ public:
+  Deflater() {
+    // 15 + 16: a window of 2^15 and the gzip wrapper.
+    ok_ = deflateInit2(&z_, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
+          Z_OK;
+  }
+  ~Deflater() {
+    if (ok_) deflateEnd(&z_);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  bool ok() const { return ok_; }
+  z_stream& z() { return z_; }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+};
+
+}  // namespace
+
+bool AcceptsGzip(std::string_view accept_encoding) {
+  // An explicit gzip entry decides; otherwise "*" does (RFC 9110 12.5.3).
+  std::optional<double> gzip_q, star_q;
+  while (!accept_encoding.empty()) {
+    const std::size_t comma = accept_encoding.find(',');
+    std::string_view item = accept_encoding.substr(0, comma);
+    accept_encoding.remove_prefix(
+        comma == std::string_view::npos ? accept_encoding.size() : comma + 1);
+    std::string_view params;
+    if (const std::size_t semi = item.find(';');
+        semi != std::string_view::npos) {
+      params = Trim(item.substr(semi + 1));
+      item = item.substr(0, semi);
+    }
+    item = Trim(item);
+    const bool gzip = EqualsIgnoreCase(item, "gzip");
+    if (!gzip && item != "*") continue;
+    double q = 1;
+    if (params.size() > 2 && (params[0] == 'q' || params[0] == 'Q') &&
+        params[1] == '=') {
+      const std::string value(Trim(params.substr(2)));
+      char* end = nullptr;
+      const double parsed = std::strtod(value.c_str(), &end);
+      if (end != value.c_str()) q = parsed;
+    }
+    (gzip ? gzip_q : star_q) = q;
+  }
+  if (gzip_q) return *gzip_q > 0;
+  return star_q && *star_q > 0;
+}
+
+std::optional<std::string> Gzip(std::string_view in) {
+  Deflater d;
+  if (!d.ok()) return std::nullopt;
+  z_stream& z = d.z();
+  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
+  z.next_in =
+      reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // not written
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&z, Z_FINISH) != Z_STREAM_END) return std::nullopt;
+  out.resize(z.total_out);
+  return out;
+}
+
+void SetLargeBody(const httplib::Request& req, httplib::Response& res,
+                  std::string body, const std::string& content_type) {
+  res.set_header("Vary", "Accept-Encoding");
+  if (body.empty()) {
+    res.set_content("", content_type);
+    return;
+  }
+  if (AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
+    if (auto gz = Gzip(body)) {
+      body = std::move(*gz);
+      res.set_header("Content-Encoding", "gzip");
+    }
+  }
+  // A content provider of known length is sent as it is: cpp-httplib
+  // compresses only bodies set directly and chunked providers.
+  auto shared = std::make_shared<const std::string>(std::move(body));
+  res.set_content_provider(shared->size(), content_type,
+                           [shared](std::size_t offset, std::size_t length,
+                                    httplib::DataSink& sink) {
+                             return sink.write(shared->data() + offset, length);
+                           });
+}
+
+}  // namespace cdc
