@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "config/config.h"
@@ -90,18 +93,19 @@ TEST(ParseHeartbeatSecondsTest, NotJson) {
 }
 
 TEST(ParseHeartbeatSecondsTest, HugeValueIsNotParsed) {
-  const std::string v = R"({"ts_ms":1699999990123,"pad":")" +
-                        std::string(1 << 20, 'x') + R"("})";
+  const std::string v =
+      R"({"ts_ms":1699999990123,"pad":")" + std::string(1 << 20, 'x') + R"("})";
   EXPECT_EQ(ParseHeartbeatSeconds(v, kNow), std::nullopt);
   // The same value, small, parses: only the size rejected it.
-  EXPECT_TRUE(ParseHeartbeatSeconds(
-                  R"({"ts_ms":1699999990123,"pad":"xx"})", kNow)
-                  .has_value());
+  EXPECT_TRUE(
+      ParseHeartbeatSeconds(R"({"ts_ms":1699999990123,"pad":"xx"})", kNow)
+          .has_value());
 }
 
 // ---- ParseOffsetRecord -------------------------------------------------
 
-constexpr char kOffsetKey[] = R"(["inventory-connector",{"server":"dbserver1"}])";
+constexpr char kOffsetKey[] =
+    R"(["inventory-connector",{"server":"dbserver1"}])";
 constexpr char kOffsetValue[] =
     R"({"ts_sec":1700000000,"file":"mysql-bin.000003","pos":154,)"
     R"("row":1,"server_id":223344,"event":2})";
@@ -144,8 +148,8 @@ TEST(ParseOffsetRecordTest, WrongKeyShape) {
   PipelineState::Offset o;
   for (const char* key :
        {R"({"connector":"c","server":"s"})", R"(["c"])",
-        R"(["c",{"server":"s"},"extra"])", R"([1,{"server":"s"}])",
-        R"("c")", "not json", R"(["c",{"server":"s"})"}) {
+        R"(["c",{"server":"s"},"extra"])", R"([1,{"server":"s"}])", R"("c")",
+        "not json", R"(["c",{"server":"s"})"}) {
     EXPECT_FALSE(ParseOffsetRecord(key, kOffsetValue, &connector, &o)) << key;
   }
   EXPECT_EQ(connector, "");
@@ -158,11 +162,9 @@ TEST(ParseOffsetRecordTest, BadPositions) {
        {R"({"file":"mysql-bin.000003"})", R"({"pos":154})",
         R"({"file":"mysql-bin.000003","pos":-1})",
         R"({"file":"mysql-bin.000003","pos":"154"})",
-        R"({"file":"mysql-bin.000003","pos":1.5})",
-        R"({"file":3,"pos":154})", R"(["mysql-bin.000003",154])",
-        "not json"}) {
-    EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, value, &connector, &o))
-        << value;
+        R"({"file":"mysql-bin.000003","pos":1.5})", R"({"file":3,"pos":154})",
+        R"(["mysql-bin.000003",154])", "not json"}) {
+    EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, value, &connector, &o)) << value;
   }
   EXPECT_EQ(connector, "");
 }
@@ -170,19 +172,19 @@ TEST(ParseOffsetRecordTest, BadPositions) {
 TEST(ParseOffsetRecordTest, HugeValueIsNotParsed) {
   std::string connector;
   PipelineState::Offset o;
-  const std::string v = R"({"file":"f","pos":1,"pad":")" +
-                        std::string(1 << 20, 'x') + R"("})";
+  const std::string v =
+      R"({"file":"f","pos":1,"pad":")" + std::string(1 << 20, 'x') + R"("})";
   EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, v, &connector, &o));
 }
 
 // ---- ParseRestOffsets --------------------------------------------------
 
 TEST(ParseRestOffsetsTest, Kafka36Shape) {
-  const auto o = ParseRestOffsets(
-      R"({"offsets":[{"partition":{"server":"dbserver1"},)"
-      R"("offset":{"transaction_id":null,"ts_sec":1700000000,)"
-      R"("file":"mysql-bin.000003","pos":154,"row":1,)"
-      R"("server_id":223344,"event":2}}]})");
+  const auto o =
+      ParseRestOffsets(R"({"offsets":[{"partition":{"server":"dbserver1"},)"
+                       R"("offset":{"transaction_id":null,"ts_sec":1700000000,)"
+                       R"("file":"mysql-bin.000003","pos":154,"row":1,)"
+                       R"("server_id":223344,"event":2}}]})");
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->file, "mysql-bin.000003");
   EXPECT_EQ(o->pos, 154u);
@@ -275,8 +277,9 @@ TEST(MarkerSqlTest, QuoteIdentifier) {
 
 TEST(MarkerSqlTest, DefaultCanaryStatements) {
   const config::Canary c;
-  EXPECT_THAT(MarkerProbe::CreateTableSql(c),
-              StartsWith("CREATE TABLE IF NOT EXISTS `cdc_canary`.`markers` ("));
+  EXPECT_THAT(
+      MarkerProbe::CreateTableSql(c),
+      StartsWith("CREATE TABLE IF NOT EXISTS `cdc_canary`.`markers` ("));
   EXPECT_THAT(MarkerProbe::CreateTableSql(c),
               HasSubstr("id VARCHAR(64) NOT NULL PRIMARY KEY"));
   EXPECT_THAT(MarkerProbe::CreateTableSql(c), HasSubstr("token VARCHAR(64)"));
@@ -298,6 +301,32 @@ TEST(MarkerSqlTest, IdentifiersAreQuotedAndValuesArePlaceholders) {
   EXPECT_EQ(std::count(upsert.begin(), upsert.end(), '?'), 2);
   EXPECT_EQ(std::count(create.begin(), create.end(), '?'), 0);
   EXPECT_THAT(upsert, Not(HasSubstr("'")));
+}
+
+}  // namespace
+}  // namespace cdc
+
+namespace cdc {
+namespace {
+
+TEST(KafkaProbeTest, IntervalAndTimeoutComeFromTheClusterConfig) {
+  std::ostringstream log_text;
+  Logger log(log_text, LogLevel::kError);
+  PipelineState state(log);
+  config::KafkaCluster k;
+  k.name = "k";
+  k.bootstrap_servers = "127.0.0.1:1";  // never contacted in this test
+  auto watcher = std::make_shared<KafkaWatcher>(k, state, log);
+  k.interval = std::chrono::seconds(2);
+  k.timeout = std::chrono::milliseconds(1500);
+  KafkaProbe probe(watcher, k);
+  EXPECT_EQ(probe.Interval(), std::chrono::seconds(2));
+  EXPECT_EQ(probe.Timeout(), std::chrono::milliseconds(1500));
+  // A new interval is a new probe for the scheduler (same consumer).
+  auto slower = k;
+  slower.interval = std::chrono::seconds(30);
+  EXPECT_NE(KafkaProbe(watcher, slower).Fingerprint(), probe.Fingerprint());
+  EXPECT_EQ(KafkaProbe(watcher, k).Fingerprint(), probe.Fingerprint());
 }
 
 }  // namespace
