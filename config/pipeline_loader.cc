@@ -91,6 +91,29 @@ std::optional<Duration> DurationIn(const YamlReader& r, const YAML::Node& map,
   return d;
 }
 
+// `interval` (at least 1s) and `timeout` (at least 100ms, at most the
+// interval) of a probe, into the defaults given.
+void IntervalAndTimeout(const YamlReader& r, const YAML::Node& n,
+                        const std::string& path, Duration* interval,
+                        Duration* timeout) {
+  const auto i = DurationIn(r, n, path, "interval", std::chrono::seconds(1));
+  const auto t =
+      DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
+  if (i) *interval = *i;
+  if (t) *timeout = *t;
+  if (*timeout > *interval) {
+    // Point at what the user wrote: a short interval alone trips over the
+    // default timeout.
+    if (t) {
+      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
+             "must not exceed interval (" + FormatDuration(*interval) + ")");
+    }
+    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
+           "must not be shorter than the default timeout (" +
+               FormatDuration(*timeout) + "); set timeout as well");
+  }
+}
+
 // A Kafka topic name under `key` (nullopt if absent or empty).
 std::optional<std::string> TopicName(const YamlReader& r, const YAML::Node& map,
                                      const std::string& path, const char* key) {
@@ -175,23 +198,7 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
     }
     s.canary.create = r.Bool(c, cp, "create").value_or(true);
   }
-  const auto interval =
-      DurationIn(r, n, path, "interval", std::chrono::seconds(1));
-  const auto timeout =
-      DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
-  if (interval) s.interval = *interval;
-  if (timeout) s.timeout = *timeout;
-  if (s.timeout > s.interval) {
-    // Point at what the user wrote: a short interval alone trips over the
-    // default timeout.
-    if (timeout) {
-      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
-             "must not exceed interval (" + FormatDuration(s.interval) + ")");
-    }
-    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
-           "must not be shorter than the default timeout (" +
-               FormatDuration(s.timeout) + "); set timeout as well");
-  }
+  IntervalAndTimeout(r, n, path, &s.interval, &s.timeout);
   return s;
 }
 
@@ -208,30 +215,14 @@ bool ReservedProperty(const std::string& key) {
 
 KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
                        const std::string& path) {
-  r.ExpectMap(n, path,
-              {"name", "bootstrap_servers", "properties",
-               "secret_properties_files", "offsets_topic", "interval",
-               "timeout"});
+  r.ExpectMap(
+      n, path,
+      {"name", "bootstrap_servers", "properties", "secret_properties_files",
+       "offsets_topic", "interval", "timeout"});
   KafkaCluster k;
   k.name = RequiredName(r, n, path);
   k.bootstrap_servers = r.RequiredString(n, path, "bootstrap_servers");
-  const auto interval =
-      DurationIn(r, n, path, "interval", std::chrono::seconds(1));
-  const auto timeout =
-      DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
-  if (interval) k.interval = *interval;
-  if (timeout) k.timeout = *timeout;
-  if (k.timeout > k.interval) {
-    // Point at what the user wrote: a short interval alone trips over the
-    // default timeout.
-    if (timeout) {
-      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
-             "must not exceed interval (" + FormatDuration(k.interval) + ")");
-    }
-    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
-           "must not be shorter than the default timeout (" +
-               FormatDuration(k.timeout) + "); set timeout as well");
-  }
+  IntervalAndTimeout(r, n, path, &k.interval, &k.timeout);
   if (auto p = n["properties"]; p.IsDefined() && !p.IsNull()) {
     const std::string pp = J::Join(path, "properties");
     if (!p.IsMap()) r.Fail(p, pp, "must be a mapping of librdkafka properties");

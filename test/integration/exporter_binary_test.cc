@@ -71,6 +71,24 @@ class ExporterBinaryTest : public ::testing::Test {
            "\n    basic_auth: {username: monitor, password_file: "
            "connect-password}\n";
   }
+  // True once `exporter` runs and has polled the cluster "main".
+  static ::testing::AssertionResult PolledMain(Exporter& exporter) {
+    if (exporter.port() == 0) {
+      return ::testing::AssertionFailure() << "the exporter did not start\n"
+                                           << exporter.Log();
+    }
+    if (!WaitFor(
+            [&] {
+              return exporter.Metrics().find(
+                         "cdc_connect_up{cluster=\"main\"} 1") !=
+                     std::string::npos;
+            },
+            kWaitLimit)) {
+      return ::testing::AssertionFailure() << "cluster main was never polled\n"
+                                           << exporter.Log();
+    }
+    return ::testing::AssertionSuccess();
+  }
   fs::path WriteConfig(const std::string& clusters) {
     WriteFile(dir_ / "config.yaml", "connect_clusters:\n" + clusters);
     return dir_ / "config.yaml";
@@ -178,14 +196,7 @@ TEST_F(ExporterBinaryTest, ThreadsAreNamed) {
   FakeConnect connect;
   Exporter exporter(WriteConfig(ClusterYaml("main", connect.port())),
                     dir_ / "log");
-  ASSERT_NE(exporter.port(), 0) << exporter.Log();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
-               std::string::npos;
-      },
-      kWaitLimit))
-      << exporter.Log();
+  ASSERT_TRUE(PolledMain(exporter));
   std::multiset<std::string> names;
   const fs::path tasks = "/proc/" + std::to_string(exporter.pid()) + "/task";
   for (const auto& t : fs::directory_iterator(tasks)) {
@@ -245,14 +256,7 @@ TEST_F(ExporterBinaryTest, LargeBodiesAreGzippedNeverBrotli) {
   FakeConnect worker;
   Exporter exporter(WriteConfig(ClusterYaml("main", worker.port())),
                     dir_ / "log");
-  ASSERT_NE(exporter.port(), 0) << exporter.Log();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
-               std::string::npos;
-      },
-      kWaitLimit))
-      << exporter.Log();
+  ASSERT_TRUE(PolledMain(exporter));
   httplib::Client raw("127.0.0.1", exporter.port());
   raw.set_decompress(false);
   for (const char* path : {"/metrics", "/", "/api/v1/status"}) {
