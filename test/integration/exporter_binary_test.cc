@@ -138,11 +138,14 @@ TEST_F(ExporterBinaryTest, VersionHelpAndExitCodes) {
 
 TEST_F(ExporterBinaryTest, ServesMetricsThatPromtoolAccepts) {
   FakeConnect connect;
-  // Two clusters (the same worker under two names): each probe renders its
-  // connector series when it polls, and the scrape must still hold one
-  // family per metric name for promtool (and Prometheus) to accept it.
+  FakeConnect second;
+  // Two clusters: each probe renders its connector series when it polls,
+  // and the scrape must still hold one family per metric name for promtool
+  // (and Prometheus) to accept it. Two fake workers, not one under two
+  // names: cpp-httplib answering two requests at once in this process is a
+  // data race to TSan (the library is not instrumented).
   Exporter exporter(WriteConfig(ClusterYaml("main", connect.port()) +
-                                ClusterYaml("second", connect.port())),
+                                ClusterYaml("second", second.port())),
                     dir_ / "log");
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
   ASSERT_TRUE(WaitFor(
