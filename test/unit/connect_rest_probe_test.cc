@@ -463,6 +463,14 @@ TEST_F(ConnectRestProbeTest, TwoClustersShareOneHeaderPerFamily) {
       12u);
   EXPECT_TRUE(scrape.Is("cdc_connector_tasks",
                         {{"cluster", "other"}, {"connector", "c"}}, 0));
+  // promtool (Prometheus's own parser) accepts it.
+  TempDir dir;
+  WriteFile(dir.File("metrics.txt"), scrape.text());
+  const std::string cmd = "promtool check metrics < " +
+                          dir.File("metrics.txt") + " > " +
+                          dir.File("promtool.out") + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0)
+      << std::ifstream(dir.File("promtool.out")).rdbuf();
   // Each family's series stay together: the samples of one name are
   // contiguous.
   std::vector<std::string> order;
