@@ -1,12 +1,8 @@
 #include "exporter/app.h"
 
+#include "actions/remediation.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
-#include "probes/binlog_session_probe.h"
-#include "probes/connect_rest_probe.h"
-#include "probes/marker_probe.h"
-#include "probes/offset_lag_probe.h"
-#include "probes/remediation_probe.h"
 
 namespace cdc {
 namespace {
@@ -20,7 +16,10 @@ double WallSeconds() {
 }  // namespace
 
 App::App(std::string config_path, Logger& log)
-    : config_path_(std::move(config_path)), log_(log), pipeline_(log) {}
+    : config_path_(std::move(config_path)), log_(log) {
+  const KindEnv env{store_, log_};
+  for (const auto& entry : ProbeKindTable()) kinds_.push_back(entry.make(env));
+}
 
 App::~App() { Stop(); }
 
@@ -36,84 +35,20 @@ void App::Start() {
 }
 
 void App::Apply(const config::Config& cfg) {
-  std::vector<std::shared_ptr<Probe>> probes;
-  for (const auto& cluster : cfg.connect_clusters) {
-    probes.push_back(std::make_shared<ConnectRestProbe>(
-        cluster, log_,
-        [this](const std::string& name, bool ok,
-               const std::vector<connect::ConnectorStatus>& connectors) {
-          pipeline_.OnRestPoll(name, ok, connectors);
-        }));
-  }
-
-  // Kafka: one watcher per cluster that connectors use.
-  std::map<std::string, std::shared_ptr<KafkaWatcher>> watchers;
-  std::map<std::string, std::vector<KafkaInterest>> interests;
-  for (const auto& c : cfg.connectors) {
-    const config::KafkaCluster& k = *cfg.FindKafka(c.kafka);
-    const config::Source& src = *cfg.FindSource(c.source);
-    auto& list = interests[k.name];
-    if (c.marker.enabled) {
-      list.push_back(
-          {KafkaInterest::Kind::kMarker, c.MarkerTopic(src.canary), c.name});
-    }
-    if (c.heartbeat.enabled) {
-      list.push_back(
-          {KafkaInterest::Kind::kHeartbeat, c.HeartbeatTopic(), c.name});
-    }
-    list.push_back({KafkaInterest::Kind::kOffsets, k.offsets_topic, c.name});
-  }
-  for (const auto& [name, list] : interests) {
-    const config::KafkaCluster& k = *cfg.FindKafka(name);
-    auto it = watchers_.find(name);
-    if (it != watchers_.end() && it->second->cluster().SameConsumer(k)) {
-      watchers[name] = it->second;
-    } else {
-      watchers[name] = std::make_shared<KafkaWatcher>(k, pipeline_, log_);
-    }
-    probes.push_back(std::make_shared<KafkaProbe>(watchers[name], k));
-  }
-
-  // Per source: markers (one probe per marker interval), binlog sessions,
-  // offset lag.
-  for (const auto& src : cfg.sources) {
-    std::vector<config::Connector> mine;
-    std::map<std::chrono::milliseconds, std::vector<std::string>> by_interval;
-    std::map<std::string, std::string> binlog_users;
-    for (const auto& c : cfg.connectors) {
-      if (c.source != src.name) continue;
-      mine.push_back(c);
-      if (c.marker.enabled) by_interval[c.marker.interval].push_back(c.name);
-      if (!c.binlog_user.empty()) binlog_users[c.name] = c.binlog_user;
-    }
-    if (mine.empty()) continue;
-    for (const auto& [interval, names] : by_interval) {
-      probes.push_back(
-          std::make_shared<MarkerProbe>(src, interval, names, pipeline_, log_));
-    }
-    if (!binlog_users.empty()) {
-      probes.push_back(std::make_shared<BinlogSessionProbe>(src, binlog_users,
-                                                            pipeline_, log_));
-    }
-    probes.push_back(
-        std::make_shared<OffsetLagProbe>(src, mine, cfg, pipeline_, log_));
-  }
-
-  // Evidence capture and auto-restart, for the connectors that want them.
-  for (const auto& c : cfg.connectors) {
-    if (!RemediationProbe::Needed(c)) continue;
-    probes.push_back(std::make_shared<RemediationProbe>(
-        c,
-        c.connect_cluster.empty() ? nullptr
-                                  : cfg.FindConnectCluster(c.connect_cluster),
-        pipeline_, log_));
-  }
+  KindParts parts;
+  for (const auto& kind : kinds_) kind->Build(cfg, parts);
+  BuildActions(cfg, store_, action_counters_, log_, parts.probes);
 
   // Everything built: switch over.
-  pipeline_.SetConnectors(cfg.connectors);
-  for (auto& [name, w] : watchers) w->SetInterests(interests[name]);
-  watchers_ = std::move(watchers);
-  scheduler_->SetProbes(std::move(probes));
+  store_.SetConnectors(cfg.connectors);
+  action_counters_.Retain(cfg.connectors);
+  for (auto& commit : parts.commits) commit();
+  scheduler_->SetProbes(std::move(parts.probes));
+}
+
+std::vector<std::shared_ptr<ProbeKind>> App::Kinds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return kinds_;
 }
 
 bool App::Reload(std::string* error) {
@@ -170,7 +105,14 @@ std::string App::ScrapeText() {
     scheduler = scheduler_;
   }
   if (scheduler) scheduler->Collect(sink);
-  pipeline_.Collect(sink, std::chrono::system_clock::now());
+  const auto now = WallClock::now();
+  CollectVerdicts(store_, sink, now);
+  auto kinds = Kinds();
+  for (const auto& kind : kinds) kind->Collect(sink, now);
+  // Should this be the last reference (a concurrent Stop), the kafka kind
+  // goes first, as in Stop().
+  while (!kinds.empty()) kinds.pop_back();
+  action_counters_.Collect(sink);
   return sink.Render();
 }
 
@@ -191,8 +133,14 @@ void App::Stop() {
     s = std::move(scheduler_);
   }
   if (s) s->Stop(std::chrono::seconds(5));
-  std::lock_guard<std::mutex> lock(mu_);
-  watchers_.clear();  // stops the consumers
+  std::vector<std::shared_ptr<ProbeKind>> kinds;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kinds = std::move(kinds_);
+  }
+  // Last built, first gone: the kafka kind's consumers stop before the
+  // kinds whose records they deliver.
+  while (!kinds.empty()) kinds.pop_back();
 }
 
 }  // namespace cdc

@@ -8,9 +8,13 @@
 
 #include "cdc/common/log.h"
 #include "config/config.h"
+#include <vector>
+
+#include "actions/action_counters.h"
 #include "exporter/scheduler.h"
-#include "probes/kafka_watcher.h"
-#include "probes/pipeline_state.h"
+#include "probes/observations.h"
+#include "probes/probe_kind.h"
+#include "probes/verdicts.h"
 
 namespace cdc {
 
@@ -41,24 +45,31 @@ class App {
   // A copy of the running configuration.
   config::Config CurrentConfig() const;
 
-  // What is known of every configured connector (for the status page).
-  PipelineState& pipeline() { return pipeline_; }
+  // Every watched connector with its observations and verdict (for the
+  // status page and /api/v1/status).
+  std::vector<ConnectorView> Connectors(WallClock::time_point now) const {
+    return ConnectorViews(store_, now);
+  }
   // Every probe's last result (for the status page).
   std::vector<Scheduler::Status> ProbeStatuses() const;
 
  private:
-  // Builds everything the configuration needs (throws on a problem that the
-  // loader cannot see, e.g. a librdkafka property), then switches to it.
+  // Builds everything the configuration needs, kind by kind from the probe
+  // kind table, then the actions (throws on a problem that the loader cannot
+  // see, e.g. a librdkafka property), then switches to it.
   void Apply(const config::Config& cfg);
+  std::vector<std::shared_ptr<ProbeKind>> Kinds() const;
   void CollectSelf(MetricSink& sink) const;
 
   const std::string config_path_;
   Logger& log_;
+  // Declared before the kinds: outlives every thread they run.
+  ObservationStore store_;
+  ActionCounters action_counters_;
   std::shared_ptr<Scheduler> scheduler_;
-  PipelineState pipeline_;
-  // One consumer per Kafka cluster, kept across reloads while its settings
-  // do not change. Guarded by mu_.
-  std::map<std::string, std::shared_ptr<KafkaWatcher>> watchers_;
+  // One object per probe kind (ProbeKindTable), in table order. Guarded by
+  // mu_.
+  std::vector<std::shared_ptr<ProbeKind>> kinds_;
 
   mutable std::mutex
       mu_;  // guards config_ and the reload status; serialises reloads

@@ -121,7 +121,7 @@ void Scheduler::SetProbes(std::vector<std::shared_ptr<Probe>> probes) {
       const std::string key = std::string(p->Kind()) + "\x1f" + p->Target();
       auto it = old.find(key);
       if (it != old.end() &&
-          it->second->probe->Fingerprint() == p->Fingerprint()) {
+          it->second->probe->SameAs(*p)) {
         next.push_back(it->second);
         old.erase(it);
         continue;

@@ -26,8 +26,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Replaces the set of probes. A probe whose kind, target and fingerprint
-  // equal a running one is dropped in favour of the running one, which keeps
+  // Replaces the set of probes. A probe whose kind and target equal a running
+  // one and that is the SameAs() it (equal configuration)
+  // is dropped in favour of the running one, which keeps
   // its schedule and state; the others start now. Removed probes are
   // cancelled and their series disappear.
   void SetProbes(std::vector<std::shared_ptr<Probe>> probes);

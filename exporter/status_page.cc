@@ -37,27 +37,36 @@ std::string Esc(const std::string& s) {
   return out;
 }
 
-// "ok", "bad", "warn" or "idle": the colour of a cell.
-std::string VerdictClass(const PipelineState::Snapshot& s) {
-  if (s.verdict.silent_failure) return "bad";
-  if (s.rest_state == "FAILED" || s.rest_state.rfind("TASK_", 0) == 0) {
-    return "bad";
+// "ok", "bad", "warn" or "idle": the colour of a verdict's cell.
+std::string VerdictClass(const Verdict& v) {
+  switch (v.status) {
+    case VerdictStatus::kSilentFailure:
+    case VerdictStatus::kFailed:
+      return "bad";
+    case VerdictStatus::kInactive:
+      return "warn";
+    case VerdictStatus::kWaiting:
+      return "idle";
+    case VerdictStatus::kOk:
+      break;
   }
-  if (s.rest_state == "PAUSED" || s.rest_state == "STOPPED" ||
-      s.rest_state == "UNASSIGNED" || s.rest_state == "RESTARTING") {
-    return "warn";
-  }
-  if (!s.marker_found.has_value() && s.heartbeat_age < 0) return "idle";
   return "ok";
 }
 
-std::string VerdictText(const PipelineState::Snapshot& s) {
-  const std::string cls = VerdictClass(s);
-  if (s.verdict.silent_failure) return "SILENT FAILURE";
-  if (cls == "bad") return "FAILED";
-  if (cls == "warn") return s.rest_state;
-  if (cls == "idle") return "WAITING";
-  return "OK";
+// Seconds since the last heartbeat was received, -1 if none ever was.
+double HeartbeatAge(const ConnectorView& c, WallClock::time_point now) {
+  if (c.obs.heartbeat.records == 0) return -1;
+  return std::chrono::duration<double>(now.time_since_epoch()).count() -
+         c.obs.heartbeat.last_received;
+}
+
+// Whether the binlog session is up; nullopt if it is not watched or not
+// looked for yet.
+std::optional<bool> SessionUp(const ConnectorView& c) {
+  if (c.config.binlog_user.empty() || !c.obs.session.observed) {
+    return std::nullopt;
+  }
+  return c.obs.session.sessions > 0;
 }
 
 std::string Bytes(double b) {
@@ -81,25 +90,27 @@ std::string Secs(double s) {
   return ss.str();
 }
 
-json ConnectorJson(const PipelineState::Snapshot& s) {
+json ConnectorJson(const ConnectorView& c, WallClock::time_point now) {
+  const MarkerObservation& m = c.obs.marker;
+  const double hb_age = HeartbeatAge(c, now);
+  const std::optional<bool> session = SessionUp(c);
   json j;
-  j["connector"] = s.connector;
-  j["cohort"] = s.cohort;
-  j["tls_version"] = s.tls_version;
-  j["rest_state"] = s.rest_state;
-  j["marker_found"] = s.marker_found ? json(*s.marker_found) : json(nullptr);
-  j["marker_latency_seconds"] = s.marker_found && *s.marker_found
-                                    ? json(s.marker_latency)
-                                    : json(nullptr);
-  j["marker_consecutive_misses"] = s.consecutive_misses;
-  j["heartbeat_age_seconds"] =
-      s.heartbeat_age >= 0 ? json(s.heartbeat_age) : json(nullptr);
-  j["heartbeat_stale"] = s.heartbeat_stale;
-  j["binlog_session_up"] = s.session_up ? json(*s.session_up) : json(nullptr);
-  j["binlog_lag_bytes"] = s.lag_bytes >= 0 ? json(s.lag_bytes) : json(nullptr);
-  j["silent_failure"] = s.verdict.silent_failure;
-  j["verdict"] = VerdictText(s);
-  j["reason"] = s.verdict.reason;
+  j["connector"] = c.name;
+  j["cohort"] = c.config.source;
+  j["tls_version"] = c.verdict.tls_version;
+  j["rest_state"] = c.verdict.RestState();
+  j["marker_found"] = m.last_found ? json(*m.last_found) : json(nullptr);
+  j["marker_latency_seconds"] =
+      m.last_found && *m.last_found ? json(m.last_latency) : json(nullptr);
+  j["marker_consecutive_misses"] = m.consecutive_misses;
+  j["heartbeat_age_seconds"] = hb_age >= 0 ? json(hb_age) : json(nullptr);
+  j["heartbeat_stale"] = HeartbeatStale(c.config, c.obs.heartbeat, now);
+  j["binlog_session_up"] = session ? json(*session) : json(nullptr);
+  j["binlog_lag_bytes"] =
+      c.obs.offset.lag_bytes ? json(*c.obs.offset.lag_bytes) : json(nullptr);
+  j["silent_failure"] = c.verdict.silent_failure;
+  j["verdict"] = c.verdict.StatusText();
+  j["reason"] = c.verdict.ReasonText();
   return j;
 }
 
@@ -112,8 +123,8 @@ std::string StatusJson(App& app) {
       std::chrono::duration<double>(now.time_since_epoch()).count();
   j["version"] = kVersion;
   j["connectors"] = json::array();
-  for (const auto& s : app.pipeline().Snapshots(now)) {
-    j["connectors"].push_back(ConnectorJson(s));
+  for (const auto& c : app.Connectors(now)) {
+    j["connectors"].push_back(ConnectorJson(c, now));
   }
   j["probes"] = json::array();
   for (const auto& p : app.ProbeStatuses()) {
@@ -127,12 +138,9 @@ std::string StatusJson(App& app) {
   return j.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
-std::string StatusHtml(App& app, int refresh_seconds) {
-  const auto now = WallClock::now();
-  const auto snaps = app.pipeline().Snapshots(now);
-  int silent = 0;
-  for (const auto& s : snaps) silent += s.verdict.silent_failure ? 1 : 0;
-  std::ostringstream h;
+namespace {
+
+void WriteHead(std::ostringstream& h, int silent, int refresh_seconds) {
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     << "<meta http-equiv=\"refresh\" content=\"" << refresh_seconds << "\">"
     << "<meta name=\"viewport\" content=\"width=device-width\">"
@@ -151,55 +159,52 @@ std::string StatusHtml(App& app, int refresh_seconds) {
     << "<a href=\"api/v1/status\">Status as JSON</a>"
     << "<a href=\"-/healthy\">Health</a><a "
        "href=\"-/ready\">Readiness</a></nav>\n";
-  h << "<h2>Connectors</h2>\n";
-  if (snaps.empty()) {
-    h << "<p>No connectors configured (only the Kafka Connect REST status is "
-         "watched; see the metrics).</p>\n";
-  } else {
-    h << "<table id=\"connectors\"><thead><tr><th>Connector</th><th>Source "
-         "(cohort)</th><th>TLS</th><th>REST state</th><th>Last marker</th>"
-         "<th>Misses in a row</th><th>Heartbeat age</th><th>Binlog session</th>"
-         "<th>Binlog lag</th><th>Verdict</th></tr></thead><tbody>\n";
-    for (const auto& s : snaps) {
-      const std::string vc = VerdictClass(s);
-      std::string marker = "–", mclass = "idle";
-      if (s.marker_found) {
-        marker = *s.marker_found ? "found in " + Secs(s.marker_latency)
-                                 : "NOT FOUND";
-        mclass = *s.marker_found ? "ok" : "bad";
-      }
-      std::string rclass = s.rest_state == "RUNNING" ? "ok"
-                           : s.rest_state == "none" || s.rest_state == "unknown"
-                               ? "idle"
-                               : "warn";
-      std::string session = "–", sclass = "idle";
-      if (s.session_up) {
-        session = *s.session_up ? "up" : "DOWN";
-        sclass = *s.session_up ? "ok" : "bad";
-      }
-      h << "<tr data-connector=\"" << Esc(s.connector) << "\" data-verdict=\""
-        << Esc(VerdictText(s)) << "\"><td>" << Esc(s.connector) << "</td><td>"
-        << Esc(s.cohort) << "</td><td>" << Esc(s.tls_version)
-        << "</td><td class=\"" << rclass << "\">"
-        << Esc(s.rest_state == "none" ? "no REST API" : s.rest_state)
-        << "</td><td class=\"" << mclass << "\">" << marker
-        << "</td><td class=\"num\">" << s.consecutive_misses
-        << "</td><td class=\"num "
-        << (s.heartbeat_age < 0 ? "idle"
-            : s.heartbeat_stale ? "bad"
-                                : "ok")
-        << "\">" << (s.heartbeat_age >= 0 ? Secs(s.heartbeat_age) : "–")
-        << "</td><td class=\"" << sclass << "\">" << session
-        << "</td><td class=\"num\">" << Bytes(s.lag_bytes)
-        << "</td><td class=\"verdict " << vc << "\">" << VerdictText(s)
-        << "<div class=\"reason\">" << Esc(s.verdict.reason)
-        << "</div></td></tr>\n";
-    }
-    h << "</tbody></table>\n";
+}
+
+void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
+                       WallClock::time_point now) {
+  const Verdict& v = c.verdict;
+  const MarkerObservation& m = c.obs.marker;
+  std::string marker = "–", mclass = "idle";
+  if (m.last_found) {
+    marker = *m.last_found ? "found in " + Secs(m.last_latency) : "NOT FOUND";
+    mclass = *m.last_found ? "ok" : "bad";
   }
+  const bool listed = v.rest.source == RestObservation::Source::kListed;
+  const std::string rclass = !listed               ? "idle"
+                             : v.rest.ClaimsRunning() ? "ok"
+                                                      : "warn";
+  std::string session = "–", sclass = "idle";
+  if (const std::optional<bool> up = SessionUp(c)) {
+    session = *up ? "up" : "DOWN";
+    sclass = *up ? "ok" : "bad";
+  }
+  const double hb_age = HeartbeatAge(c, now);
+  const std::string hclass =
+      hb_age < 0                                          ? "idle"
+      : HeartbeatStale(c.config, c.obs.heartbeat, now) ? "bad"
+                                                          : "ok";
+  const bool no_api = v.rest.source == RestObservation::Source::kNoApi;
+  h << "<tr data-connector=\"" << Esc(c.name) << "\" data-verdict=\""
+    << Esc(v.StatusText()) << "\"><td>" << Esc(c.name) << "</td><td>"
+    << Esc(c.config.source) << "</td><td>" << Esc(v.tls_version)
+    << "</td><td class=\"" << rclass << "\">"
+    << Esc(no_api ? "no REST API" : v.RestState()) << "</td><td class=\""
+    << mclass << "\">" << marker << "</td><td class=\"num\">"
+    << m.consecutive_misses << "</td><td class=\"num " << hclass << "\">"
+    << (hb_age >= 0 ? Secs(hb_age) : "–") << "</td><td class=\"" << sclass
+    << "\">" << session << "</td><td class=\"num\">"
+    << Bytes(c.obs.offset.lag_bytes.value_or(-1))
+    << "</td><td class=\"verdict " << VerdictClass(v) << "\">"
+    << v.StatusText() << "<div class=\"reason\">" << Esc(v.ReasonText())
+    << "</div></td></tr>\n";
+}
+
+void WriteProbeTable(std::ostringstream& h,
+                     const std::vector<Scheduler::Status>& probes) {
   h << "<h2>Probes</h2>\n<table id=\"probes\"><thead><tr><th>Probe</th>"
        "<th>Target</th><th>Last run</th><th>Error</th></tr></thead><tbody>\n";
-  for (const auto& p : app.ProbeStatuses()) {
+  for (const auto& p : probes) {
     const std::string cls = !p.has_result ? "idle" : p.success ? "ok" : "bad";
     h << "<tr><td>" << Esc(p.kind) << "</td><td>" << Esc(p.target)
       << "</td><td class=\"" << cls << "\">"
@@ -208,8 +213,33 @@ std::string StatusHtml(App& app, int refresh_seconds) {
                         : "failed")
       << "</td><td>" << Esc(p.success ? "" : p.last_error) << "</td></tr>\n";
   }
-  h << "</tbody></table>\n<footer>cdc-sentinel " << kVersion << " ("
-    << kRevision << "). This page reloads every " << refresh_seconds
+  h << "</tbody></table>\n";
+}
+
+}  // namespace
+
+std::string StatusHtml(App& app, int refresh_seconds) {
+  const auto now = WallClock::now();
+  const auto connectors = app.Connectors(now);
+  int silent = 0;
+  for (const auto& c : connectors) silent += c.verdict.silent_failure ? 1 : 0;
+  std::ostringstream h;
+  WriteHead(h, silent, refresh_seconds);
+  h << "<h2>Connectors</h2>\n";
+  if (connectors.empty()) {
+    h << "<p>No connectors configured (only the Kafka Connect REST status is "
+         "watched; see the metrics).</p>\n";
+  } else {
+    h << "<table id=\"connectors\"><thead><tr><th>Connector</th><th>Source "
+         "(cohort)</th><th>TLS</th><th>REST state</th><th>Last marker</th>"
+         "<th>Misses in a row</th><th>Heartbeat age</th><th>Binlog session</th>"
+         "<th>Binlog lag</th><th>Verdict</th></tr></thead><tbody>\n";
+    for (const auto& c : connectors) WriteConnectorRow(h, c, now);
+    h << "</tbody></table>\n";
+  }
+  WriteProbeTable(h, app.ProbeStatuses());
+  h << "<footer>cdc-sentinel " << kVersion << " (" << kRevision
+    << "). This page reloads every " << refresh_seconds
     << " s. How the verdict is reached: docs/verdict.md.</footer>\n"
     << "</body></html>\n";
   return h.str();

@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "probes/kafka_watcher.h"
 #include "probes/metric_sink.h"
-#include "probes/pipeline_state.h"
+#include "test/common/pipeline_harness.h"
 
 namespace {
 
@@ -45,12 +45,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cdc::ParseHeartbeatSeconds(value, now);
   cdc::ParseHeartbeatSeconds(key, now);
   std::string connector;
-  cdc::PipelineState::Offset offset;
+  cdc::BinlogPosition offset;
   cdc::ParseOffsetRecord(key, value, &connector, &offset);
 
   static std::ostream null_stream(nullptr);
   static cdc::Logger log(null_stream, cdc::LogLevel::kError);
-  cdc::PipelineState state(log);
+  cdc::PipelineHarness state(log);
   state.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   const auto t0 = cdc::WallClock::time_point(std::chrono::seconds(1700000000));
   for (const char* token : kTokens) state.ExpectMarker(token, t0, {"a", "b"});

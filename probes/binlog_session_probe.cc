@@ -14,17 +14,16 @@ double NowSeconds() {
 
 BinlogSessionProbe::BinlogSessionProbe(
     const config::Source& source, std::map<std::string, std::string> connectors,
-    PipelineState& state, Logger& log)
+    ObservationStore& store, Logger& log)
     : source_(source),
       connectors_(std::move(connectors)),
-      state_(state),
+      store_(store),
       log_(log),
       session_(source) {}
 
-std::string BinlogSessionProbe::Fingerprint() const {
-  std::string f = SourceFingerprint(source_);
-  for (const auto& [c, u] : connectors_) f += "|" + c + "=" + u;
-  return f;
+bool BinlogSessionProbe::SameAs(const Probe& other) const {
+  const auto* o = dynamic_cast<const BinlogSessionProbe*>(&other);
+  return o != nullptr && o->source_ == source_ && o->connectors_ == connectors_;
 }
 
 std::string BinlogSessionProbe::TlsLabel(
@@ -83,10 +82,7 @@ std::vector<BinlogSessionProbe::Row> BinlogSessionProbe::FetchSessions(
 ProbeOutcome BinlogSessionProbe::Run(const ProbeContext& ctx) {
   std::vector<Row> rows;
   try {
-    rows = FetchSessions(
-        std::max(std::chrono::milliseconds(100),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     ctx.deadline - std::chrono::steady_clock::now())));
+    rows = FetchSessions(ctx.Remaining());
   } catch (const SqlError& e) {
     return ProbeOutcome::Fail(std::string("cannot list binlog sessions: ") +
                               e.what());
@@ -104,14 +100,107 @@ ProbeOutcome BinlogSessionProbe::Run(const ProbeContext& ctx) {
     it = present.count(it->first) ? std::next(it) : first_seen_.erase(it);
   }
   for (const auto& [connector, user] : connectors_) {
-    std::vector<PipelineState::Session> mine;
+    std::vector<BinlogSession> mine;
     for (const auto& r : rows) {
       if (r.user != user) continue;
       mine.push_back({r.id, TlsLabel(r.ssl_version), first_seen_[r.id]});
     }
-    state_.OnBinlogSessions(connector, mine);
+    RecordBinlogSessions(store_, connector, mine, log_);
   }
   return ProbeOutcome::Ok();
+}
+
+void RecordBinlogSessions(ObservationStore& store, const std::string& connector,
+                          const std::vector<BinlogSession>& sessions,
+                          Logger& log) {
+  store.Update(connector, [&](ObservationStore::Entry& e) {
+    SessionObservation& c = e.obs.session;
+    const int before = c.sessions;
+    c.sessions = static_cast<int>(sessions.size());
+    c.observed = true;
+    if (sessions.empty()) {
+      if (before > 0) {
+        log.Warn("binlog session gone from the source",
+                 {{"connector", connector},
+                  {"session_id", std::to_string(c.id)}});
+      }
+      return;  // id keeps the last session seen
+    }
+    // With several (a shared binlog_user), follow the newest.
+    const BinlogSession* s = &sessions[0];
+    for (const auto& x : sessions) {
+      if (x.connected_since > s->connected_since) s = &x;
+    }
+    // A reconnect replaces a session seen before (ids start at 1); the first
+    // session ever seen is not one, even after rounds that found none.
+    if (c.id != 0 && s->id != c.id) {
+      ++c.reconnects;
+      log.Info("binlog session re-established",
+               {{"connector", connector},
+                {"old_session_id", std::to_string(c.id)},
+                {"new_session_id", std::to_string(s->id)},
+                {"tls", s->tls}});
+    }
+    c.id = s->id;
+    c.since = s->connected_since;
+    c.detected_tls = s->tls;
+  });
+}
+
+namespace {
+
+class BinlogSessionKind final : public ProbeKind {
+ public:
+  explicit BinlogSessionKind(const KindEnv& env) : env_(env) {}
+  std::string_view Name() const override { return "binlog_session"; }
+
+  void Build(const config::Config& cfg, KindParts& parts) override {
+    for (const auto& src : cfg.sources) {
+      std::map<std::string, std::string> users;  // connector -> binlog_user
+      for (const auto& c : cfg.connectors) {
+        if (c.source == src.name && !c.binlog_user.empty()) {
+          users[c.name] = c.binlog_user;
+        }
+      }
+      if (users.empty()) continue;
+      parts.probes.push_back(std::make_shared<BinlogSessionProbe>(
+          src, std::move(users), env_.store, env_.log));
+    }
+  }
+
+  void Collect(MetricSink& sink, WallClock::time_point) override {
+    env_.store.ForEach([&](const std::string& name,
+                           const ObservationStore::Entry& e) {
+      const SessionObservation& s = e.obs.session;
+      if (e.config.binlog_user.empty() || !s.observed) return;
+      const MetricLabels l = ConnectorLabels(name, e);
+      sink.Gauge("cdc_binlog_session_up",
+                 "1 if the source shows a binlog (replication) session of the "
+                 "connector's binlog_user.",
+                 l, s.sessions > 0 ? 1 : 0);
+      sink.Gauge("cdc_binlog_sessions",
+                 "Binlog sessions of the connector's binlog_user on the "
+                 "source (more than 1: the user is shared).",
+                 l, s.sessions);
+      if (s.sessions > 0) {
+        sink.Gauge("cdc_binlog_session_start_timestamp_seconds",
+                   "When the current binlog session connected.", l, s.since);
+      }
+      sink.Counter("cdc_binlog_session_reconnects_total",
+                   "Times the connector's binlog session was replaced by a "
+                   "new one (a new connection id).",
+                   l, static_cast<double>(s.reconnects));
+    });
+  }
+
+ private:
+  KindEnv env_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeKind> MakeBinlogSessionKind(const KindEnv& env) {
+  return std::make_unique<BinlogSessionKind>(env);
 }
 
 }  // namespace cdc

@@ -7,8 +7,9 @@
 #include "cdc/common/log.h"
 #include "config/config.h"
 #include "probes/mysql_session.h"
-#include "probes/pipeline_state.h"
+#include "probes/observations.h"
 #include "probes/probe.h"
+#include "probes/probe_kind.h"
 
 namespace cdc {
 
@@ -24,7 +25,7 @@ class BinlogSessionProbe final : public Probe {
   // `connectors`: name -> binlog_user, for the connectors of this source.
   BinlogSessionProbe(const config::Source& source,
                      std::map<std::string, std::string> connectors,
-                     PipelineState& state, Logger& log);
+                     ObservationStore& store, Logger& log);
 
   std::string_view Kind() const override { return "binlog_session"; }
   const std::string& Target() const override { return source_.name; }
@@ -32,7 +33,7 @@ class BinlogSessionProbe final : public Probe {
     return source_.interval;
   }
   std::chrono::milliseconds Timeout() const override { return source_.timeout; }
-  std::string Fingerprint() const override;
+  bool SameAs(const Probe& other) const override;
   ProbeOutcome Run(const ProbeContext& ctx) override;
   void Cancel() override { session_.Cancel(); }
   void Collect(MetricSink&) const override {}
@@ -63,12 +64,30 @@ class BinlogSessionProbe final : public Probe {
 
   const config::Source source_;
   const std::map<std::string, std::string> connectors_;
-  PipelineState& state_;
+  ObservationStore& store_;
   Logger& log_;
   MysqlSession session_;
   // Only touched by Run():
   bool use_performance_schema_ = true;
   std::map<uint64_t, double> first_seen_;  // session id -> Unix seconds
 };
+
+// A replication session of one connector, as a round found it.
+struct BinlogSession {
+  uint64_t id = 0;         // the server's connection id
+  std::string tls;         // "1.2", "1.3", "none", "unknown"
+  double connected_since;  // Unix seconds
+};
+
+// Writes one round's sessions of `connector` into the binlog-session part of
+// the store: present or not, the newest one's TLS version and start, and a
+// reconnect when the newest is not the one seen before.
+void RecordBinlogSessions(ObservationStore& store, const std::string& connector,
+                          const std::vector<BinlogSession>& sessions,
+                          Logger& log);
+
+// The "binlog_session" kind: one BinlogSessionProbe per source that has
+// connectors with a binlog_user; exports cdc_binlog_session_*.
+std::unique_ptr<ProbeKind> MakeBinlogSessionKind(const KindEnv& env);
 
 }  // namespace cdc

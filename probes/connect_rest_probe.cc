@@ -94,8 +94,9 @@ ConnectRestProbe::ConnectRestProbe(const config::ConnectCluster& cluster,
       client_(cluster),
       observer_(std::move(observer)) {}
 
-std::string ConnectRestProbe::Fingerprint() const {
-  return connect::ConnectClusterFingerprint(cluster_);
+bool ConnectRestProbe::SameAs(const Probe& other) const {
+  const auto* o = dynamic_cast<const ConnectRestProbe*>(&other);
+  return o != nullptr && o->cluster_ == cluster_;
 }
 
 nlohmann::json ConnectRestProbe::GetJson(const std::string& path,
@@ -286,6 +287,63 @@ void ConnectRestProbe::Collect(MetricSink& sink) const {
                last_success_ts_);
   }
   for (const auto& f : rendered_) sink.Add(f);
+}
+
+void RecordRestPoll(ObservationStore& store, const std::string& cluster,
+                    bool ok,
+                    const std::vector<connect::ConnectorStatus>& connectors) {
+  // One lookup per listed connector (a thousand on a big cluster), not a
+  // scan of the list per configured one.
+  std::map<std::string, const connect::ConnectorStatus*> listed;
+  if (ok) {
+    for (const auto& s : connectors) listed.emplace(s.name, &s);
+  }
+  store.UpdateAll([&](const std::string& name, ObservationStore::Entry& e) {
+    if (e.config.connect_cluster != cluster) return;
+    RestObservation r;  // unlisted (deleted or misnamed) or not polled
+    auto it = listed.find(name);
+    if (it != listed.end()) {
+      const connect::ConnectorStatus& s = *it->second;
+      r.source = RestObservation::Source::kListed;
+      r.connector = ParseRunState(s.state);
+      r.connector_text = s.state;
+      for (const auto& t : s.tasks) {
+        if (r.connector == RunState::kRunning && t.state != "RUNNING") {
+          r.task = ParseRunState(t.state);
+          r.task_text = t.state;
+        }
+      }
+    }
+    e.obs.rest = std::move(r);
+  });
+}
+
+namespace {
+
+class ConnectRestKind final : public ProbeKind {
+ public:
+  explicit ConnectRestKind(const KindEnv& env) : env_(env) {}
+  std::string_view Name() const override { return "connect_rest"; }
+  void Build(const config::Config& cfg, KindParts& parts) override {
+    for (const auto& cluster : cfg.connect_clusters) {
+      parts.probes.push_back(std::make_shared<ConnectRestProbe>(
+          cluster, env_.log,
+          [&store = env_.store](
+              const std::string& name, bool ok,
+              const std::vector<connect::ConnectorStatus>& connectors) {
+            RecordRestPoll(store, name, ok, connectors);
+          }));
+    }
+  }
+
+ private:
+  KindEnv env_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeKind> MakeConnectRestKind(const KindEnv& env) {
+  return std::make_unique<ConnectRestKind>(env);
 }
 
 }  // namespace cdc

@@ -11,7 +11,9 @@
 #include "config/config.h"
 #include "probes/connect_client.h"
 #include "probes/connect_status.h"
+#include "probes/observations.h"
 #include "probes/probe.h"
+#include "probes/probe_kind.h"
 
 namespace cdc {
 
@@ -41,7 +43,7 @@ class ConnectRestProbe final : public Probe {
   std::chrono::milliseconds Timeout() const override {
     return cluster_.timeout;
   }
-  std::string Fingerprint() const override;
+  bool SameAs(const Probe& other) const override;
   ProbeOutcome Run(const ProbeContext& ctx) override;
   void Cancel() override { client_.Cancel(); }
   void Collect(MetricSink& sink) const override;
@@ -76,5 +78,16 @@ class ConnectRestProbe final : public Probe {
   std::map<std::string, std::string> logged_state_;
   std::map<std::string, std::string> logged_trace_;
 };
+
+// Writes one poll of `cluster` into the REST part of the store: every
+// watched connector of the cluster becomes "unknown", then each one the poll
+// listed takes its state (a RUNNING connector with a task in another state
+// takes the task's state). A failed poll leaves them all "unknown".
+void RecordRestPoll(ObservationStore& store, const std::string& cluster,
+                    bool ok,
+                    const std::vector<connect::ConnectorStatus>& connectors);
+
+// The "connect_rest" kind: one ConnectRestProbe per Connect cluster.
+std::unique_ptr<ProbeKind> MakeConnectRestKind(const KindEnv& env);
 
 }  // namespace cdc

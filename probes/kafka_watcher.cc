@@ -8,13 +8,6 @@
 namespace cdc {
 namespace {
 
-constexpr std::size_t kMaxParsedValue = 1 << 20;  // heartbeats/offsets are tiny
-
-double NowSeconds() {
-  return std::chrono::duration<double>(WallClock::now().time_since_epoch())
-      .count();
-}
-
 void Set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v,
          const std::string& where) {
   char err[512];
@@ -24,64 +17,11 @@ void Set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v,
   }
 }
 
-const char* KindName(KafkaInterest::Kind k) {
-  switch (k) {
-    case KafkaInterest::Kind::kMarker:
-      return "marker";
-    case KafkaInterest::Kind::kHeartbeat:
-      return "heartbeat";
-    case KafkaInterest::Kind::kOffsets:
-      return "offsets";
-  }
-  return "?";
-}
-
 }  // namespace
 
-std::optional<double> ParseHeartbeatSeconds(std::string_view value,
-                                            double now_seconds) {
-  if (value.empty() || value.size() > kMaxParsedValue) return std::nullopt;
-  auto j = nlohmann::json::parse(value, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  const nlohmann::json* p = &j;
-  if (auto it = j.find("payload"); it != j.end() && it->is_object()) p = &*it;
-  auto ts = p->find("ts_ms");
-  if (ts == p->end() || !ts->is_number()) return std::nullopt;
-  const double s = ts->get<double>() / 1000.0;
-  // Before 2001 or more than a day ahead: a broken clock or not a heartbeat.
-  if (s < 978307200.0 || s > now_seconds + 86400) return std::nullopt;
-  return s;
-}
-
-bool ParseOffsetRecord(std::string_view key, std::string_view value,
-                       std::string* connector, PipelineState::Offset* offset) {
-  if (key.empty() || key.size() > kMaxParsedValue || value.empty() ||
-      value.size() > kMaxParsedValue) {
-    return false;
-  }
-  auto k = nlohmann::json::parse(key, nullptr, false);
-  if (!k.is_array() || k.size() != 2 || !k[0].is_string()) return false;
-  auto v = nlohmann::json::parse(value, nullptr, false);
-  if (!v.is_object()) return false;
-  auto file = v.find("file");
-  auto pos = v.find("pos");
-  if (file == v.end() || !file->is_string() || pos == v.end() ||
-      !pos->is_number_unsigned()) {
-    return false;
-  }
-  *connector = k[0].get<std::string>();
-  offset->file = file->get<std::string>();
-  offset->pos = pos->get<uint64_t>();
-  offset->ts_sec = 0;
-  if (auto ts = v.find("ts_sec"); ts != v.end() && ts->is_number()) {
-    offset->ts_sec = ts->get<double>();
-  }
-  return true;
-}
-
 KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
-                           PipelineState& state, Logger& log)
-    : cluster_(cluster), state_(state), log_(log) {
+                           ObservationStore& store, Logger& log)
+    : cluster_(cluster), store_(store), log_(log) {
   const std::string where = "kafka_clusters " + cluster.name;
   KafkaConf conf(rd_kafka_conf_new());
   Set(conf.get(), "bootstrap.servers", cluster.bootstrap_servers, where);
@@ -130,20 +70,19 @@ void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
       {{"kafka", self->cluster_.name}, {"facility", fac}, {"detail", buf}});
 }
 
-void KafkaWatcher::SetInterests(std::vector<KafkaInterest> interests) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::multimap<std::string, KafkaInterest> next;
-  std::map<std::string, std::set<std::string>> offsets_readers;
-  for (auto& i : interests) {
-    if (i.kind == KafkaInterest::Kind::kOffsets) {
-      offsets_readers[i.topic].insert(i.connector);
-    }
-    next.emplace(i.topic, std::move(i));
+void KafkaWatcher::SetSubscriptions(
+    std::vector<KafkaSubscription> subscriptions, std::vector<Ticker> tickers) {
+  auto next = std::make_shared<Table>();
+  for (auto& sub : subscriptions) {
+    const std::string topic = sub.topic;
+    next->by_topic.emplace(topic, std::move(sub));
   }
+  next->tickers = std::move(tickers);
+  std::lock_guard<std::mutex> lock(mu_);
   // Partitions of topics no longer watched are released.
   KafkaTopicPartitionList gone(rd_kafka_topic_partition_list_new(0));
   for (auto it = assigned_.begin(); it != assigned_.end();) {
-    if (next.count(it->first) == 0) {
+    if (next->by_topic.count(it->first) == 0) {
       rd_kafka_topic_partition_list_add(gone.get(), it->first.c_str(),
                                         it->second);
       it = assigned_.erase(it);
@@ -152,18 +91,18 @@ void KafkaWatcher::SetInterests(std::vector<KafkaInterest> interests) {
     }
   }
   if (gone->cnt > 0) {
-    if (rd_kafka_error_t* e =
-            rd_kafka_incremental_unassign(rk_.get(), gone.get())) {
+    KafkaError e(rd_kafka_incremental_unassign(rk_.get(), gone.get()));
+    if (e) {
       log_.Warn("cannot release Kafka partitions",
-                {{"kafka", cluster_.name}, {"err", rd_kafka_error_string(e)}});
-      rd_kafka_error_destroy(e);
+                {{"kafka", cluster_.name},
+                 {"err", rd_kafka_error_string(e.get())}});
     }
   }
   for (auto it = partitions_.begin(); it != partitions_.end();) {
-    it = next.count(it->first) ? std::next(it) : partitions_.erase(it);
+    it = next->by_topic.count(it->first) ? std::next(it)
+                                         : partitions_.erase(it);
   }
-  by_topic_ = std::move(next);
-  offsets_readers_ = std::move(offsets_readers);
+  table_ = std::move(next);
 }
 
 ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
@@ -176,13 +115,13 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   refreshed_ = true;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     up_ = false;
-    state_.SetKafkaUp(cluster_.name, false);
+    store_.SetKafkaUp(cluster_.name, false);
     return ProbeOutcome::Fail("metadata request to " +
                               cluster_.bootstrap_servers +
                               " failed: " + rd_kafka_err2str(err));
   }
   up_ = true;
-  state_.SetKafkaUp(cluster_.name, true);
+  store_.SetKafkaUp(cluster_.name, true);
   KafkaTopicPartitionList add(rd_kafka_topic_partition_list_new(0));
   std::map<std::string, int> present;
   for (int t = 0; t < md->topic_cnt; ++t) {
@@ -190,8 +129,9 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
     if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     present[topic.topic] = topic.partition_cnt;
   }
-  for (auto it = by_topic_.begin(); it != by_topic_.end();
-       it = by_topic_.upper_bound(it->first)) {
+  const auto& by_topic = table_->by_topic;
+  for (auto it = by_topic.begin(); it != by_topic.end();
+       it = by_topic.upper_bound(it->first)) {
     const std::string& topic = it->first;
     auto p = present.find(topic);
     partitions_[topic] = p == present.end() ? 0 : p->second;
@@ -202,14 +142,14 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
     seen_topics_.insert(topic);
     int64_t start = RD_KAFKA_OFFSET_BEGINNING;
     if (!new_topic) {
-      switch (it->second.kind) {
-        case KafkaInterest::Kind::kMarker:
+      switch (it->second.start) {
+        case KafkaSubscription::Start::kEnd:
           start = RD_KAFKA_OFFSET_END;
           break;
-        case KafkaInterest::Kind::kHeartbeat:
+        case KafkaSubscription::Start::kLastRecord:
           start = RD_KAFKA_OFFSET_TAIL(1);
           break;
-        case KafkaInterest::Kind::kOffsets:
+        case KafkaSubscription::Start::kBeginning:
           start = RD_KAFKA_OFFSET_BEGINNING;
           break;
       }
@@ -223,10 +163,9 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   }
   refreshed_once_ = true;
   if (add->cnt > 0) {
-    if (rd_kafka_error_t* e =
-            rd_kafka_incremental_assign(rk_.get(), add.get())) {
-      const std::string why = rd_kafka_error_string(e);
-      rd_kafka_error_destroy(e);
+    KafkaError e(rd_kafka_incremental_assign(rk_.get(), add.get()));
+    if (e) {
+      const std::string why = rd_kafka_error_string(e.get());
       for (int i = 0; i < add->cnt; ++i) {
         assigned_.erase({add->elems[i].topic, add->elems[i].partition});
       }
@@ -252,62 +191,34 @@ void KafkaWatcher::PollLoop() {
                     {"err", rd_kafka_message_errstr(msg.get())}});
       }
     }
-    // Judge overdue markers promptly, whatever the traffic.
-    state_.Expire(now);
+    std::shared_ptr<const Table> table;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      table = table_;
+    }
+    for (const auto& tick : table->tickers) tick(now);
   }
 }
 
 void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
-  const std::string topic = rd_kafka_topic_name(msg.rkt);
-  const std::string_view value(static_cast<const char*>(msg.payload),
-                               msg.payload ? msg.len : 0);
-  const std::string_view key(static_cast<const char*>(msg.key),
-                             msg.key ? msg.key_len : 0);
-  const auto now = WallClock::now();
-  // Marker and heartbeat interests are copied (one or two per topic); the
-  // offsets topic has one interest per connector, so its records are parsed
-  // first and their connector looked up instead.
-  std::vector<KafkaInterest> interests;
-  bool offsets_topic = false;
+  const std::string_view topic = rd_kafka_topic_name(msg.rkt);
+  KafkaRecord r;
+  r.topic = topic;
+  r.value = std::string_view(static_cast<const char*>(msg.payload),
+                             msg.payload ? msg.len : 0);
+  r.key = std::string_view(static_cast<const char*>(msg.key),
+                           msg.key ? msg.key_len : 0);
+  r.received = WallClock::now();
+  std::shared_ptr<const Table> table;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++records_;
-    offsets_topic = offsets_readers_.count(topic) != 0;
-    auto range = by_topic_.equal_range(topic);
-    for (auto it = range.first; it != range.second; ++it) {
-      if (it->second.kind != KafkaInterest::Kind::kOffsets) {
-        interests.push_back(it->second);
-      }
-    }
+    table = table_;
   }
-  if (offsets_topic) {
-    std::string connector;
-    PipelineState::Offset offset;
-    if (ParseOffsetRecord(key, value, &connector, &offset)) {
-      bool wanted;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = offsets_readers_.find(topic);
-        wanted = it != offsets_readers_.end() && it->second.count(connector);
-      }
-      if (wanted) state_.OnCommittedOffset(connector, offset, now);
-    }
-  }
-  for (const auto& i : interests) {
-    switch (i.kind) {
-      case KafkaInterest::Kind::kMarker:
-        if (state_.AwaitingMarker(i.connector)) {
-          state_.OnMarkerRecord(i.connector, value, now);
-          state_.OnMarkerRecord(i.connector, key, now);
-        }
-        break;
-      case KafkaInterest::Kind::kHeartbeat:
-        state_.OnHeartbeat(i.connector,
-                           ParseHeartbeatSeconds(value, NowSeconds()), now);
-        break;
-      case KafkaInterest::Kind::kOffsets:
-        break;  // handled above
-    }
+  // Handlers run without mu_: they take their own kinds' locks.
+  auto range = table->by_topic.equal_range(std::string(topic));
+  for (auto it = range.first; it != range.second; ++it) {
+    it->second.on_record(r);
   }
 }
 
@@ -321,7 +232,7 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
                "Records read from the watched topics of the Kafka cluster.",
                {{"kafka", cluster_.name}}, static_cast<double>(records_));
   for (const auto& [topic, n] : partitions_) {
-    auto it = by_topic_.find(topic);
+    auto it = table_->by_topic.find(topic);
     sink.Gauge(
         "cdc_kafka_topic_partitions",
         "Partitions of a watched topic (0: the topic does not exist; "
@@ -329,19 +240,72 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
         "table.include.list?).",
         {{"kafka", cluster_.name},
          {"topic", topic},
-         {"kind", it == by_topic_.end() ? "" : KindName(it->second.kind)}},
+         {"kind", it == table_->by_topic.end() ? "" : it->second.kind}},
         n);
   }
 }
 
-std::string KafkaProbe::Fingerprint() const {
-  const auto& c = watcher_->cluster();
-  std::string f = c.name + "|" + c.bootstrap_servers + "|" + c.offsets_topic +
-                  "|" + std::to_string(interval_.count()) + "|" +
-                  std::to_string(timeout_.count());
-  for (const auto& [k, v] : c.properties) f += "|" + k + "=" + v;
-  for (const auto& [k, s] : c.secret_properties) f += "|" + k + "=" + s.value;
-  return f;
+namespace {
+
+class KafkaKind final : public ProbeKind {
+ public:
+  explicit KafkaKind(const KindEnv& env) : env_(env) {}
+  ~KafkaKind() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    watchers_.clear();  // stops the consumers
+  }
+  std::string_view Name() const override { return "kafka"; }
+
+  void Build(const config::Config& cfg, KindParts& parts) override {
+    // The subscriptions and tickers of the kinds built before, by cluster.
+    struct Wants {
+      std::vector<KafkaSubscription> subscriptions;
+      std::vector<KafkaWatcher::Ticker> tickers;
+    };
+    std::map<std::string, Wants> wants;
+    for (const auto& c : cfg.connectors) wants[c.kafka];
+    for (const auto& s : parts.subscriptions) {
+      wants[s.kafka_cluster].subscriptions.push_back(s);
+    }
+    for (const auto& [kafka, tick] : parts.tickers) {
+      wants[kafka].tickers.push_back(tick);
+    }
+    std::map<std::string, std::shared_ptr<KafkaWatcher>> next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, w] : wants) {
+        const config::KafkaCluster& k = *cfg.FindKafka(name);
+        auto it = watchers_.find(name);
+        next[name] = it != watchers_.end() && it->second->cluster().SameConsumer(k)
+                         ? it->second
+                         : std::make_shared<KafkaWatcher>(k, env_.store,
+                                                          env_.log);
+        parts.probes.push_back(std::make_shared<KafkaProbe>(next[name], k));
+      }
+    }
+    parts.commits.push_back(
+        [this, next = std::move(next), wants = std::move(wants)]() mutable {
+          for (auto& [name, w] : next) {
+            w->SetSubscriptions(std::move(wants[name].subscriptions),
+                                std::move(wants[name].tickers));
+          }
+          std::lock_guard<std::mutex> lock(mu_);
+          watchers_ = std::move(next);
+        });
+  }
+
+ private:
+  KindEnv env_;
+  std::mutex mu_;  // guards watchers_
+  // One consumer per Kafka cluster, kept across reloads while its settings
+  // do not change.
+  std::map<std::string, std::shared_ptr<KafkaWatcher>> watchers_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeKind> MakeKafkaKind(const KindEnv& env) {
+  return std::make_unique<KafkaKind>(env);
 }
 
 }  // namespace cdc

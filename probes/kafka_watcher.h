@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,42 +13,36 @@
 #include "cdc/common/handles.h"
 #include "cdc/common/log.h"
 #include "config/config.h"
-#include "probes/pipeline_state.h"
+#include "probes/observations.h"
 #include "probes/probe.h"
+#include "probes/probe_kind.h"
 
 namespace cdc {
 
-// What the consumer of one Kafka cluster reads, and for which connector.
-struct KafkaInterest {
-  enum class Kind { kMarker, kHeartbeat, kOffsets };
-  Kind kind;
-  std::string topic;
-  std::string connector;
-  bool operator<(const KafkaInterest& o) const {
-    return std::tie(kind, topic, connector) <
-           std::tie(o.kind, o.topic, o.connector);
-  }
-  bool operator==(const KafkaInterest& o) const = default;
-};
-
-// One Kafka consumer for one Kafka cluster, serving every topic cdc-sentinel
-// reads there (marker, heartbeat and offset topics of all connectors). It
-// assigns partitions itself (no consumer group, nothing committed): marker
-// topics from their end, heartbeat topics from their last record, the
-// offsets topic from its beginning; a topic that appears later is read from
-// its beginning, so the first marker that creates it is not missed. A thread
-// polls it and hands records to PipelineState; Refresh() (run by the "kafka"
-// probe) looks up metadata and assigns new partitions. Thread-safe.
+// One Kafka consumer for one Kafka cluster, serving every topic the probe
+// kinds subscribe to there (KafkaSubscription: the marker, heartbeat and
+// offset topics of all connectors). It assigns partitions itself (no
+// consumer group, nothing committed), each topic from where its subscription
+// says; a topic that appears later is read from its beginning, so the first
+// record that creates it is not missed. A thread polls it and hands each
+// record to the subscriptions of its topic, and calls the tickers every
+// poll; Refresh() (run by the "kafka" probe) looks up metadata, assigns new
+// partitions and records in the store whether the cluster can be read.
+// Thread-safe.
 class KafkaWatcher {
  public:
-  KafkaWatcher(const config::KafkaCluster& cluster, PipelineState& state,
+  KafkaWatcher(const config::KafkaCluster& cluster, ObservationStore& store,
                Logger& log);
   ~KafkaWatcher();
   KafkaWatcher(const KafkaWatcher&) = delete;
   KafkaWatcher& operator=(const KafkaWatcher&) = delete;
 
   const config::KafkaCluster& cluster() const { return cluster_; }
-  void SetInterests(std::vector<KafkaInterest> interests);
+  using Ticker = std::function<void(WallClock::time_point)>;
+  // Replaces what is read: `subscriptions` of this cluster (partitions of
+  // topics no longer subscribed are released) and the tickers.
+  void SetSubscriptions(std::vector<KafkaSubscription> subscriptions,
+                        std::vector<Ticker> tickers);
   ProbeOutcome Refresh(std::chrono::milliseconds timeout);
   void Collect(MetricSink& sink) const;
 
@@ -58,14 +53,19 @@ class KafkaWatcher {
                           const char* buf);
 
   const config::KafkaCluster cluster_;
-  PipelineState& state_;
+  ObservationStore& store_;
   Logger& log_;
   KafkaHandle rk_;
 
+  // What is read, by topic; replaced whole, read by the poll thread without
+  // holding mu_.
+  struct Table {
+    std::multimap<std::string, KafkaSubscription> by_topic;
+    std::vector<Ticker> tickers;
+  };
+
   mutable std::mutex mu_;  // guards the fields below
-  std::multimap<std::string, KafkaInterest> by_topic_;
-  // Offsets topic -> the connectors whose committed offsets are wanted.
-  std::map<std::string, std::set<std::string>> offsets_readers_;
+  std::shared_ptr<const Table> table_ = std::make_shared<Table>();
   std::set<std::pair<std::string, int>> assigned_;
   std::set<std::string> seen_topics_;  // topics that existed at some refresh
   bool refreshed_once_ = false;
@@ -86,16 +86,21 @@ class KafkaProbe final : public Probe {
  public:
   KafkaProbe(std::shared_ptr<KafkaWatcher> watcher,
              const config::KafkaCluster& cluster)
-      : watcher_(std::move(watcher)),
-        interval_(cluster.interval),
-        timeout_(cluster.timeout) {}
+      : watcher_(std::move(watcher)), cluster_(cluster) {}
   std::string_view Kind() const override { return "kafka"; }
   const std::string& Target() const override {
     return watcher_->cluster().name;
   }
-  std::chrono::milliseconds Interval() const override { return interval_; }
-  std::chrono::milliseconds Timeout() const override { return timeout_; }
-  std::string Fingerprint() const override;
+  std::chrono::milliseconds Interval() const override {
+    return cluster_.interval;
+  }
+  std::chrono::milliseconds Timeout() const override {
+    return cluster_.timeout;
+  }
+  bool SameAs(const Probe& other) const override {
+    const auto* o = dynamic_cast<const KafkaProbe*>(&other);
+    return o != nullptr && o->watcher_ == watcher_ && o->cluster_ == cluster_;
+  }
   ProbeOutcome Run(const ProbeContext&) override {
     return watcher_->Refresh(Timeout());
   }
@@ -103,19 +108,12 @@ class KafkaProbe final : public Probe {
 
  private:
   std::shared_ptr<KafkaWatcher> watcher_;
-  const std::chrono::milliseconds interval_;
-  const std::chrono::milliseconds timeout_;
+  const config::KafkaCluster cluster_;
 };
 
-// Parses a Debezium heartbeat value ({"ts_ms":...} or the schema envelope
-// {"schema":...,"payload":{"ts_ms":...}}); nullopt if absent or absurd.
-std::optional<double> ParseHeartbeatSeconds(std::string_view value,
-                                            double now_seconds);
-
-// Parses a Kafka Connect offset record of a Debezium MySQL connector. Key
-// ["<connector>",{"server":"<prefix>"}]; value {"file","pos","ts_sec",...}.
-// Returns false if it is not one.
-bool ParseOffsetRecord(std::string_view key, std::string_view value,
-                       std::string* connector, PipelineState::Offset* offset);
+// The "kafka" kind: one KafkaWatcher per Kafka cluster that connectors use
+// (kept across reloads while its consumer settings do not change), serving
+// the subscriptions of every kind built before it, and its KafkaProbe.
+std::unique_ptr<ProbeKind> MakeKafkaKind(const KindEnv& env);
 
 }  // namespace cdc

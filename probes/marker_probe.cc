@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <map>
+#include <set>
+
 #include "cdc/common/duration.h"
 
 namespace cdc {
@@ -24,20 +27,20 @@ std::string RowId(std::chrono::milliseconds interval) {
 MarkerProbe::MarkerProbe(const config::Source& source,
                          std::chrono::milliseconds interval,
                          std::vector<std::string> connectors,
-                         PipelineState& state, Logger& log)
+                         MarkerLedger& ledger, Logger& log)
     : source_(source),
       interval_(interval),
       connectors_(std::move(connectors)),
       target_(source.name + "/" + FormatDuration(interval)),
       row_id_(RowId(interval)),
-      state_(state),
+      ledger_(ledger),
       log_(log),
       session_(source) {}
 
-std::string MarkerProbe::Fingerprint() const {
-  std::string f = SourceFingerprint(source_);
-  for (const auto& c : connectors_) f += "|" + c;
-  return f;
+bool MarkerProbe::SameAs(const Probe& other) const {
+  const auto* o = dynamic_cast<const MarkerProbe*>(&other);
+  return o != nullptr && o->source_ == source_ && o->interval_ == interval_ &&
+         o->connectors_ == connectors_;
 }
 
 std::string MarkerProbe::CreateTableSql(const config::Canary& c) {
@@ -57,33 +60,139 @@ std::string MarkerProbe::UpsertSql(const config::Canary& c) {
 }
 
 ProbeOutcome MarkerProbe::Run(const ProbeContext& ctx) {
-  auto remaining = [&] {
-    return std::max(std::chrono::milliseconds(100),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        ctx.deadline - std::chrono::steady_clock::now()));
-  };
   try {
     if (!canary_ready_ && source_.canary.create) {
       session_.Query("CREATE DATABASE IF NOT EXISTS " +
                          QuoteIdentifier(source_.canary.database),
-                     remaining());
-      session_.Query(CreateTableSql(source_.canary), remaining());
+                     ctx.Remaining());
+      session_.Query(CreateTableSql(source_.canary), ctx.Remaining());
       canary_ready_ = true;
     }
-    const std::string token = PipelineState::NewToken();
+    const std::string token = MarkerLedger::NewToken();
     // Timed from before the write: the row cannot reach the binlog sooner.
     const auto written_at = WallClock::now();
-    session_.Execute(UpsertSql(source_.canary), {row_id_, token}, remaining());
-    state_.ExpectMarker(token, written_at, connectors_);
+    session_.Execute(UpsertSql(source_.canary), {row_id_, token}, ctx.Remaining());
+    ledger_.Expect(token, written_at, connectors_);
     log_.Debug("marker written", {{"source", source_.name}, {"token", token}});
     return ProbeOutcome::Ok();
   } catch (const SqlError& e) {
     canary_ready_ = false;
-    state_.MarkerWriteFailed(connectors_);
+    ledger_.WriteFailed(connectors_);
     return ProbeOutcome::Fail("cannot write the marker to " +
                               source_.canary.database + "." +
                               source_.canary.table + ": " + e.what());
   }
+}
+
+namespace {
+
+class MarkerKind final : public ProbeKind {
+ public:
+  explicit MarkerKind(const KindEnv& env)
+      : env_(env), ledger_(env.store, env.log) {}
+  std::string_view Name() const override { return "marker"; }
+
+  void Build(const config::Config& cfg, KindParts& parts) override {
+    std::set<std::string> kafka_clusters;
+    for (const auto& src : cfg.sources) {
+      // One probe per marker interval of the source's connectors.
+      std::map<std::chrono::milliseconds, std::vector<std::string>> by_interval;
+      for (const auto& c : cfg.connectors) {
+        if (c.source != src.name || !c.marker.enabled) continue;
+        by_interval[c.marker.interval].push_back(c.name);
+        kafka_clusters.insert(c.kafka);
+        parts.subscriptions.push_back(
+            {c.kafka, c.MarkerTopic(src.canary), KafkaSubscription::Start::kEnd,
+             "marker", [&ledger = ledger_, name = c.name](const KafkaRecord& r) {
+               if (!ledger.Awaiting(name)) return;
+               ledger.OnRecord(name, r.value, r.received);
+               ledger.OnRecord(name, r.key, r.received);
+             }});
+      }
+      for (const auto& [interval, names] : by_interval) {
+        parts.probes.push_back(std::make_shared<MarkerProbe>(
+            src, interval, names, ledger_, env_.log));
+      }
+    }
+    // Overdue markers are judged promptly, whatever the traffic.
+    for (const auto& kafka : kafka_clusters) {
+      parts.tickers.emplace_back(
+          kafka, [&ledger = ledger_](WallClock::time_point now) {
+            ledger.Expire(now);
+          });
+    }
+    parts.commits.push_back([this, connectors = cfg.connectors] {
+      ledger_.Retain(connectors);
+    });
+  }
+
+  void Collect(MetricSink& sink, WallClock::time_point now) override {
+    ledger_.Expire(now);
+    env_.store.ForEach([&](const std::string& name,
+                           const ObservationStore::Entry& e) {
+      if (e.config.marker.enabled) CollectConnector(sink, name, e);
+    });
+  }
+
+ private:
+  static void CollectConnector(MetricSink& sink, const std::string& name,
+                               const ObservationStore::Entry& e) {
+    const MarkerObservation& m = e.obs.marker;
+    const MetricLabels l = ConnectorLabels(name, e);
+    if (m.last_found) {
+      sink.Gauge("cdc_marker_success",
+                 "1 if the last marker written to the source arrived in the "
+                 "connector's topic within the timeout, 0 if not.",
+                 l, *m.last_found ? 1 : 0);
+      sink.Gauge("cdc_marker_last_latency_seconds",
+                 "Time from writing the last delivered marker to seeing it "
+                 "in Kafka.",
+                 l, m.last_latency);
+    }
+    sink.Gauge("cdc_marker_consecutive_misses",
+               "Markers in a row not delivered within the timeout.", l,
+               m.consecutive_misses);
+    sink.Histogram("cdc_marker_latency_seconds",
+                   "Time from writing a marker to the source to seeing it "
+                   "in the connector's Kafka topic.",
+                   l, m.latency);
+    const std::pair<const char*, uint64_t> results[] = {
+        {"found", m.found}, {"not_found", m.not_found}, {"error", m.errors}};
+    for (const auto& [result, n] : results) {
+      MetricLabels rl = l;
+      rl.emplace_back("result", result);
+      sink.Counter("cdc_marker_probes_total",
+                   "Marker rounds by result: found (in time), not_found "
+                   "(not within the timeout), error (could not write it).",
+                   rl, static_cast<double>(n));
+    }
+    if (m.last_success_ts > 0) {
+      sink.Gauge("cdc_marker_last_success_timestamp_seconds",
+                 "When a marker last arrived within its timeout.", l,
+                 m.last_success_ts);
+    }
+    const std::pair<const char*, uint64_t> cohort[] = {{"solo", m.solo},
+                                                       {"shared", m.shared}};
+    for (const auto& [kind, n] : cohort) {
+      MetricLabels cl = {{"cohort", e.config.source}};
+      cl.insert(cl.end(), l.begin(), l.end());
+      cl.emplace_back("kind", kind);
+      sink.Counter("cdc_cohort_failures_total",
+                   "Missed markers by kind: solo (another connector of the "
+                   "same source got the same marker) or shared (all "
+                   "missed it).",
+                   cl, static_cast<double>(n));
+    }
+  }
+
+  KindEnv env_;
+  MarkerLedger ledger_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeKind> MakeMarkerKind(const KindEnv& env) {
+  return std::make_unique<MarkerKind>(env);
 }
 
 }  // namespace cdc

@@ -25,7 +25,7 @@ std::optional<double> BinlogLagBytes(const BinlogFiles& logs,
   return lag + static_cast<double>(server_pos);
 }
 
-std::optional<PipelineState::Offset> ParseRestOffsets(const std::string& body) {
+std::optional<BinlogPosition> ParseRestOffsets(const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto list = j.find("offsets");
@@ -40,7 +40,7 @@ std::optional<PipelineState::Offset> ParseRestOffsets(const std::string& body) {
         !pos->is_number_unsigned()) {
       continue;
     }
-    PipelineState::Offset o;
+    BinlogPosition o;
     o.file = file->get<std::string>();
     o.pos = pos->get<uint64_t>();
     if (auto ts = off->find("ts_sec"); ts != off->end() && ts->is_number()) {
@@ -51,23 +51,70 @@ std::optional<PipelineState::Offset> ParseRestOffsets(const std::string& body) {
   return std::nullopt;
 }
 
+bool ParseOffsetRecord(std::string_view key, std::string_view value,
+                       std::string* connector, BinlogPosition* offset) {
+  // Offset records are tiny; a huge one is not ours.
+  constexpr std::size_t kMaxParsedValue = 1 << 20;
+  if (key.empty() || key.size() > kMaxParsedValue || value.empty() ||
+      value.size() > kMaxParsedValue) {
+    return false;
+  }
+  auto k = nlohmann::json::parse(key, nullptr, false);
+  if (!k.is_array() || k.size() != 2 || !k[0].is_string()) return false;
+  auto v = nlohmann::json::parse(value, nullptr, false);
+  if (!v.is_object()) return false;
+  auto file = v.find("file");
+  auto pos = v.find("pos");
+  if (file == v.end() || !file->is_string() || pos == v.end() ||
+      !pos->is_number_unsigned()) {
+    return false;
+  }
+  *connector = k[0].get<std::string>();
+  offset->file = file->get<std::string>();
+  offset->pos = pos->get<uint64_t>();
+  offset->ts_sec = 0;
+  if (auto ts = v.find("ts_sec"); ts != v.end() && ts->is_number()) {
+    offset->ts_sec = ts->get<double>();
+  }
+  return true;
+}
+
+void RecordCommittedOffset(ObservationStore& store,
+                           const std::string& connector,
+                           const BinlogPosition& offset,
+                           WallClock::time_point now) {
+  store.Update(connector, [&](ObservationStore::Entry& e) {
+    OffsetObservation& o = e.obs.offset;
+    if (!o.committed || o.committed->file != offset.file ||
+        o.committed->pos != offset.pos) {
+      o.changed_at =
+          std::chrono::duration<double>(now.time_since_epoch()).count();
+    }
+    o.committed = offset;
+  });
+}
+
 OffsetLagProbe::OffsetLagProbe(const config::Source& source,
                                const std::vector<config::Connector>& connectors,
                                const config::Config& config,
-                               PipelineState& state, Logger& log)
-    : source_(source), state_(state), log_(log), session_(source) {
-  fingerprint_ = SourceFingerprint(source);
+                               ObservationStore& store, Logger& log)
+    : source_(source), store_(store), log_(log), session_(source) {
   for (const auto& c : connectors) {
     items_.push_back({c.name, c.connect_cluster});
-    fingerprint_ += "|" + c.name + "@" + c.connect_cluster;
     if (c.connect_cluster.empty() || clients_.count(c.connect_cluster))
       continue;
     const config::ConnectCluster* cc =
         config.FindConnectCluster(c.connect_cluster);
     if (cc == nullptr) continue;
     clients_[c.connect_cluster] = std::make_unique<connect::ConnectClient>(*cc);
-    fingerprint_ += "|" + connect::ConnectClusterFingerprint(*cc);
+    clusters_.emplace(cc->name, *cc);
   }
+}
+
+bool OffsetLagProbe::SameAs(const Probe& other) const {
+  const auto* o = dynamic_cast<const OffsetLagProbe*>(&other);
+  return o != nullptr && o->source_ == source_ && o->items_ == items_ &&
+         o->clusters_ == clusters_;
 }
 
 void OffsetLagProbe::Cancel() {
@@ -75,7 +122,7 @@ void OffsetLagProbe::Cancel() {
   for (auto& [name, c] : clients_) c->Cancel();
 }
 
-std::optional<PipelineState::Offset> OffsetLagProbe::RestOffset(
+std::optional<BinlogPosition> OffsetLagProbe::RestOffset(
     const Item& item, std::chrono::steady_clock::time_point deadline,
     std::set<std::string>& failed_clusters) {
   if (item.cluster.empty() || rest_offsets_unsupported_[item.cluster] ||
@@ -110,11 +157,6 @@ std::optional<PipelineState::Offset> OffsetLagProbe::RestOffset(
 
 ProbeOutcome OffsetLagProbe::Run(const ProbeContext& ctx) {
   for (auto& [name, c] : clients_) c->Reset();
-  auto remaining = [&] {
-    return std::max(std::chrono::milliseconds(100),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        ctx.deadline - std::chrono::steady_clock::now()));
-  };
   std::string server_file;
   uint64_t server_pos = 0;
   BinlogFiles logs;
@@ -122,14 +164,14 @@ ProbeOutcome OffsetLagProbe::Run(const ProbeContext& ctx) {
     SqlResult status;
     if (!binary_log_status_syntax_) {
       try {
-        status = session_.Query("SHOW MASTER STATUS", remaining());
+        status = session_.Query("SHOW MASTER STATUS", ctx.Remaining());
       } catch (const SqlError& e) {
         if (e.code() != 1064) throw;  // syntax error: MySQL 8.4+
         binary_log_status_syntax_ = true;
       }
     }
     if (binary_log_status_syntax_) {
-      status = session_.Query("SHOW BINARY LOG STATUS", remaining());
+      status = session_.Query("SHOW BINARY LOG STATUS", ctx.Remaining());
     }
     if (status.rows.empty()) {
       return ProbeOutcome::Fail(
@@ -138,7 +180,7 @@ ProbeOutcome OffsetLagProbe::Run(const ProbeContext& ctx) {
     }
     server_file = status.Get(0, "File").value_or("");
     server_pos = std::stoull(status.Get(0, "Position").value_or("0"));
-    SqlResult files = session_.Query("SHOW BINARY LOGS", remaining());
+    SqlResult files = session_.Query("SHOW BINARY LOGS", ctx.Remaining());
     for (std::size_t i = 0; i < files.rows.size(); ++i) {
       logs.emplace_back(files.Get(i, "Log_name").value_or(""),
                         std::stoull(files.Get(i, "File_size").value_or("0")));
@@ -160,15 +202,90 @@ ProbeOutcome OffsetLagProbe::Run(const ProbeContext& ctx) {
   std::set<std::string> failed_clusters;
   for (const auto& item : items_) {
     if (auto rest = RestOffset(item, rest_deadline, failed_clusters)) {
-      state_.OnCommittedOffset(item.connector, *rest, now);
+      RecordCommittedOffset(store_, item.connector, *rest, now);
     }
-    auto offset = state_.CommittedOffset(item.connector);
-    if (!offset) continue;
-    auto lag = BinlogLagBytes(logs, server_file, server_pos, offset->file,
-                              offset->pos);
-    if (lag) state_.OnBinlogLag(item.connector, *lag);
+    store_.Update(item.connector, [&](ObservationStore::Entry& e) {
+      const auto& offset = e.obs.offset.committed;
+      if (!offset) return;
+      auto lag = BinlogLagBytes(logs, server_file, server_pos, offset->file,
+                                offset->pos);
+      if (lag) e.obs.offset.lag_bytes = *lag;
+    });
   }
   return ProbeOutcome::Ok();
+}
+
+namespace {
+
+class OffsetLagKind final : public ProbeKind {
+ public:
+  explicit OffsetLagKind(const KindEnv& env) : env_(env) {}
+  std::string_view Name() const override { return "offset_lag"; }
+
+  void Build(const config::Config& cfg, KindParts& parts) override {
+    for (const auto& src : cfg.sources) {
+      std::vector<config::Connector> mine;
+      for (const auto& c : cfg.connectors) {
+        if (c.source == src.name) mine.push_back(c);
+      }
+      if (mine.empty()) continue;
+      parts.probes.push_back(std::make_shared<OffsetLagProbe>(
+          src, mine, cfg, env_.store, env_.log));
+    }
+    // The offsets topic of each Kafka cluster, for the positions of its
+    // connectors (one subscription per topic: records name their connector).
+    std::map<std::pair<std::string, std::string>, std::set<std::string>> topics;
+    for (const auto& c : cfg.connectors) {
+      topics[{c.kafka, cfg.FindKafka(c.kafka)->offsets_topic}].insert(c.name);
+    }
+    for (auto& [where, names] : topics) {
+      auto wanted = std::make_shared<const std::set<std::string>>(names);
+      parts.subscriptions.push_back(
+          {where.first, where.second, KafkaSubscription::Start::kBeginning,
+           "offsets", [&store = env_.store, wanted](const KafkaRecord& r) {
+             std::string connector;
+             BinlogPosition offset;
+             if (ParseOffsetRecord(r.key, r.value, &connector, &offset) &&
+                 wanted->count(connector) != 0) {
+               RecordCommittedOffset(store, connector, offset, r.received);
+             }
+           }});
+    }
+  }
+
+  void Collect(MetricSink& sink, WallClock::time_point) override {
+    env_.store.ForEach([&](const std::string& name,
+                           const ObservationStore::Entry& e) {
+      const OffsetObservation& o = e.obs.offset;
+      if (!o.committed && !o.lag_bytes) return;
+      const MetricLabels l = ConnectorLabels(name, e);
+      if (o.committed) {
+        if (o.committed->ts_sec > 0) {
+          sink.Gauge("cdc_source_offset_timestamp_seconds",
+                     "Event time of the connector's committed binlog position.",
+                     l, o.committed->ts_sec);
+        }
+        sink.Gauge("cdc_source_offset_last_change_timestamp_seconds",
+                   "When cdc-sentinel last saw the committed position move.",
+                   l, o.changed_at);
+      }
+      if (o.lag_bytes) {
+        sink.Gauge("cdc_source_binlog_lag_bytes",
+                   "Binlog bytes between the connector's committed position "
+                   "and the source's current position.",
+                   l, *o.lag_bytes);
+      }
+    });
+  }
+
+ private:
+  KindEnv env_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeKind> MakeOffsetLagKind(const KindEnv& env) {
+  return std::make_unique<OffsetLagKind>(env);
 }
 
 }  // namespace cdc

@@ -12,8 +12,9 @@
 #include "config/config.h"
 #include "probes/connect_client.h"
 #include "probes/mysql_session.h"
-#include "probes/pipeline_state.h"
+#include "probes/observations.h"
 #include "probes/probe.h"
+#include "probes/probe_kind.h"
 
 namespace cdc {
 
@@ -29,7 +30,7 @@ class OffsetLagProbe final : public Probe {
  public:
   OffsetLagProbe(const config::Source& source,
                  const std::vector<config::Connector>& connectors,
-                 const config::Config& config, PipelineState& state,
+                 const config::Config& config, ObservationStore& store,
                  Logger& log);
 
   std::string_view Kind() const override { return "offset_lag"; }
@@ -38,7 +39,7 @@ class OffsetLagProbe final : public Probe {
     return source_.interval;
   }
   std::chrono::milliseconds Timeout() const override { return source_.timeout; }
-  std::string Fingerprint() const override { return fingerprint_; }
+  bool SameAs(const Probe& other) const override;
   ProbeOutcome Run(const ProbeContext& ctx) override;
   void Cancel() override;
   void Collect(MetricSink&) const override {}
@@ -47,18 +48,19 @@ class OffsetLagProbe final : public Probe {
   struct Item {
     std::string connector;
     std::string cluster;  // "" : no REST API
+    bool operator==(const Item&) const = default;
   };
   // The connector's offset from GET /connectors/{name}/offsets, or nullopt.
   // A cluster whose request fails is put in `failed_clusters` and not asked
   // again this round.
-  std::optional<PipelineState::Offset> RestOffset(
+  std::optional<BinlogPosition> RestOffset(
       const Item& item, std::chrono::steady_clock::time_point deadline,
       std::set<std::string>& failed_clusters);
 
   const config::Source source_;
   std::vector<Item> items_;
-  std::string fingerprint_;
-  PipelineState& state_;
+  std::map<std::string, config::ConnectCluster> clusters_;  // by name
+  ObservationStore& store_;
   Logger& log_;
   MysqlSession session_;
   std::map<std::string, std::unique_ptr<connect::ConnectClient>> clients_;
@@ -79,6 +81,24 @@ std::optional<double> BinlogLagBytes(const BinlogFiles& logs,
 
 // Parses the body of GET /connectors/{name}/offsets of a Debezium MySQL
 // connector: {"offsets":[{"partition":{...},"offset":{"file","pos",...}}]}.
-std::optional<PipelineState::Offset> ParseRestOffsets(const std::string& body);
+std::optional<BinlogPosition> ParseRestOffsets(const std::string& body);
+
+// Parses a Kafka Connect offset record of a Debezium MySQL connector. Key
+// ["<connector>",{"server":"<prefix>"}]; value {"file","pos","ts_sec",...}.
+// Returns false if it is not one.
+bool ParseOffsetRecord(std::string_view key, std::string_view value,
+                       std::string* connector, BinlogPosition* offset);
+
+// Writes a committed position of `connector` into the offset part of the
+// store; the change timestamp moves only when the position does.
+void RecordCommittedOffset(ObservationStore& store,
+                           const std::string& connector,
+                           const BinlogPosition& offset,
+                           WallClock::time_point now);
+
+// The "offset_lag" kind: one OffsetLagProbe per source with connectors, and
+// the Connect offsets topic of each Kafka cluster read for their committed
+// positions; exports cdc_source_offset_* and cdc_source_binlog_lag_bytes.
+std::unique_ptr<ProbeKind> MakeOffsetLagKind(const KindEnv& env);
 
 }  // namespace cdc

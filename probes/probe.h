@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -11,6 +12,15 @@ namespace cdc {
 // What the scheduler tells a probe about the run it starts.
 struct ProbeContext {
   std::chrono::steady_clock::time_point deadline;
+
+  // The time left before the deadline, but at least `floor` (an I/O call
+  // given no time at all would fail without trying).
+  std::chrono::milliseconds Remaining(
+      std::chrono::milliseconds floor = std::chrono::milliseconds(100)) const {
+    return std::max(floor,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()));
+  }
 };
 
 // What a probe run reports: whether the probe could do its job. A probe that
@@ -41,9 +51,11 @@ class Probe {
   virtual const std::string& Target() const = 0;
   virtual std::chrono::milliseconds Interval() const = 0;
   virtual std::chrono::milliseconds Timeout() const = 0;
-  // Equal fingerprints mean equal configuration: on reload such a probe is
-  // kept as it is (no reset of its state or counters).
-  virtual std::string Fingerprint() const = 0;
+  // Whether `other` is a probe of the same type whose configuration
+  // compares equal (operator== of the config structs, so no field can be
+  // forgotten): on reload such a probe is kept as it is (no reset of its
+  // state or counters).
+  virtual bool SameAs(const Probe& other) const = 0;
 
   virtual ProbeOutcome Run(const ProbeContext& ctx) = 0;
   // Best effort: makes a run in progress return soon (called after its

@@ -12,7 +12,7 @@
 
 #include "cdc/common/log.h"
 #include "config/config.h"
-#include "probes/pipeline_state.h"
+#include "test/common/pipeline_harness.h"
 
 namespace cdc {
 namespace {
@@ -29,11 +29,11 @@ config::Connector MakeConnector(const std::string& name) {
 // records_fuzzer, empty input: a Kafka record with a null key or value
 // (a tombstone) reached memmem() with a null pointer while a marker was
 // pending (UBSan: "null pointer passed as argument 1, which is declared to
-// never be null", probes/pipeline_state.cc OnMarkerRecord).
+// never be null", then probes/pipeline_state.cc, now probes/marker_ledger.cc OnRecord).
 TEST(FuzzRegressionTest, MarkerScanOfNullRecordBytes) {
   std::ostringstream out;
   Logger log(out, LogLevel::kError);
-  PipelineState state(log);
+  PipelineHarness state(log);
   state.SetConnectors({MakeConnector("a")});
   const auto t0 = WallClock::time_point(std::chrono::seconds(1700000000));
   const std::string token = "cdcs-0123456789abcdef01234567";

@@ -13,11 +13,13 @@
 
 #include "config/config.h"
 #include "probes/binlog_session_probe.h"
+#include "probes/heartbeat_probe.h"
 #include "probes/kafka_watcher.h"
+#include "probes/offset_lag_probe.h"
 #include "probes/marker_probe.h"
 #include "probes/mysql_session.h"
 #include "probes/offset_lag_probe.h"
-#include "probes/pipeline_state.h"
+#include "test/common/pipeline_harness.h"
 
 namespace cdc {
 namespace {
@@ -112,7 +114,7 @@ constexpr char kOffsetValue[] =
 
 TEST(ParseOffsetRecordTest, DebeziumMysqlRecord) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   ASSERT_TRUE(ParseOffsetRecord(kOffsetKey, kOffsetValue, &connector, &o));
   EXPECT_EQ(connector, "inventory-connector");
   EXPECT_EQ(o.file, "mysql-bin.000003");
@@ -122,7 +124,7 @@ TEST(ParseOffsetRecordTest, DebeziumMysqlRecord) {
 
 TEST(ParseOffsetRecordTest, GtidRecordWithoutTsSec) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   o.ts_sec = 42;  // left over from a previous record: must be reset
   ASSERT_TRUE(ParseOffsetRecord(
       kOffsetKey,
@@ -136,7 +138,7 @@ TEST(ParseOffsetRecordTest, GtidRecordWithoutTsSec) {
 
 TEST(ParseOffsetRecordTest, TombstoneOrEmptyValue) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, "", &connector, &o));
   EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, "null", &connector, &o));
   EXPECT_FALSE(ParseOffsetRecord("", kOffsetValue, &connector, &o));
@@ -145,7 +147,7 @@ TEST(ParseOffsetRecordTest, TombstoneOrEmptyValue) {
 
 TEST(ParseOffsetRecordTest, WrongKeyShape) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   for (const char* key :
        {R"({"connector":"c","server":"s"})", R"(["c"])",
         R"(["c",{"server":"s"},"extra"])", R"([1,{"server":"s"}])", R"("c")",
@@ -157,7 +159,7 @@ TEST(ParseOffsetRecordTest, WrongKeyShape) {
 
 TEST(ParseOffsetRecordTest, BadPositions) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   for (const char* value :
        {R"({"file":"mysql-bin.000003"})", R"({"pos":154})",
         R"({"file":"mysql-bin.000003","pos":-1})",
@@ -171,7 +173,7 @@ TEST(ParseOffsetRecordTest, BadPositions) {
 
 TEST(ParseOffsetRecordTest, HugeValueIsNotParsed) {
   std::string connector;
-  PipelineState::Offset o;
+  BinlogPosition o;
   const std::string v =
       R"({"file":"f","pos":1,"pad":")" + std::string(1 << 20, 'x') + R"("})";
   EXPECT_FALSE(ParseOffsetRecord(kOffsetKey, v, &connector, &o));
@@ -312,11 +314,11 @@ namespace {
 TEST(KafkaProbeTest, IntervalAndTimeoutComeFromTheClusterConfig) {
   std::ostringstream log_text;
   Logger log(log_text, LogLevel::kError);
-  PipelineState state(log);
+  PipelineHarness state(log);
   config::KafkaCluster k;
   k.name = "k";
   k.bootstrap_servers = "127.0.0.1:1";  // never contacted in this test
-  auto watcher = std::make_shared<KafkaWatcher>(k, state, log);
+  auto watcher = std::make_shared<KafkaWatcher>(k, state.store(), log);
   k.interval = std::chrono::seconds(2);
   k.timeout = std::chrono::milliseconds(1500);
   KafkaProbe probe(watcher, k);
@@ -325,8 +327,8 @@ TEST(KafkaProbeTest, IntervalAndTimeoutComeFromTheClusterConfig) {
   // A new interval is a new probe for the scheduler (same consumer).
   auto slower = k;
   slower.interval = std::chrono::seconds(30);
-  EXPECT_NE(KafkaProbe(watcher, slower).Fingerprint(), probe.Fingerprint());
-  EXPECT_EQ(KafkaProbe(watcher, k).Fingerprint(), probe.Fingerprint());
+  EXPECT_FALSE(KafkaProbe(watcher, slower).SameAs(probe));
+  EXPECT_TRUE(KafkaProbe(watcher, k).SameAs(probe));
 }
 
 }  // namespace

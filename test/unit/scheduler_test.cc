@@ -30,7 +30,10 @@ class ScriptedProbe : public Probe {
   const std::string& Target() const override { return target_; }
   milliseconds Interval() const override { return interval_; }
   milliseconds Timeout() const override { return timeout_; }
-  std::string Fingerprint() const override { return fingerprint_; }
+  bool SameAs(const Probe& other) const override {
+    const auto* o = dynamic_cast<const ScriptedProbe*>(&other);
+    return o != nullptr && o->fingerprint_ == fingerprint_;
+  }
 
   ProbeOutcome Run(const ProbeContext&) override {
     ++runs;

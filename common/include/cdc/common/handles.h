@@ -60,5 +60,9 @@ using KafkaMetadata =
     std::unique_ptr<const rd_kafka_metadata_t, KafkaMetadataDestroyer>;
 using KafkaEvent = std::unique_ptr<rd_kafka_event_t, KafkaEventDestroyer>;
 using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, KafkaQueueDestroyer>;
+struct KafkaErrorDestroyer {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
+using KafkaError = std::unique_ptr<rd_kafka_error_t, KafkaErrorDestroyer>;
 
 }  // namespace cdc

@@ -1,4 +1,4 @@
-#include "probes/remediation_probe.h"
+#include "actions/remediation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -28,7 +28,7 @@
 #include "config/config.h"
 #include "config/url.h"
 #include "probes/metric_sink.h"
-#include "probes/pipeline_state.h"
+#include "test/common/pipeline_harness.h"
 
 namespace cdc {
 namespace {
@@ -247,7 +247,7 @@ class RemediationProbeTest : public ::testing::Test {
   void MissMarker(const std::vector<std::string>& names,
                   const std::vector<std::string>& delivered = {}) {
     const auto now = WallClock::now();
-    const std::string token = PipelineState::NewToken();
+    const std::string token = MarkerLedger::NewToken();
     state_.ExpectMarker(token, now - 2 * config::MarkerSettings{}.timeout,
                         names);
     for (const auto& name : delivered) {
@@ -258,7 +258,7 @@ class RemediationProbeTest : public ::testing::Test {
   // The connector delivers a marker: healthy again.
   void DeliverMarker(const std::string& name) {
     const auto now = WallClock::now();
-    const std::string token = PipelineState::NewToken();
+    const std::string token = MarkerLedger::NewToken();
     state_.ExpectMarker(token, now, {name});
     state_.OnMarkerRecord(name, token, now);
   }
@@ -297,7 +297,7 @@ class RemediationProbeTest : public ::testing::Test {
   TempDir dir_;
   std::ostringstream log_text_;
   Logger log_{log_text_, LogLevel::kDebug};
-  PipelineState state_{log_};
+  PipelineHarness state_{log_};
 };
 
 using ByResult = std::map<std::string, double>;
@@ -308,7 +308,7 @@ TEST_F(RemediationProbeTest, CapturesStdoutAndStderrWithHeader) {
   auto c = Evidence({"/bin/sh", "-c", "echo thread dump; echo err >&2"});
   c.evidence.directory = (dir_.path() / "evidence" / "nested").string();
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
   ASSERT_TRUE(Silent("orders"));
 
@@ -358,7 +358,7 @@ TEST_F(RemediationProbeTest, CapturesStdoutAndStderrWithHeader) {
 TEST_F(RemediationProbeTest, NonzeroExitIsFailed) {
   auto c = Evidence({"/bin/false"});
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const ProbeOutcome out = RunOnce(probe);
@@ -377,7 +377,7 @@ TEST_F(RemediationProbeTest, TimeoutKillsTheProcessGroupAndReapsIt) {
       {"/bin/sh", "-c", "echo pid $$; /bin/sleep 30 & echo bg $!; wait"},
       300ms);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const auto start = Clock::now();
@@ -415,7 +415,7 @@ TEST_F(RemediationProbeTest, TimeoutKillsTheProcessGroupAndReapsIt) {
 TEST_F(RemediationProbeTest, PlainSleepTimesOutWithinTheTimeout) {
   auto c = Evidence({"/bin/sleep", "30"}, 300ms);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const auto start = Clock::now();
@@ -429,7 +429,7 @@ TEST_F(RemediationProbeTest, PlainSleepTimesOutWithinTheTimeout) {
 TEST_F(RemediationProbeTest, CancelKillsARunningCapture) {
   auto c = Evidence({"/bin/sleep", "30"}, 20s);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const auto before = ChildrenOfThisProcess();
@@ -454,7 +454,7 @@ TEST_F(RemediationProbeTest, CancelKillsARunningCapture) {
 TEST_F(RemediationProbeTest, ProgramThatCannotStartIsErrorWithoutFile) {
   auto c = Evidence({"/nonexistent/cdc-sentinel-no-such-program", "x"});
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const ProbeOutcome out = RunOnce(probe);
@@ -471,7 +471,7 @@ TEST_F(RemediationProbeTest, UnwritableDirectoryIsError) {
   std::ofstream(dir_.path() / "plain-file") << "x";
   c.evidence.directory = (dir_.path() / "plain-file" / "evidence").string();
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const ProbeOutcome out = RunOnce(probe);
@@ -484,7 +484,7 @@ TEST_F(RemediationProbeTest, MinIntervalRateLimitsCaptures) {
   auto c = Evidence({"/bin/sh", "-c", "echo dump"});
   c.evidence.min_interval = 400ms;
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   EXPECT_TRUE(RunOnce(probe).success);
@@ -505,7 +505,7 @@ TEST_F(RemediationProbeTest, MinIntervalRateLimitsCaptures) {
 TEST_F(RemediationProbeTest, HealthyVerdictCapturesNothing) {
   auto c = Evidence({"/bin/sh", "-c", "echo dump"});
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
 
   EXPECT_TRUE(RunOnce(probe).success);  // no end-to-end result yet
   DeliverMarker("orders");
@@ -528,7 +528,7 @@ TEST_F(RemediationProbeTest, SoloFailureTriggersCaptureBeforeSilentVerdict) {
   b.name = "orders-tls12";
   b.evidence = {};
   state_.SetConnectors({a, b});
-  RemediationProbe probe(a, nullptr, state_, log_);
+  RemediationProbe probe(a, nullptr, state_.store(), state_.counters(), log_);
 
   EXPECT_TRUE(RunOnce(probe).success);
   EXPECT_THAT(Captures(), IsEmpty());
@@ -554,7 +554,7 @@ TEST_F(RemediationProbeTest, FileNameOfAnOddConnectorName) {
   auto c = Evidence({"/bin/true"});
   c.name = "db/orders 1";
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"db/orders 1"});
 
   EXPECT_TRUE(RunOnce(probe).success);
@@ -573,7 +573,7 @@ TEST_F(RemediationProbeTest, RestartsAfterConsecutiveSilentVerdicts) {
   auto c = Restarting(/*after=*/3, /*max_per_hour=*/10);
   c.name = "db/orders 1";
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({c.name});
   ASSERT_TRUE(Silent(c.name));
 
@@ -606,7 +606,7 @@ TEST_F(RemediationProbeTest, NoRestartWhenDisabled) {
   c.auto_restart.enabled = false;
   c.evidence = Evidence({"/bin/true"}).evidence;
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
   ASSERT_TRUE(Silent("orders"));
 
@@ -621,7 +621,7 @@ TEST_F(RemediationProbeTest, NoRestartWhenHealthyAndHealthyResetsTheCount) {
   const auto cluster = ClusterFor(worker.Url());
   auto c = Restarting(/*after=*/2, /*max_per_hour=*/10);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
 
   DeliverMarker("orders");
   ASSERT_FALSE(Silent("orders"));
@@ -645,7 +645,7 @@ TEST_F(RemediationProbeTest, NoRestartWhenRestStateIsNotRunning) {
   const auto cluster = ClusterFor(worker.Url());
   auto c = Restarting(1, 10);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
   connect::ConnectorStatus failed;
   failed.name = "orders";
@@ -663,7 +663,7 @@ TEST_F(RemediationProbeTest, RestartsAtMostMaxPerHour) {
   const auto cluster = ClusterFor(worker.Url());
   auto c = Restarting(/*after=*/1, /*max_per_hour=*/2);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(RunOnce(probe).success);
@@ -678,7 +678,7 @@ TEST_F(RemediationProbeTest, Http500CountsError) {
   const auto cluster = ClusterFor(worker.Url());
   auto c = Restarting(1, 10);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const ProbeOutcome out = RunOnce(probe);
@@ -700,7 +700,7 @@ TEST_F(RemediationProbeTest, UnreachableWorkerCountsErrorWithinTheDeadline) {
   const auto cluster = ClusterFor(url);
   auto c = Restarting(1, 10);
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   const auto start = Clock::now();
@@ -715,7 +715,7 @@ TEST_F(RemediationProbeTest, CaptureComesBeforeTheRestart) {
   auto c = Restarting(1, 10);
   c.evidence = Evidence({"/bin/sh", "-c", "echo dump"}).evidence;
   state_.SetConnectors({c});
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
 
   EXPECT_TRUE(RunOnce(probe).success);
@@ -733,7 +733,7 @@ TEST_F(RemediationProbeTest, NoConnectClusterMeansNoRestart) {
   auto c = Restarting(1, 10);
   c.connect_cluster = "";  // MSK Connect
   state_.SetConnectors({c});
-  RemediationProbe probe(c, nullptr, state_, log_);
+  RemediationProbe probe(c, nullptr, state_.store(), state_.counters(), log_);
   MissMarker({"orders"});
   EXPECT_TRUE(RunOnce(probe).success);
   EXPECT_THAT(Restarts(), IsEmpty());
@@ -742,26 +742,28 @@ TEST_F(RemediationProbeTest, NoConnectClusterMeansNoRestart) {
 
 // ---- Probe identity -----------------------------------------------------
 
-TEST_F(RemediationProbeTest, IdentityTimeoutAndFingerprint) {
+TEST_F(RemediationProbeTest, IdentityTimeoutAndSameConfig) {
   const auto cluster = ClusterFor("http://127.0.0.1:8083");
   auto c = Restarting(3, 2);
   c.evidence = Evidence({"/usr/bin/jcmd", "1", "Thread.print"}).evidence;
   c.evidence.timeout = 30s;
   c.marker.interval = 7s;
-  RemediationProbe probe(c, &cluster, state_, log_);
+  RemediationProbe probe(c, &cluster, state_.store(), state_.counters(), log_);
   EXPECT_EQ(probe.Kind(), "remediation");
   EXPECT_EQ(probe.Target(), "orders");
   EXPECT_EQ(probe.Interval(), 7s);
   EXPECT_EQ(probe.Timeout(), 30s + 2s + 2s);
   EXPECT_TRUE(RemediationProbe::Needed(c));
 
-  const std::string f = probe.Fingerprint();
-  EXPECT_EQ(RemediationProbe(c, &cluster, state_, log_).Fingerprint(), f);
+  EXPECT_TRUE(
+      RemediationProbe(c, &cluster, state_.store(), state_.counters(), log_)
+          .SameAs(probe));
   auto changed = [&](auto mutate) {
     auto c2 = c;
     auto k2 = cluster;
     mutate(c2, k2);
-    return RemediationProbe(c2, &k2, state_, log_).Fingerprint() != f;
+    return !RemediationProbe(c2, &k2, state_.store(), state_.counters(), log_)
+                .SameAs(probe);
   };
   using K = config::ConnectCluster;
   using C = config::Connector;
@@ -787,9 +789,9 @@ TEST_F(RemediationProbeTest, MismatchedClusterThrows) {
   auto cluster = ClusterFor("http://127.0.0.1:8083");
   cluster.name = "other";
   auto c = Restarting(1, 1);
-  EXPECT_THROW(RemediationProbe(c, &cluster, state_, log_),
+  EXPECT_THROW(RemediationProbe(c, &cluster, state_.store(), state_.counters(), log_),
                std::invalid_argument);
-  EXPECT_THROW(RemediationProbe(c, nullptr, state_, log_),
+  EXPECT_THROW(RemediationProbe(c, nullptr, state_.store(), state_.counters(), log_),
                std::invalid_argument);
 }
 

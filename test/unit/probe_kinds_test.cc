@@ -1,4 +1,4 @@
-#include "probes/pipeline_state.h"
+#include "test/common/pipeline_harness.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -156,9 +156,9 @@ class Scrape {
   std::vector<prometheus::MetricFamily> families_;
 };
 
-class PipelineStateTest : public ::testing::Test {
+class ProbeKindsTest : public ::testing::Test {
  protected:
-  PipelineStateTest() { state_.SetConnectors({MakeConnector("a")}); }
+  ProbeKindsTest() { state_.SetConnectors({MakeConnector("a")}); }
 
   Scrape Collect(WallClock::time_point now) {
     MetricSink sink;
@@ -205,14 +205,14 @@ class PipelineStateTest : public ::testing::Test {
 
   std::ostringstream log_text_;
   Logger log_{log_text_, LogLevel::kDebug};
-  PipelineState state_{log_};
+  PipelineHarness state_{log_};
 };
 
 // ---- Marker rounds ------------------------------------------------------
 
-TEST(PipelineStateTokenTest, NewTokensArePrefixedHexAndUnique) {
-  const std::string a = PipelineState::NewToken();
-  const std::string b = PipelineState::NewToken();
+TEST(MarkerLedgerTokenTest, NewTokensArePrefixedHexAndUnique) {
+  const std::string a = MarkerLedger::NewToken();
+  const std::string b = MarkerLedger::NewToken();
   EXPECT_NE(a, b);
   for (const auto& t : {a, b}) {
     ASSERT_EQ(t.size(), 5u + 24u) << t;
@@ -223,8 +223,8 @@ TEST(PipelineStateTokenTest, NewTokensArePrefixedHexAndUnique) {
   }
 }
 
-TEST_F(PipelineStateTest, TokenInJsonAfterIsFoundWithItsLatency) {
-  const std::string token = PipelineState::NewToken();
+TEST_F(ProbeKindsTest, TokenInJsonAfterIsFoundWithItsLatency) {
+  const std::string token = MarkerLedger::NewToken();
   state_.ExpectMarker(token, At(0ms), {"a"});
   EXPECT_TRUE(state_.AwaitingMarker("a"));
 
@@ -255,7 +255,7 @@ TEST_F(PipelineStateTest, TokenInJsonAfterIsFoundWithItsLatency) {
   }
 }
 
-TEST_F(PipelineStateTest, TokenInAvroBinaryBlobIsFound) {
+TEST_F(ProbeKindsTest, TokenInAvroBinaryBlobIsFound) {
   state_.ExpectMarker(Token('7'), At(0ms), {"a"});
   const std::string blob = AvroBlob(Token('7'));
   ASSERT_NE(blob.find('\0'), std::string::npos);  // really binary
@@ -266,7 +266,7 @@ TEST_F(PipelineStateTest, TokenInAvroBinaryBlobIsFound) {
             0.25);
 }
 
-TEST_F(PipelineStateTest, TokenInKeyIsFound) {
+TEST_F(ProbeKindsTest, TokenInKeyIsFound) {
   state_.ExpectMarker(Token('c'), At(0ms), {"a"});
   state_.OnMarkerRecord("a", R"({"id":"x"})", At(1s));  // the value: no token
   EXPECT_TRUE(state_.AwaitingMarker("a"));
@@ -277,7 +277,7 @@ TEST_F(PipelineStateTest, TokenInKeyIsFound) {
             3.0);
 }
 
-TEST_F(PipelineStateTest, RecordSeenBeforeWriteTimeHasZeroLatency) {
+TEST_F(ProbeKindsTest, RecordSeenBeforeWriteTimeHasZeroLatency) {
   state_.ExpectMarker(Token('1'), At(10s), {"a"});
   state_.OnMarkerRecord("a", JsonEvent(Token('1')), At(9s));  // clock skew
   EXPECT_EQ(Collect(At(11s)).Value("cdc_marker_last_latency_seconds",
@@ -285,7 +285,7 @@ TEST_F(PipelineStateTest, RecordSeenBeforeWriteTimeHasZeroLatency) {
             0.0);
 }
 
-TEST_F(PipelineStateTest, TokenOnAnotherConnectorDoesNotCount) {
+TEST_F(ProbeKindsTest, TokenOnAnotherConnectorDoesNotCount) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});
   state_.OnMarkerRecord("b", JsonEvent(Token('1')), At(1s));
@@ -293,7 +293,7 @@ TEST_F(PipelineStateTest, TokenOnAnotherConnectorDoesNotCount) {
   EXPECT_FALSE(state_.AwaitingMarker("b"));
 }
 
-TEST_F(PipelineStateTest, NotFoundByTheDeadlineIsAMiss) {
+TEST_F(ProbeKindsTest, NotFoundByTheDeadlineIsAMiss) {
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});  // timeout 30 s (default)
   state_.Expire(At(29999ms));
   EXPECT_TRUE(state_.AwaitingMarker("a"));
@@ -314,7 +314,7 @@ TEST_F(PipelineStateTest, NotFoundByTheDeadlineIsAMiss) {
   EXPECT_THAT(log_text_.str(), HasSubstr("marker not delivered"));
 }
 
-TEST_F(PipelineStateTest, ConfiguredTimeoutSetsTheDeadline) {
+TEST_F(ProbeKindsTest, ConfiguredTimeoutSetsTheDeadline) {
   auto c = MakeConnector("a");
   c.marker.timeout = 5s;
   state_.SetConnectors({c});
@@ -325,12 +325,12 @@ TEST_F(PipelineStateTest, ConfiguredTimeoutSetsTheDeadline) {
   EXPECT_FALSE(state_.AwaitingMarker("a"));
 }
 
-TEST_F(PipelineStateTest, CollectJudgesOverdueMarkers) {
+TEST_F(ProbeKindsTest, CollectJudgesOverdueMarkers) {
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});
   EXPECT_EQ(Probes(Collect(At(31s)), "a", "not_found"), 1);
 }
 
-TEST_F(PipelineStateTest, ConsecutiveMissesCountUpAndResetOnFound) {
+TEST_F(ProbeKindsTest, ConsecutiveMissesCountUpAndResetOnFound) {
   MissedRound('1', At(0s), At(30s));
   EXPECT_EQ(Misses("a", At(30s)), 1);
   // Two rounds overdue at one expiry: both counted, oldest first.
@@ -355,7 +355,7 @@ TEST_F(PipelineStateTest, ConsecutiveMissesCountUpAndResetOnFound) {
   EXPECT_EQ(Probes(s, "a", "found"), 1);
 }
 
-TEST_F(PipelineStateTest, NonHexTokenIsIgnored) {
+TEST_F(ProbeKindsTest, NonHexTokenIsIgnored) {
   const std::string bad = "cdcs-" + std::string(24, 'g');
   state_.ExpectMarker(bad, At(0ms), {"a"});
   state_.OnMarkerRecord("a", JsonEvent(bad), At(1s));
@@ -363,14 +363,14 @@ TEST_F(PipelineStateTest, NonHexTokenIsIgnored) {
   EXPECT_EQ(Probes(Collect(At(2s)), "a", "found"), 0);
 }
 
-TEST_F(PipelineStateTest, UppercaseTokenIsNotHex) {
+TEST_F(ProbeKindsTest, UppercaseTokenIsNotHex) {
   const std::string upper = "cdcs-" + std::string(24, 'A');
   state_.ExpectMarker(upper, At(0ms), {"a"});
   state_.OnMarkerRecord("a", JsonEvent(upper), At(1s));
   EXPECT_TRUE(state_.AwaitingMarker("a"));
 }
 
-TEST_F(PipelineStateTest, TruncatedTokenIsIgnored) {
+TEST_F(ProbeKindsTest, TruncatedTokenIsIgnored) {
   // A registered token shorter than a full one never matches a truncated
   // tail of a record.
   const std::string short_token = "cdcs-abcdef";
@@ -383,7 +383,7 @@ TEST_F(PipelineStateTest, TruncatedTokenIsIgnored) {
   EXPECT_EQ(Probes(Collect(At(2s)), "a", "found"), 0);
 }
 
-TEST_F(PipelineStateTest, ScanContinuesPastGarbageAndFindsSeveralTokens) {
+TEST_F(ProbeKindsTest, ScanContinuesPastGarbageAndFindsSeveralTokens) {
   state_.SetConnectors({MakeConnector("a")});
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});
   state_.ExpectMarker(Token('2'), At(5s), {"a"});
@@ -394,7 +394,7 @@ TEST_F(PipelineStateTest, ScanContinuesPastGarbageAndFindsSeveralTokens) {
   EXPECT_EQ(Probes(Collect(At(7s)), "a", "found"), 2);
 }
 
-TEST_F(PipelineStateTest, UnknownTokenIsIgnored) {
+TEST_F(ProbeKindsTest, UnknownTokenIsIgnored) {
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});
   state_.OnMarkerRecord("a", JsonEvent(Token('2')), At(1s));
   EXPECT_TRUE(state_.AwaitingMarker("a"));
@@ -403,13 +403,13 @@ TEST_F(PipelineStateTest, UnknownTokenIsIgnored) {
   EXPECT_EQ(Probes(s, "a", "not_found"), 1);
 }
 
-TEST_F(PipelineStateTest, RecordWithNoRoundsIsHarmless) {
+TEST_F(ProbeKindsTest, RecordWithNoRoundsIsHarmless) {
   state_.OnMarkerRecord("a", JsonEvent(Token('1')), At(1s));
   state_.OnMarkerRecord("a", std::string_view(), At(1s));
   EXPECT_EQ(Probes(Collect(At(2s)), "a", "found"), 0);
 }
 
-TEST_F(PipelineStateTest, KafkaDownAtExpiryIsAnErrorNotAMiss) {
+TEST_F(ProbeKindsTest, KafkaDownAtExpiryIsAnErrorNotAMiss) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   state_.ExpectMarker(Token('1'), At(0ms), {"a", "b"});
   state_.SetKafkaUp("kafka1", false);
@@ -436,7 +436,7 @@ TEST_F(PipelineStateTest, KafkaDownAtExpiryIsAnErrorNotAMiss) {
   EXPECT_EQ(Cohort(s, "a", "shared"), 1);
 }
 
-TEST_F(PipelineStateTest, OnlyTheConnectorsOfTheDownKafkaGetErrors) {
+TEST_F(ProbeKindsTest, OnlyTheConnectorsOfTheDownKafkaGetErrors) {
   auto b = MakeConnector("b");
   b.kafka = "kafka2";
   state_.SetConnectors({MakeConnector("a"), b});
@@ -449,7 +449,7 @@ TEST_F(PipelineStateTest, OnlyTheConnectorsOfTheDownKafkaGetErrors) {
   EXPECT_EQ(Probes(s, "b", "error"), 1);
 }
 
-TEST_F(PipelineStateTest, MarkerWriteFailedIsAnError) {
+TEST_F(ProbeKindsTest, MarkerWriteFailedIsAnError) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   state_.MarkerWriteFailed({"a", "b", "not-configured"});
   const Scrape s = Collect(At(1s));
@@ -462,7 +462,7 @@ TEST_F(PipelineStateTest, MarkerWriteFailedIsAnError) {
   EXPECT_FALSE(s.HasConnector("not-configured"));
 }
 
-TEST_F(PipelineStateTest, UnknownConnectorsAreNotAwaited) {
+TEST_F(ProbeKindsTest, UnknownConnectorsAreNotAwaited) {
   state_.ExpectMarker(Token('1'), At(0ms), {"ghost"});
   EXPECT_FALSE(state_.AwaitingMarker("ghost"));
   state_.OnMarkerRecord("ghost", JsonEvent(Token('1')), At(1s));
@@ -471,7 +471,7 @@ TEST_F(PipelineStateTest, UnknownConnectorsAreNotAwaited) {
 
 // ---- Cohorts -----------------------------------------------------------
 
-TEST_F(PipelineStateTest, OneFindsOneMissesIsSoloForTheMisser) {
+TEST_F(ProbeKindsTest, OneFindsOneMissesIsSoloForTheMisser) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   state_.ExpectMarker(Token('1'), At(0ms), {"a", "b"});
   state_.OnMarkerRecord("a", JsonEvent(Token('1')), At(1s));
@@ -485,7 +485,7 @@ TEST_F(PipelineStateTest, OneFindsOneMissesIsSoloForTheMisser) {
   EXPECT_EQ(state_.SoloFailures("a"), 0u);
 }
 
-TEST_F(PipelineStateTest, CohortIsJudgedWhenTheLastMemberIsDone) {
+TEST_F(ProbeKindsTest, CohortIsJudgedWhenTheLastMemberIsDone) {
   auto a = MakeConnector("a");
   a.marker.timeout = 10s;
   state_.SetConnectors({a, MakeConnector("b")});
@@ -497,7 +497,7 @@ TEST_F(PipelineStateTest, CohortIsJudgedWhenTheLastMemberIsDone) {
   EXPECT_EQ(state_.SoloFailures("a"), 1u);
 }
 
-TEST_F(PipelineStateTest, AllMissIsSharedForAll) {
+TEST_F(ProbeKindsTest, AllMissIsSharedForAll) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   MissedRound('1', At(0s), At(30s), {"a", "b"});
   const Scrape s = Collect(At(30s));
@@ -507,7 +507,7 @@ TEST_F(PipelineStateTest, AllMissIsSharedForAll) {
   }
 }
 
-TEST_F(PipelineStateTest, SingleMemberCohortMissIsShared) {
+TEST_F(ProbeKindsTest, SingleMemberCohortMissIsShared) {
   // Documented: with one member, every miss is shared.
   MissedRound('1', At(0s), At(30s));
   const Scrape s = Collect(At(30s));
@@ -515,7 +515,7 @@ TEST_F(PipelineStateTest, SingleMemberCohortMissIsShared) {
   EXPECT_EQ(Cohort(s, "a", "solo"), 0);
 }
 
-TEST_F(PipelineStateTest, CohortCountersCarryTheirLabelsAndBothKinds) {
+TEST_F(ProbeKindsTest, CohortCountersCarryTheirLabelsAndBothKinds) {
   auto a = MakeConnector("a", "orders-db");
   a.tls_version = "1.3";
   state_.SetConnectors({a});
@@ -539,7 +539,7 @@ TEST_F(PipelineStateTest, CohortCountersCarryTheirLabelsAndBothKinds) {
   EXPECT_THAT(kinds, UnorderedElementsAre("solo", "shared"));
 }
 
-TEST_F(PipelineStateTest, MarkerSeriesAbsentWhenMarkersDisabled) {
+TEST_F(ProbeKindsTest, MarkerSeriesAbsentWhenMarkersDisabled) {
   auto a = MakeConnector("a");
   a.marker.enabled = false;
   state_.SetConnectors({a});
@@ -551,7 +551,7 @@ TEST_F(PipelineStateTest, MarkerSeriesAbsentWhenMarkersDisabled) {
 
 // ---- Verdict -----------------------------------------------------------
 
-TEST_F(PipelineStateTest, RunningWithAMissIsASilentFailure) {
+TEST_F(ProbeKindsTest, RunningWithAMissIsASilentFailure) {
   Rest({Status("a", "RUNNING")});
   MissedRound('1', At(0s), At(30s));
   const auto v = state_.GetVerdict("a", At(30s));
@@ -563,7 +563,7 @@ TEST_F(PipelineStateTest, RunningWithAMissIsASilentFailure) {
             1);
 }
 
-TEST_F(PipelineStateTest, RunningAndDeliveringIsNotASilentFailure) {
+TEST_F(ProbeKindsTest, RunningAndDeliveringIsNotASilentFailure) {
   Rest({Status("a", "RUNNING")});
   EXPECT_EQ(state_.GetVerdict("a", At(0s)).reason, "no end-to-end result yet");
   FoundRound('1', At(0s), At(1s), "a");
@@ -572,7 +572,7 @@ TEST_F(PipelineStateTest, RunningAndDeliveringIsNotASilentFailure) {
   EXPECT_EQ(v.reason, "delivering");
 }
 
-TEST_F(PipelineStateTest, LoudStatesAreNotSilentFailures) {
+TEST_F(ProbeKindsTest, LoudStatesAreNotSilentFailures) {
   MissedRound('1', At(0s), At(30s));
   for (const std::string st : {"PAUSED", "FAILED", "STOPPED", "UNASSIGNED"}) {
     Rest({Status("a", st)});
@@ -588,7 +588,7 @@ TEST_F(PipelineStateTest, LoudStatesAreNotSilentFailures) {
   EXPECT_TRUE(state_.GetVerdict("a", At(31s)).silent_failure);
 }
 
-TEST_F(PipelineStateTest, FailedTaskUnderRunningConnectorIsLoud) {
+TEST_F(ProbeKindsTest, FailedTaskUnderRunningConnectorIsLoud) {
   MissedRound('1', At(0s), At(30s));
   Rest({Status("a", "RUNNING", {"RUNNING", "FAILED"})});
   const auto v = state_.GetVerdict("a", At(31s));
@@ -596,7 +596,7 @@ TEST_F(PipelineStateTest, FailedTaskUnderRunningConnectorIsLoud) {
   EXPECT_EQ(v.rest_state, "TASK_FAILED");
 }
 
-TEST_F(PipelineStateTest, NoConnectClusterIsJudgedWithRestStateNone) {
+TEST_F(ProbeKindsTest, NoConnectClusterIsJudgedWithRestStateNone) {
   auto a = MakeConnector("a");
   a.connect_cluster = "";  // MSK Connect
   state_.SetConnectors({a});
@@ -608,7 +608,7 @@ TEST_F(PipelineStateTest, NoConnectClusterIsJudgedWithRestStateNone) {
   EXPECT_THAT(v.reason, HasSubstr("none"));
 }
 
-TEST_F(PipelineStateTest, FailedRestPollIsUnknownAndStillJudged) {
+TEST_F(ProbeKindsTest, FailedRestPollIsUnknownAndStillJudged) {
   Rest({Status("a", "PAUSED")});
   state_.OnRestPoll("connect1", false, {});
   MissedRound('1', At(0s), At(30s));
@@ -617,25 +617,25 @@ TEST_F(PipelineStateTest, FailedRestPollIsUnknownAndStillJudged) {
   EXPECT_TRUE(v.silent_failure);
 }
 
-TEST_F(PipelineStateTest, ConnectorMissingFromRestListingIsUnknown) {
+TEST_F(ProbeKindsTest, ConnectorMissingFromRestListingIsUnknown) {
   Rest({Status("a", "RUNNING")});
   Rest({Status("other", "RUNNING")});
   EXPECT_EQ(state_.GetVerdict("a", At(0s)).rest_state, "unknown");
 }
 
-TEST_F(PipelineStateTest, RestPollOfAnotherClusterLeavesStateAlone) {
+TEST_F(ProbeKindsTest, RestPollOfAnotherClusterLeavesStateAlone) {
   Rest({Status("a", "RUNNING")});
   state_.OnRestPoll("connect2", false, {});
   EXPECT_EQ(state_.GetVerdict("a", At(0s)).rest_state, "RUNNING");
 }
 
-TEST_F(PipelineStateTest, SameNameOnAnotherClusterIsNotOurs) {
+TEST_F(ProbeKindsTest, SameNameOnAnotherClusterIsNotOurs) {
   Rest({Status("a", "RUNNING")});
   state_.OnRestPoll("connect2", true, {Status("a", "FAILED")});
   EXPECT_EQ(state_.GetVerdict("a", At(0s)).rest_state, "RUNNING");
 }
 
-TEST_F(PipelineStateTest, TwoConsecutiveMissesNeededWhenConfigured) {
+TEST_F(ProbeKindsTest, TwoConsecutiveMissesNeededWhenConfigured) {
   auto a = MakeConnector("a");
   a.silent_failure.consecutive_misses = 2;
   state_.SetConnectors({a});
@@ -648,7 +648,7 @@ TEST_F(PipelineStateTest, TwoConsecutiveMissesNeededWhenConfigured) {
   EXPECT_THAT(v.reason, HasSubstr("2 consecutive marker(s)"));
 }
 
-TEST_F(PipelineStateTest, FoundMarkerRecovers) {
+TEST_F(ProbeKindsTest, FoundMarkerRecovers) {
   Rest({Status("a", "RUNNING")});
   MissedRound('1', At(0s), At(30s));
   ASSERT_TRUE(state_.GetVerdict("a", At(30s)).silent_failure);
@@ -659,7 +659,7 @@ TEST_F(PipelineStateTest, FoundMarkerRecovers) {
   EXPECT_EQ(s.Value("cdc_marker_success", {{"connector", "a"}}), 1);
 }
 
-TEST_F(PipelineStateTest, NeverSeenHeartbeatIsNotStale) {
+TEST_F(ProbeKindsTest, NeverSeenHeartbeatIsNotStale) {
   auto a = MakeConnector("a");
   a.marker.enabled = false;
   state_.SetConnectors({a});
@@ -671,7 +671,7 @@ TEST_F(PipelineStateTest, NeverSeenHeartbeatIsNotStale) {
   EXPECT_EQ(s.Family("cdc_heartbeat_last_received_timestamp_seconds"), nullptr);
 }
 
-TEST_F(PipelineStateTest, HeartbeatGoesStaleAfterMaxAge) {
+TEST_F(ProbeKindsTest, HeartbeatGoesStaleAfterMaxAge) {
   auto a = MakeConnector("a");
   a.marker.enabled = false;
   a.heartbeat.max_age = 60s;
@@ -705,7 +705,7 @@ TEST_F(PipelineStateTest, HeartbeatGoesStaleAfterMaxAge) {
             1699999999.5);
 }
 
-TEST_F(PipelineStateTest, StaleHeartbeatAndMissesBothNamed) {
+TEST_F(ProbeKindsTest, StaleHeartbeatAndMissesBothNamed) {
   Rest({Status("a", "RUNNING")});
   state_.OnHeartbeat("a", std::nullopt, At(0s));
   MissedRound('1', At(0s), At(30s));
@@ -714,13 +714,13 @@ TEST_F(PipelineStateTest, StaleHeartbeatAndMissesBothNamed) {
   EXPECT_THAT(v.reason, HasSubstr("marker(s) not delivered and no heartbeat"));
 }
 
-TEST_F(PipelineStateTest, StaleHeartbeatOfALoudConnectorIsNotSilent) {
+TEST_F(ProbeKindsTest, StaleHeartbeatOfALoudConnectorIsNotSilent) {
   state_.OnHeartbeat("a", std::nullopt, At(0s));
   Rest({Status("a", "PAUSED")});
   EXPECT_FALSE(state_.GetVerdict("a", At(1h)).silent_failure);
 }
 
-TEST_F(PipelineStateTest, DisabledHeartbeatNeverStale) {
+TEST_F(ProbeKindsTest, DisabledHeartbeatNeverStale) {
   auto a = MakeConnector("a");
   a.heartbeat.enabled = false;
   state_.SetConnectors({a});
@@ -732,7 +732,7 @@ TEST_F(PipelineStateTest, DisabledHeartbeatNeverStale) {
 
 // ---- TLS label ---------------------------------------------------------
 
-TEST_F(PipelineStateTest, ConfiguredTlsVersionWins) {
+TEST_F(ProbeKindsTest, ConfiguredTlsVersionWins) {
   auto a = MakeConnector("a");
   a.tls_version = "1.2";
   state_.SetConnectors({a});
@@ -744,7 +744,7 @@ TEST_F(PipelineStateTest, ConfiguredTlsVersionWins) {
             nullptr);
 }
 
-TEST_F(PipelineStateTest, AutoTlsVersionIsDetectedAndSticky) {
+TEST_F(ProbeKindsTest, AutoTlsVersionIsDetectedAndSticky) {
   EXPECT_EQ(state_.TlsLabel("a"), "unknown");
   EXPECT_NE(
       Collect(At(0s)).Find("cdc_silent_failure",
@@ -765,7 +765,7 @@ TEST_F(PipelineStateTest, AutoTlsVersionIsDetectedAndSticky) {
 
 // ---- Binlog sessions ---------------------------------------------------
 
-TEST_F(PipelineStateTest, NewSessionIdIsAReconnect) {
+TEST_F(ProbeKindsTest, NewSessionIdIsAReconnect) {
   state_.OnBinlogSessions("a",
                           {{.id = 10, .tls = "1.3", .connected_since = 1000}});
   Scrape s = Collect(At(0s));
@@ -795,7 +795,7 @@ TEST_F(PipelineStateTest, NewSessionIdIsAReconnect) {
   EXPECT_THAT(log_text_.str(), HasSubstr("binlog session re-established"));
 }
 
-TEST_F(PipelineStateTest, NoSessionIsSessionDown) {
+TEST_F(ProbeKindsTest, NoSessionIsSessionDown) {
   state_.OnBinlogSessions("a",
                           {{.id = 10, .tls = "1.3", .connected_since = 1000}});
   state_.OnBinlogSessions("a", {});
@@ -806,7 +806,7 @@ TEST_F(PipelineStateTest, NoSessionIsSessionDown) {
   EXPECT_THAT(log_text_.str(), HasSubstr("binlog session gone"));
 }
 
-TEST_F(PipelineStateTest, SessionReplacedAfterAGapIsAReconnect) {
+TEST_F(ProbeKindsTest, SessionReplacedAfterAGapIsAReconnect) {
   state_.OnBinlogSessions("a",
                           {{.id = 10, .tls = "1.3", .connected_since = 1}});
   state_.OnBinlogSessions("a", {});
@@ -823,7 +823,7 @@ TEST_F(PipelineStateTest, SessionReplacedAfterAGapIsAReconnect) {
   EXPECT_EQ(log.find("binlog session gone", first + 1), std::string::npos);
 }
 
-TEST_F(PipelineStateTest, FirstSessionAfterNoneIsNotAReconnect) {
+TEST_F(ProbeKindsTest, FirstSessionAfterNoneIsNotAReconnect) {
   // The exporter started before the connector connected.
   state_.OnBinlogSessions("a", {});
   EXPECT_EQ(
@@ -836,7 +836,7 @@ TEST_F(PipelineStateTest, FirstSessionAfterNoneIsNotAReconnect) {
       s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 0);
 }
 
-TEST_F(PipelineStateTest, SeveralSessionsFollowTheNewest) {
+TEST_F(ProbeKindsTest, SeveralSessionsFollowTheNewest) {
   state_.OnBinlogSessions("a",
                           {{.id = 5, .tls = "1.2", .connected_since = 100},
                            {.id = 7, .tls = "1.3", .connected_since = 200},
@@ -859,7 +859,7 @@ TEST_F(PipelineStateTest, SeveralSessionsFollowTheNewest) {
       s.Value("cdc_binlog_session_reconnects_total", {{"connector", "a"}}), 0);
 }
 
-TEST_F(PipelineStateTest, NoBinlogSeriesWithoutBinlogUserOrObservation) {
+TEST_F(ProbeKindsTest, NoBinlogSeriesWithoutBinlogUserOrObservation) {
   EXPECT_EQ(Collect(At(0s)).Family("cdc_binlog_session_up"), nullptr);
   auto a = MakeConnector("a");
   a.binlog_user = "";
@@ -870,7 +870,7 @@ TEST_F(PipelineStateTest, NoBinlogSeriesWithoutBinlogUserOrObservation) {
 
 // ---- SetConnectors -----------------------------------------------------
 
-TEST_F(PipelineStateTest, KeptConnectorKeepsItsCountersRemovedLosesAll) {
+TEST_F(ProbeKindsTest, KeptConnectorKeepsItsCountersRemovedLosesAll) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   FoundRound('1', At(0s), At(1s), "a");
   MissedRound('2', At(0s), At(30s), {"a", "b"});
@@ -913,7 +913,7 @@ TEST_F(PipelineStateTest, KeptConnectorKeepsItsCountersRemovedLosesAll) {
   EXPECT_EQ(Probes(s, "a", "not_found"), 2);
 }
 
-TEST_F(PipelineStateTest, EvidenceAndRestartCounters) {
+TEST_F(ProbeKindsTest, EvidenceAndRestartCounters) {
   state_.CountEvidence("a", "ok");
   state_.CountEvidence("a", "ok");
   state_.CountRestart("a", "failed");
@@ -928,7 +928,7 @@ TEST_F(PipelineStateTest, EvidenceAndRestartCounters) {
 
 // ---- Offsets -----------------------------------------------------------
 
-TEST_F(PipelineStateTest, OffsetChangeTimestampMovesOnlyWithThePosition) {
+TEST_F(ProbeKindsTest, OffsetChangeTimestampMovesOnlyWithThePosition) {
   const auto last_change = [&](WallClock::time_point now) {
     return Collect(now).Value("cdc_source_offset_last_change_timestamp_seconds",
                               {{"connector", "a"}});
@@ -959,7 +959,7 @@ TEST_F(PipelineStateTest, OffsetChangeTimestampMovesOnlyWithThePosition) {
   EXPECT_EQ(o->pos, 200u);
 }
 
-TEST_F(PipelineStateTest, BinlogLagIsExported) {
+TEST_F(ProbeKindsTest, BinlogLagIsExported) {
   EXPECT_EQ(Collect(At(0s)).Family("cdc_source_binlog_lag_bytes"), nullptr);
   state_.OnBinlogLag("a", 4096);
   EXPECT_EQ(Collect(At(0s)).Value("cdc_source_binlog_lag_bytes",
@@ -973,7 +973,7 @@ TEST_F(PipelineStateTest, BinlogLagIsExported) {
 
 // ---- Snapshots ---------------------------------------------------------
 
-TEST_F(PipelineStateTest, SnapshotMirrorsTheState) {
+TEST_F(ProbeKindsTest, SnapshotMirrorsTheState) {
   Rest({Status("a", "RUNNING")});
   MissedRound('1', At(0s), At(30s));
   state_.OnHeartbeat("a", std::nullopt, At(25s));
@@ -998,10 +998,10 @@ TEST_F(PipelineStateTest, SnapshotMirrorsTheState) {
 // must come out exact, and under ThreadSanitizer (-DCDC_TSAN=ON) this is
 // what covers the consumer thread's side, since librdkafka itself cannot run
 // under TSan (test/sanitizers.md).
-TEST(PipelineStateConcurrencyTest, ConsumerProbesAndScrapesAtOnce) {
+TEST(ProbeKindsConcurrencyTest, ConsumerProbesAndScrapesAtOnce) {
   std::ostringstream log_text;
   Logger log{log_text, LogLevel::kDebug};
-  PipelineState state{log};
+  PipelineHarness state{log};
   state.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   constexpr int kRounds = 300;
 
@@ -1011,7 +1011,7 @@ TEST(PipelineStateConcurrencyTest, ConsumerProbesAndScrapesAtOnce) {
 
   std::thread marker_probe([&] {
     for (int i = 0; i < kRounds; ++i) {
-      const std::string token = PipelineState::NewToken();
+      const std::string token = MarkerLedger::NewToken();
       state.ExpectMarker(token, At(std::chrono::milliseconds(i * 10)),
                          {"a", "b"});
       std::lock_guard<std::mutex> lock(mu);

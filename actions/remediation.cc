@@ -1,4 +1,4 @@
-#include "probes/remediation_probe.h"
+#include "actions/remediation.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,11 +191,24 @@ std::string FirstLineOf(const std::string& body) {
   return line;
 }
 
-void AppendField(std::string* f, std::string_view value) {
-  *f += std::to_string(value.size());
-  *f += ':';
-  *f += value;
-  *f += ';';
+// The connector's solo cohort failures so far (0 if it is not watched).
+uint64_t SoloFailures(const ObservationStore& store,
+                      const std::string& connector) {
+  uint64_t solo = 0;
+  store.Read(connector, [&](const ObservationStore::Entry& e) {
+    solo = e.obs.marker.solo;
+  });
+  return solo;
+}
+
+// The verdict on the connector now (an unwatched one: no failure).
+Verdict VerdictNow(const ObservationStore& store,
+                   const std::string& connector) {
+  Verdict v;
+  store.Read(connector, [&](const ObservationStore::Entry& e) {
+    v = Judge(e.obs, e.config, WallClock::now());
+  });
+  return v;
 }
 
 }  // namespace
@@ -206,17 +219,19 @@ bool RemediationProbe::Needed(const config::Connector& connector) {
 
 RemediationProbe::RemediationProbe(const config::Connector& connector,
                                    const config::ConnectCluster* cluster,
-                                   PipelineState& state, Logger& log)
+                                   const ObservationStore& store,
+                                   ActionCounters& counters, Logger& log)
     : connector_(connector),
       cluster_(cluster != nullptr
                    ? std::optional<config::ConnectCluster>(*cluster)
                    : std::nullopt),
-      state_(state),
+      store_(store),
+      counters_(counters),
       log_(log),
       client_(cluster != nullptr && connector.auto_restart.enabled
                   ? std::make_unique<connect::ConnectClient>(*cluster)
                   : nullptr),
-      last_solo_(state.SoloFailures(connector.name)) {
+      last_solo_(SoloFailures(store, connector.name)) {
   if (cluster != nullptr && cluster->name != connector.connect_cluster) {
     throw std::invalid_argument(
         "connector " + connector.name + ": remediation given connect cluster " +
@@ -266,25 +281,11 @@ std::chrono::milliseconds RemediationProbe::Timeout() const {
          (cluster_ ? cluster_->timeout : std::chrono::milliseconds(0)) + 2s;
 }
 
-std::string RemediationProbe::Fingerprint() const {
-  // Includes the cluster's secret so a rotated password takes effect on
-  // reload; the fingerprint is never logged or exported.
-  std::string f;
-  const auto& c = connector_;
-  AppendField(&f, c.name);
-  AppendField(&f, c.connect_cluster);
-  AppendField(&f, c.source);  // named in the evidence header
-  AppendField(&f, std::to_string(c.marker.interval.count()));
-  AppendField(&f, std::to_string(c.evidence.command.size()));
-  for (const auto& arg : c.evidence.command) AppendField(&f, arg);
-  AppendField(&f, c.evidence.directory);
-  AppendField(&f, std::to_string(c.evidence.timeout.count()));
-  AppendField(&f, std::to_string(c.evidence.min_interval.count()));
-  AppendField(&f, c.auto_restart.enabled ? "1" : "0");
-  AppendField(&f, std::to_string(c.auto_restart.after));
-  AppendField(&f, std::to_string(c.auto_restart.max_per_hour));
-  if (cluster_) AppendField(&f, connect::ConnectClusterFingerprint(*cluster_));
-  return f;
+bool RemediationProbe::SameAs(const Probe& other) const {
+  // The whole connector and cluster configuration, secrets included, so a
+  // rotated password takes effect on reload.
+  const auto* o = dynamic_cast<const RemediationProbe*>(&other);
+  return o != nullptr && o->connector_ == connector_ && o->cluster_ == cluster_;
 }
 
 void RemediationProbe::Cancel() {
@@ -304,8 +305,7 @@ ProbeOutcome RemediationProbe::Run(const ProbeContext& ctx) {
     if (client_) client_->Reset();
     ReapLeftovers();
 
-    const PipelineState::Verdict v =
-        state_.GetVerdict(connector_.name, WallClock::now());
+    const Verdict v = VerdictNow(store_, connector_.name);
     std::string failures;
     if (auto why = MaybeCapture(v, ctx.deadline)) failures = *why;
     if (auto why = MaybeRestart(v, ctx.deadline)) {
@@ -320,10 +320,10 @@ ProbeOutcome RemediationProbe::Run(const ProbeContext& ctx) {
 }
 
 std::optional<std::string> RemediationProbe::MaybeCapture(
-    const PipelineState::Verdict& v, SteadyClock::time_point deadline) {
+    const Verdict& v, SteadyClock::time_point deadline) {
   const auto& ev = connector_.evidence;
   if (ev.command.empty()) return std::nullopt;
-  const uint64_t solo = state_.SoloFailures(connector_.name);
+  const uint64_t solo = SoloFailures(store_, connector_.name);
   const bool solo_grew = solo > last_solo_;
   last_solo_ = solo;
   if (!v.silent_failure && !solo_grew) return std::nullopt;
@@ -331,7 +331,7 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
 
   const auto now = SteadyClock::now();
   if (last_capture_ && now - *last_capture_ < ev.min_interval) {
-    state_.CountEvidence(connector_.name, kRateLimited);
+    counters_.Count(ActionCounters::Action::kEvidence, connector_.name, kRateLimited);
     log_.Debug("evidence capture skipped: within min_interval of the last one",
                {{"connector", connector_.name},
                 {"trigger", trigger},
@@ -348,7 +348,7 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
   const CaptureOutcome out =
       Capture(v, trigger,
               std::min<SteadyClock::time_point>(now + ev.timeout, deadline));
-  state_.CountEvidence(connector_.name, out.result);
+  counters_.Count(ActionCounters::Action::kEvidence, connector_.name, out.result);
   const double seconds = ToSeconds(SteadyClock::now() - now);
   const bool ok = out.result == kOk;
   log_.Log(ok ? LogLevel::kInfo : LogLevel::kWarn,
@@ -365,7 +365,7 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
 }
 
 RemediationProbe::CaptureOutcome RemediationProbe::Capture(
-    const PipelineState::Verdict& v, std::string_view trigger,
+    const Verdict& v, std::string_view trigger,
     SteadyClock::time_point deadline) {
   const auto& ev = connector_.evidence;
   CaptureOutcome out;
@@ -401,12 +401,12 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
     if (!command.empty()) command += ' ';
     command += ShellQuote(arg);
   }
-  std::string reason = v.reason;
+  std::string reason = v.ReasonText();
   if (!v.silent_failure) {
     reason =
         "solo cohort failure: missed a marker another connector of "
         "source " +
-        connector_.source + " got (verdict: " + v.reason + ")";
+        connector_.source + " got (verdict: " + v.ReasonText() + ")";
   }
   const std::string header =
       "# cdc-sentinel evidence capture\n"
@@ -590,7 +590,7 @@ void RemediationProbe::ReapLeftovers() {
 }
 
 std::optional<std::string> RemediationProbe::MaybeRestart(
-    const PipelineState::Verdict& v, SteadyClock::time_point deadline) {
+    const Verdict& v, SteadyClock::time_point deadline) {
   if (!client_) return std::nullopt;
   const auto& ar = connector_.auto_restart;
   if (!v.silent_failure) {
@@ -604,11 +604,10 @@ std::optional<std::string> RemediationProbe::MaybeRestart(
     if (cancelled_) return "cancelled before the restart";
   }
   // An evidence capture may have taken a while: judge again.
-  const PipelineState::Verdict now_v =
-      state_.GetVerdict(connector_.name, WallClock::now());
+  const Verdict now_v = VerdictNow(store_, connector_.name);
   if (!now_v.silent_failure) {
     log_.Info("restart not needed: the connector recovered",
-              {{"connector", connector_.name}, {"reason", now_v.reason}});
+              {{"connector", connector_.name}, {"reason", now_v.ReasonText()}});
     return std::nullopt;
   }
   const auto now = SteadyClock::now();
@@ -617,11 +616,11 @@ std::optional<std::string> RemediationProbe::MaybeRestart(
   }
   if (restarts_.size() >=
       static_cast<std::size_t>(std::max(0, ar.max_per_hour))) {
-    state_.CountRestart(connector_.name, kRateLimited);
+    counters_.Count(ActionCounters::Action::kRestart, connector_.name, kRateLimited);
     log_.Warn("restart not sent: auto_restart.max_per_hour reached",
               {{"connector", connector_.name},
                {"max_per_hour", std::to_string(ar.max_per_hour)},
-               {"reason", now_v.reason}});
+               {"reason", now_v.ReasonText()}});
     return std::nullopt;
   }
   restarts_.push_back(now);
@@ -630,16 +629,16 @@ std::optional<std::string> RemediationProbe::MaybeRestart(
                            "/restart?includeTasks=true&onlyFailed=false";
   const connect::HttpResult r = client_->Post(path, deadline);
   if (r.ok && (r.status == 200 || r.status == 202 || r.status == 204)) {
-    state_.CountRestart(connector_.name, kOk);
+    counters_.Count(ActionCounters::Action::kRestart, connector_.name, kOk);
     log_.Warn("connector restarted after a silent failure",
               {{"connector", connector_.name},
                {"connect_cluster", connector_.connect_cluster},
                {"tls_version", now_v.tls_version},
-               {"reason", now_v.reason},
+               {"reason", now_v.ReasonText()},
                {"status", std::to_string(r.status)}});
     return std::nullopt;
   }
-  state_.CountRestart(connector_.name, kError);
+  counters_.Count(ActionCounters::Action::kRestart, connector_.name, kError);
   const std::string detail =
       r.ok ? "HTTP " + std::to_string(r.status) + ": " + FirstLineOf(r.body)
            : r.error;
@@ -650,6 +649,19 @@ std::optional<std::string> RemediationProbe::MaybeRestart(
               {"body", r.ok ? FirstLineOf(r.body) : std::string()},
               {"error", r.error}});
   return "restart POST " + path + ": " + detail;
+}
+
+void BuildActions(const config::Config& cfg, const ObservationStore& store,
+                  ActionCounters& counters, Logger& log,
+                  std::vector<std::shared_ptr<Probe>>& out) {
+  for (const auto& c : cfg.connectors) {
+    if (!RemediationProbe::Needed(c)) continue;
+    out.push_back(std::make_shared<RemediationProbe>(
+        c,
+        c.connect_cluster.empty() ? nullptr
+                                  : cfg.FindConnectCluster(c.connect_cluster),
+        store, counters, log));
+  }
 }
 
 }  // namespace cdc

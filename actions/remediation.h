@@ -14,8 +14,11 @@
 #include "cdc/common/log.h"
 #include "config/config.h"
 #include "probes/connect_client.h"
-#include "probes/pipeline_state.h"
+#include "actions/action_counters.h"
+#include "probes/observations.h"
 #include "probes/probe.h"
+#include "probes/probe_kind.h"
+#include "probes/verdict.h"
 
 namespace cdc {
 
@@ -29,7 +32,8 @@ namespace cdc {
 // Each Run(), in this order (evidence first: a restart would destroy it):
 //
 // 1. Evidence capture. Triggered by a silent_failure verdict, or by a solo
-//    cohort failure (PipelineState::SoloFailures() grew since the last run),
+//    cohort failure (the connector's solo cohort failures grew since the
+//    last run),
 //    which is captured even when the verdict is not (yet) silent. At most one
 //    capture starts per evidence.min_interval, counted from the start of the
 //    previous attempt whatever its result (so a broken command is retried,
@@ -80,7 +84,12 @@ namespace cdc {
 // Run() returns Ok() when it did its job, including deciding to do nothing
 // or being rate limited, and Fail(reason) when a capture it started did not
 // end "ok" or a restart it sent got "error". The counters live in (and are
-// exported by) PipelineState; Collect() adds nothing.
+// exported by) ActionCounters, so they survive a reload that rebuilds this
+// action; Collect() adds nothing.
+//
+// It is not a probe: it observes nothing and acts on the verdict
+// (probes/verdict.h). It runs on the scheduler like the probes (same
+// deadline and cancel rules; the "remediation" probe label).
 class RemediationProbe final : public Probe {
  public:
   // Whether `connector` has anything for this probe to do.
@@ -89,9 +98,10 @@ class RemediationProbe final : public Probe {
   // `cluster` is the connector's connect_cluster, or null when it has none
   // (MSK Connect); then auto-restart is off (with a warning if enabled).
   // Throws std::invalid_argument if `cluster` does not match the connector's
-  // connect_cluster. Borrows `state` and `log`.
+  // connect_cluster. Borrows `store`, `counters` and `log`.
   RemediationProbe(const config::Connector& connector,
-                   const config::ConnectCluster* cluster, PipelineState& state,
+                   const config::ConnectCluster* cluster,
+                   const ObservationStore& store, ActionCounters& counters,
                    Logger& log);
   ~RemediationProbe() override;
   RemediationProbe(const RemediationProbe&) = delete;
@@ -104,7 +114,7 @@ class RemediationProbe final : public Probe {
   }
   // evidence.timeout + the cluster's timeout (0 without one) + 2 s.
   std::chrono::milliseconds Timeout() const override;
-  std::string Fingerprint() const override;
+  bool SameAs(const Probe& other) const override;
   ProbeOutcome Run(const ProbeContext& ctx) override;
   // Kills a running capture (SIGKILL to its process group) and aborts a
   // restart request in progress.
@@ -121,9 +131,9 @@ class RemediationProbe final : public Probe {
   };
 
   // Step 1; returns why it failed, if it did.
-  std::optional<std::string> MaybeCapture(const PipelineState::Verdict& v,
+  std::optional<std::string> MaybeCapture(const Verdict& v,
                                           SteadyClock::time_point deadline);
-  CaptureOutcome Capture(const PipelineState::Verdict& v,
+  CaptureOutcome Capture(const Verdict& v,
                          std::string_view trigger,
                          SteadyClock::time_point deadline);
   // Waits for the started command `pid` until `deadline`, kills and reaps
@@ -137,12 +147,13 @@ class RemediationProbe final : public Probe {
   void ReapLeftovers();
 
   // Step 2; returns why it failed, if it did.
-  std::optional<std::string> MaybeRestart(const PipelineState::Verdict& v,
+  std::optional<std::string> MaybeRestart(const Verdict& v,
                                           SteadyClock::time_point deadline);
 
   const config::Connector connector_;
   const std::optional<config::ConnectCluster> cluster_;
-  PipelineState& state_;
+  const ObservationStore& store_;
+  ActionCounters& counters_;
   Logger& log_;
   const std::unique_ptr<connect::ConnectClient> client_;  // null: no restarts
 
@@ -158,5 +169,11 @@ class RemediationProbe final : public Probe {
   bool cancelled_ = false;
   std::vector<pid_t> unreaped_;  // killed but not yet reaped
 };
+
+// Builds the actions `cfg` asks for: a RemediationProbe for every connector
+// with evidence.command or auto_restart.enabled.
+void BuildActions(const config::Config& cfg, const ObservationStore& store,
+                  ActionCounters& counters, Logger& log,
+                  std::vector<std::shared_ptr<Probe>>& out);
 
 }  // namespace cdc

@@ -1,0 +1,187 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "probes/metric_sink.h"
+
+namespace cdc {
+
+using WallClock = std::chrono::system_clock;
+
+// A Kafka Connect connector or task state (AbstractStatus.State), typed.
+// kOther is a state this version does not know; its text is kept for output.
+enum class RunState {
+  kUnassigned,
+  kRunning,
+  kPaused,
+  kStopped,
+  kFailed,
+  kRestarting,
+  kOther
+};
+RunState ParseRunState(std::string_view text);
+// "RUNNING", ...; "" for kOther.
+std::string_view ToString(RunState s);
+
+// What the REST status probe last saw of one connector.
+struct RestObservation {
+  enum class Source {
+    kNoApi,    // no connect_cluster (MSK Connect): no REST state at all
+    kUnknown,  // the last poll failed, or did not list the connector
+    kListed,   // listed by the last successful poll
+  };
+  Source source = Source::kUnknown;
+  RunState connector = RunState::kOther;
+  std::string connector_text;  // the state as reported (for kOther)
+  // A task not RUNNING under a RUNNING connector (the last one listed).
+  std::optional<RunState> task;
+  std::string task_text;
+
+  // The one text for output: "none", "unknown", "RUNNING", "TASK_FAILED",
+  // or an unknown state as reported.
+  std::string ToString() const;
+  // Whether the connector claims to run (RUNNING with every task RUNNING),
+  // or cannot tell (no REST API, or REST unreachable): only such a connector
+  // can fail silently.
+  bool ClaimsRunning() const;
+  // FAILED, or a task not RUNNING under a RUNNING connector.
+  bool Failed() const;
+  // PAUSED, STOPPED, UNASSIGNED or RESTARTING.
+  bool Inactive() const;
+};
+
+// Upper bounds of cdc_marker_latency_seconds.
+inline const std::vector<double> kMarkerLatencyBuckets = {
+    0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120};
+
+// What the end-to-end marker rounds of one connector have shown so far
+// (written by the MarkerLedger).
+struct MarkerObservation {
+  std::optional<bool> last_found;  // the last judged round
+  double last_latency = 0;         // of the last round found
+  int consecutive_misses = 0;
+  uint64_t found = 0, not_found = 0, errors = 0;
+  double last_success_ts = 0;  // Unix seconds, 0 never
+  HistogramData latency{kMarkerLatencyBuckets};
+  uint64_t solo = 0, shared = 0;  // cohort failures by kind
+};
+
+// The connector's Debezium heartbeats (written by the heartbeat kind).
+struct HeartbeatObservation {
+  double last_ts = 0;        // ts_ms / 1000 of the newest, 0 unknown
+  double last_received = 0;  // Unix seconds
+  uint64_t records = 0;
+};
+
+// The connector's binlog session on the source (binlog_session kind).
+struct SessionObservation {
+  bool observed = false;  // at least one round looked for it
+  int sessions = 0;
+  uint64_t id = 0;  // the server's connection id of the newest, 0 none yet
+  double since = 0;
+  std::string detected_tls;  // "1.2", "1.3", "none", "unknown"; "" never
+  uint64_t reconnects = 0;
+};
+
+// A committed binlog position of a Debezium MySQL connector.
+struct BinlogPosition {
+  std::string file;
+  uint64_t pos = 0;
+  double ts_sec = 0;  // event time of the position, 0 unknown
+};
+
+// The connector's committed position and lag (offset_lag kind).
+struct OffsetObservation {
+  std::optional<BinlogPosition> committed;
+  double changed_at = 0;  // Unix seconds the position last moved
+  std::optional<double> lag_bytes;
+};
+
+// Everything observed of one connector, typed by the kind that saw it.
+struct ConnectorObservations {
+  RestObservation rest;
+  MarkerObservation marker;
+  HeartbeatObservation heartbeat;
+  SessionObservation session;
+  OffsetObservation offset;
+};
+
+// The `tls_version` label of a connector: configured, or as the server
+// negotiated it, or "unknown".
+std::string TlsLabel(const config::Connector& c,
+                     const ConnectorObservations& o);
+
+// The per-connector observations of every watched connector, and whether
+// each Kafka cluster can be read. Each probe kind writes its own part (its
+// logic lives in its own file) and emits its series from it; the verdict
+// (probes/verdict.h) reads all of them. Thread-safe: every access runs under
+// one lock, so callbacks must not call back into the store.
+class ObservationStore {
+ public:
+  // One watched connector: its configuration and observations.
+  struct Entry {
+    config::Connector config;
+    ConnectorObservations obs;
+  };
+
+  // Sets the watched connectors. A connector that stays keeps its
+  // observations and counters (with its new configuration); a removed one
+  // loses them.
+  void SetConnectors(const std::vector<config::Connector>& connectors);
+
+  // Runs fn(Entry&) on the connector's entry under the lock. False if the
+  // connector is not watched.
+  template <typename Fn>
+  bool Update(const std::string& connector, Fn&& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(connector);
+    if (it == entries_.end()) return false;
+    fn(it->second);
+    return true;
+  }
+  // Runs fn(const Entry&) on the connector's entry under the lock. False if
+  // the connector is not watched.
+  template <typename Fn>
+  bool Read(const std::string& connector, Fn&& fn) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(connector);
+    if (it == entries_.end()) return false;
+    fn(it->second);
+    return true;
+  }
+  // Runs fn(const std::string& name, Entry&) on every entry, by name.
+  template <typename Fn>
+  void UpdateAll(Fn&& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, e] : entries_) fn(name, e);
+  }
+  // Runs fn(const std::string& name, const Entry&) on every entry, by name.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, e] : entries_) fn(name, e);
+  }
+  // A copy of one entry.
+  std::optional<Entry> Get(const std::string& connector) const;
+
+  // Whether the exporter can read the Kafka cluster (the kafka probe's last
+  // metadata request); nullopt before the first one.
+  void SetKafkaUp(const std::string& kafka, bool up);
+  std::optional<bool> KafkaUp(const std::string& kafka) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+  std::map<std::string, bool> kafka_up_;
+};
+
+}  // namespace cdc

@@ -1,0 +1,189 @@
+#pragma once
+
+// The probe kinds' recording functions, the marker ledger, the verdict and
+// the action counters wired together as the exporter wires them, without
+// probes, threads of their own or I/O: unit tests feed observations in and
+// read series, verdicts and status rows out. Thread-safe as its parts are.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actions/action_counters.h"
+#include "cdc/common/log.h"
+#include "config/config.h"
+#include "probes/binlog_session_probe.h"
+#include "probes/connect_rest_probe.h"
+#include "probes/connect_status.h"
+#include "probes/heartbeat_probe.h"
+#include "probes/marker_ledger.h"
+#include "probes/metric_sink.h"
+#include "probes/observations.h"
+#include "probes/offset_lag_probe.h"
+#include "probes/probe_kind.h"
+#include "probes/verdicts.h"
+
+namespace cdc {
+
+class PipelineHarness {
+ public:
+  explicit PipelineHarness(Logger& log) : log_(log), ledger_(store_, log) {
+    const KindEnv env{store_, log};
+    // Every kind's series; the kafka kind's consumers are not needed.
+    for (const auto& e : ProbeKindTable()) {
+      if (e.name != "kafka") kinds_.push_back(e.make(env));
+    }
+  }
+
+  ObservationStore& store() { return store_; }
+  ActionCounters& counters() { return counters_; }
+  MarkerLedger& ledger() { return ledger_; }
+
+  void SetConnectors(const std::vector<config::Connector>& connectors) {
+    store_.SetConnectors(connectors);
+    ledger_.Retain(connectors);
+    counters_.Retain(connectors);
+  }
+
+  // ---- what the probe kinds record ----
+  void OnRestPoll(const std::string& cluster, bool ok,
+                  const std::vector<connect::ConnectorStatus>& connectors) {
+    RecordRestPoll(store_, cluster, ok, connectors);
+  }
+  void ExpectMarker(const std::string& token, WallClock::time_point written,
+                    const std::vector<std::string>& connectors) {
+    ledger_.Expect(token, written, connectors);
+  }
+  void MarkerWriteFailed(const std::vector<std::string>& connectors) {
+    ledger_.WriteFailed(connectors);
+  }
+  void OnMarkerRecord(const std::string& connector, std::string_view bytes,
+                      WallClock::time_point seen) {
+    ledger_.OnRecord(connector, bytes, seen);
+  }
+  void Expire(WallClock::time_point now) { ledger_.Expire(now); }
+  void SetKafkaUp(const std::string& kafka, bool up) {
+    store_.SetKafkaUp(kafka, up);
+  }
+  bool AwaitingMarker(const std::string& connector) const {
+    return ledger_.Awaiting(connector);
+  }
+  void OnHeartbeat(const std::string& connector, std::optional<double> ts,
+                   WallClock::time_point received) {
+    RecordHeartbeat(store_, connector, ts, received);
+  }
+  void OnBinlogSessions(const std::string& connector,
+                        const std::vector<BinlogSession>& sessions) {
+    RecordBinlogSessions(store_, connector, sessions, log_);
+  }
+  void OnCommittedOffset(const std::string& connector,
+                         const BinlogPosition& offset,
+                         WallClock::time_point now) {
+    RecordCommittedOffset(store_, connector, offset, now);
+  }
+  std::optional<BinlogPosition> CommittedOffset(
+      const std::string& connector) const {
+    std::optional<BinlogPosition> out;
+    store_.Read(connector, [&](const ObservationStore::Entry& e) {
+      out = e.obs.offset.committed;
+    });
+    return out;
+  }
+  void OnBinlogLag(const std::string& connector, double lag_bytes) {
+    store_.Update(connector, [&](ObservationStore::Entry& e) {
+      e.obs.offset.lag_bytes = lag_bytes;
+    });
+  }
+  void CountEvidence(const std::string& connector, const std::string& result) {
+    counters_.Count(ActionCounters::Action::kEvidence, connector, result);
+  }
+  void CountRestart(const std::string& connector, const std::string& result) {
+    counters_.Count(ActionCounters::Action::kRestart, connector, result);
+  }
+
+  // ---- what the exporter reads ----
+  // The verdict with its texts, as the log and the status page show them.
+  struct VerdictText {
+    bool silent_failure = false;
+    std::string reason, rest_state, tls_version;
+  };
+  VerdictText GetVerdict(const std::string& connector,
+                         WallClock::time_point now) const {
+    const std::optional<Verdict> v = CurrentVerdict(store_, connector, now);
+    if (!v) return {};
+    return {v->silent_failure, v->ReasonText(), v->RestState(),
+            v->tls_version};
+  }
+  std::string TlsLabel(const std::string& connector) const {
+    std::string label = "unknown";
+    store_.Read(connector, [&](const ObservationStore::Entry& e) {
+      label = cdc::TlsLabel(e.config, e.obs);
+    });
+    return label;
+  }
+  uint64_t SoloFailures(const std::string& connector) const {
+    uint64_t n = 0;
+    store_.Read(connector, [&](const ObservationStore::Entry& e) {
+      n = e.obs.marker.solo;
+    });
+    return n;
+  }
+  // Every per-connector series, as App::ScrapeText adds them.
+  void Collect(MetricSink& sink, WallClock::time_point now) {
+    ledger_.Expire(now);
+    CollectVerdicts(store_, sink, now);
+    for (const auto& k : kinds_) k->Collect(sink, now);
+    counters_.Collect(sink);
+  }
+
+  // One connector's row of the status page.
+  struct Snapshot {
+    std::string connector, cohort, tls_version, rest_state;
+    std::optional<bool> marker_found;
+    double marker_latency = 0;
+    int consecutive_misses = 0;
+    double heartbeat_age = -1;
+    bool heartbeat_stale = false;
+    std::optional<bool> session_up;
+    double lag_bytes = -1;
+    VerdictText verdict;
+  };
+  std::vector<Snapshot> Snapshots(WallClock::time_point now) const {
+    std::vector<Snapshot> out;
+    for (const auto& c : ConnectorViews(store_, now)) {
+      Snapshot s;
+      s.connector = c.name;
+      s.cohort = c.config.source;
+      s.verdict = {c.verdict.silent_failure, c.verdict.ReasonText(),
+                   c.verdict.RestState(), c.verdict.tls_version};
+      s.tls_version = c.verdict.tls_version;
+      s.rest_state = c.verdict.RestState();
+      s.marker_found = c.obs.marker.last_found;
+      s.marker_latency = c.obs.marker.last_latency;
+      s.consecutive_misses = c.obs.marker.consecutive_misses;
+      if (c.obs.heartbeat.records > 0) {
+        s.heartbeat_age =
+            std::chrono::duration<double>(now.time_since_epoch()).count() -
+            c.obs.heartbeat.last_received;
+      }
+      s.heartbeat_stale = HeartbeatStale(c.config, c.obs.heartbeat, now);
+      if (!c.config.binlog_user.empty() && c.obs.session.observed) {
+        s.session_up = c.obs.session.sessions > 0;
+      }
+      if (c.obs.offset.lag_bytes) s.lag_bytes = *c.obs.offset.lag_bytes;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+ private:
+  Logger& log_;
+  ObservationStore store_;
+  MarkerLedger ledger_;
+  ActionCounters counters_;
+  std::vector<std::unique_ptr<ProbeKind>> kinds_;
+};
+
+}  // namespace cdc
