@@ -326,7 +326,9 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
   const uint64_t solo = SoloFailures(store_, connector_.name);
   const bool solo_grew = solo > last_solo_;
   last_solo_ = solo;
-  if (!v.silent_failure && !solo_grew) return std::nullopt;
+  // Only a stalled connector: never one that is lagging, misconfigured or
+  // that cannot be observed (a solo miss alone may be a late marker).
+  if (!v.silent_failure) return std::nullopt;
   const std::string trigger = solo_grew ? "solo_failure" : "silent_failure";
 
   const auto now = SteadyClock::now();
@@ -402,11 +404,10 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
     command += ShellQuote(arg);
   }
   std::string reason = v.ReasonText();
-  if (!v.silent_failure) {
-    reason =
-        "solo cohort failure: missed a marker another connector of "
-        "source " +
-        connector_.source + " got (verdict: " + v.ReasonText() + ")";
+  if (trigger == "solo_failure") {
+    reason += "; solo cohort failure: missed a marker another connector of "
+              "source " +
+              connector_.source + " got";
   }
   const std::string header =
       "# cdc-sentinel evidence capture\n"

@@ -31,10 +31,11 @@ namespace cdc {
 //
 // Each Run(), in this order (evidence first: a restart would destroy it):
 //
-// 1. Evidence capture. Triggered by a silent_failure verdict, or by a solo
-//    cohort failure (the connector's solo cohort failures grew since the
-//    last run),
-//    which is captured even when the verdict is not (yet) silent. At most one
+// 1. Evidence capture. Triggered only by a stalled verdict (silent_failure;
+//    never lagging, misconfigured or unknown); the trigger is "solo_failure"
+//    when the connector's solo cohort failures also grew since the last run
+//    (its own path failed while its siblings delivered), else
+//    "silent_failure". At most one
 //    capture starts per evidence.min_interval, counted from the start of the
 //    previous attempt whatever its result (so a broken command is retried,
 //    and logged, once per min_interval, not every run).
@@ -67,8 +68,8 @@ namespace cdc {
 //    One log line per capture attempt with the file path and the result.
 //
 // 2. Auto-restart, only if auto_restart.enabled and the connector has a
-//    connect_cluster. Counts consecutive runs whose verdict is
-//    silent_failure (a run with any other verdict resets it to 0). When the
+//    connect_cluster. Counts consecutive runs whose verdict is stalled
+//    (silent_failure) (a run with any other verdict resets it to 0). When the
 //    count reaches auto_restart.after, it is reset to 0 and, if the verdict
 //    is still silent_failure when re-read after the capture, the probe POSTs
 //    /connectors/<name>/restart?includeTasks=true&onlyFailed=false under the

@@ -125,8 +125,14 @@ struct HeartbeatSettings {
 };
 
 struct SilentFailureSettings {
-  // Consecutive marker misses that make a RUNNING connector a silent failure.
+  // Marker writes in a row that must go unanswered (no output from the
+  // connector after them) before it is judged stalled.
   int consecutive_misses = 1;
+  // How long a connector may produce nothing after a marker write before it
+  // is stalled: nullopt is "auto" (learned from its own response times,
+  // between the floor and window_max), else fixed.
+  std::optional<Duration> window;
+  Duration window_max{std::chrono::seconds(30)};
   bool operator==(const SilentFailureSettings&) const = default;
 };
 

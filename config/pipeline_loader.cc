@@ -337,9 +337,21 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
   }
   if (auto s = Section(r, n, path, "silent_failure"); s.IsDefined()) {
     const std::string sp = J::Join(path, "silent_failure");
-    r.ExpectMap(s, sp, {"consecutive_misses"});
+    r.ExpectMap(s, sp, {"consecutive_misses", "window", "window_max"});
     if (auto v = r.Int(s, sp, "consecutive_misses", 1, 100)) {
       c.silent_failure.consecutive_misses = static_cast<int>(*v);
+    }
+    const YAML::Node w = s["window"];
+    if (w.IsDefined() && !(w.IsScalar() && w.Scalar() == "auto")) {
+      if (!w.IsScalar() || !ParseDuration(w.Scalar())) {
+        r.Fail(J::At(s, "window"), J::Join(sp, "window"),
+               "must be auto or a duration such as 10s");
+      }
+      c.silent_failure.window =
+          DurationIn(r, s, sp, "window", std::chrono::seconds(1));
+    }
+    if (auto d = DurationIn(r, s, sp, "window_max", std::chrono::seconds(5))) {
+      c.silent_failure.window_max = *d;
     }
   }
   if (auto e = Section(r, n, path, "evidence"); e.IsDefined()) {

@@ -106,7 +106,7 @@ std::string App::ScrapeText() {
   }
   if (scheduler) scheduler->Collect(sink);
   const auto now = WallClock::now();
-  CollectVerdicts(store_, sink, now);
+  verdicts_.Collect(store_, sink, now);
   auto kinds = Kinds();
   for (const auto& kind : kinds) kind->Collect(sink, now);
   // Should this be the last reference (a concurrent Stop), the kafka kind

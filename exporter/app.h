@@ -65,6 +65,7 @@ class App {
   Logger& log_;
   // Declared before the kinds: outlives every thread they run.
   ObservationStore store_;
+  VerdictBoard verdicts_{log_};
   ActionCounters action_counters_;
   std::shared_ptr<Scheduler> scheduler_;
   // One object per probe kind (ProbeKindTable), in table order. Guarded by

@@ -44,8 +44,11 @@ std::string VerdictClass(const Verdict& v) {
     case VerdictStatus::kFailed:
       return "bad";
     case VerdictStatus::kInactive:
+    case VerdictStatus::kLagging:
+    case VerdictStatus::kMisconfigured:
       return "warn";
     case VerdictStatus::kWaiting:
+    case VerdictStatus::kUnknown:
       return "idle";
     case VerdictStatus::kOk:
       break;
@@ -110,7 +113,14 @@ json ConnectorJson(const ConnectorView& c, WallClock::time_point now) {
       c.obs.offset.lag_bytes ? json(*c.obs.offset.lag_bytes) : json(nullptr);
   j["silent_failure"] = c.verdict.silent_failure;
   j["verdict"] = c.verdict.StatusText();
+  j["verdict_state"] = std::string(ToString(c.verdict.state));
   j["reason"] = c.verdict.ReasonText();
+  j["stall_window_seconds"] = c.verdict.window_s;
+  j["marker_pending_age_seconds"] = c.verdict.pending_age_s;
+  j["marker_late_total"] = m.late;
+  j["last_output_timestamp_seconds"] =
+      c.obs.progress.last_output > 0 ? json(c.obs.progress.last_output)
+                                     : json(nullptr);
   return j;
 }
 

@@ -29,7 +29,7 @@ class HeartbeatKind final : public ProbeKind {
              RecordHeartbeat(store, name,
                              ParseHeartbeatSeconds(
                                  r.value, Seconds(WallClock::now())),
-                             r.received);
+                             r.received, r.produced);
            }});
     }
   }
@@ -77,12 +77,14 @@ std::optional<double> ParseHeartbeatSeconds(std::string_view value,
 
 void RecordHeartbeat(ObservationStore& store, const std::string& connector,
                      std::optional<double> ts_seconds,
-                     WallClock::time_point received) {
+                     WallClock::time_point received,
+                     std::optional<WallClock::time_point> produced) {
   store.Update(connector, [&](ObservationStore::Entry& e) {
     HeartbeatObservation& h = e.obs.heartbeat;
     if (ts_seconds) h.last_ts = std::max(h.last_ts, *ts_seconds);
     h.last_received = Seconds(received);
     ++h.records;
+    RecordOutput(e.obs, produced.value_or(received), received);
   });
 }
 

@@ -21,11 +21,14 @@ namespace cdc {
 std::optional<double> ParseHeartbeatSeconds(std::string_view value,
                                             double now_seconds);
 
-// Writes one heartbeat record of `connector` into the store. `ts_seconds`
-// is the record's ts_ms / 1000 when it had a sane one.
+// Writes one heartbeat record of `connector` into the store (and counts it
+// as output of the connector). `ts_seconds` is the record's ts_ms / 1000
+// when it had a sane one; `produced` its Kafka timestamp (default: when it
+// was received).
 void RecordHeartbeat(ObservationStore& store, const std::string& connector,
                      std::optional<double> ts_seconds,
-                     WallClock::time_point received);
+                     WallClock::time_point received,
+                     std::optional<WallClock::time_point> produced = {});
 
 std::unique_ptr<ProbeKind> MakeHeartbeatKind(const KindEnv& env);
 

@@ -111,7 +111,7 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
       rk_.get(), /*all_topics=*/1, nullptr, &raw,
       static_cast<int>(std::max<int64_t>(100, timeout.count() - 200)));
   KafkaMetadata md(raw);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   refreshed_ = true;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     up_ = false;
@@ -162,6 +162,17 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
     }
   }
   refreshed_once_ = true;
+  // The subscriptions that want to know, told without holding mu_.
+  std::vector<std::pair<const KafkaSubscription*, int>> told;
+  for (const auto& [topic, sub] : by_topic) {
+    if (!sub.on_metadata) continue;
+    auto p = present.find(topic);
+    told.emplace_back(&sub, p == present.end() ? 0 : p->second);
+  }
+  std::shared_ptr<const Table> table = table_;
+  lock.unlock();
+  for (const auto& [sub, n] : told) sub->on_metadata(n);
+  lock.lock();
   if (add->cnt > 0) {
     KafkaError e(rd_kafka_incremental_assign(rk_.get(), add.get()));
     if (e) {
@@ -209,6 +220,11 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
   r.key = std::string_view(static_cast<const char*>(msg.key),
                            msg.key ? msg.key_len : 0);
   r.received = WallClock::now();
+  rd_kafka_timestamp_type_t type;
+  const int64_t ts_ms = rd_kafka_message_timestamp(&msg, &type);
+  r.produced = ts_ms > 0 && type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+                   ? WallClock::time_point(std::chrono::milliseconds(ts_ms))
+                   : r.received;
   std::shared_ptr<const Table> table;
   {
     std::lock_guard<std::mutex> lock(mu_);

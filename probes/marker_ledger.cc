@@ -39,7 +39,11 @@ void MarkerLedger::Retain(const std::vector<config::Connector>& connectors) {
   for (auto it = rounds_.begin(); it != rounds_.end();) {
     for (auto o = it->second.outcome.begin(); o != it->second.outcome.end();) {
       if (keep.count(o->first) == 0) {
+        if (o->second == MarkerOutcome::kPending && it->second.pending > 0) {
+          --it->second.pending;
+        }
         it->second.deadline.erase(o->first);
+        it->second.arrived.erase(o->first);
         o = it->second.outcome.erase(o);
       } else {
         ++o;
@@ -47,6 +51,20 @@ void MarkerLedger::Retain(const std::vector<config::Connector>& connectors) {
     }
     it = it->second.outcome.empty() ? rounds_.erase(it) : std::next(it);
   }
+  for (const auto& name : keep) UpdatePendingLocked(name);
+}
+
+void MarkerLedger::UpdatePendingLocked(const std::string& connector) {
+  double since = 0;
+  for (const auto& [token, r] : rounds_) {
+    auto o = r.outcome.find(connector);
+    if (o == r.outcome.end() || r.arrived.count(connector)) continue;
+    const double w = Seconds(r.written_at);
+    if (since == 0 || w < since) since = w;
+  }
+  store_.Update(connector, [&](ObservationStore::Entry& e) {
+    e.obs.marker.pending_since = since;
+  });
 }
 
 void MarkerLedger::Expect(const std::string& token,
@@ -54,29 +72,46 @@ void MarkerLedger::Expect(const std::string& token,
                           const std::vector<std::string>& connectors) {
   Round r;
   r.written_at = written_at;
+  const double w = Seconds(written_at);
+  std::lock_guard<std::mutex> lock(mu_);
   for (const auto& name : connectors) {
     store_.Update(name, [&](ObservationStore::Entry& e) {
       r.outcome[name] = MarkerOutcome::kPending;
       r.deadline[name] = written_at + e.config.marker.timeout;
+      MarkerObservation& m = e.obs.marker;
+      m.last_write = MarkerObservation::Write::kOk;
+      if (m.first_write_at == 0) m.first_write_at = w;
+      if (m.pending_since == 0 || w < m.pending_since) m.pending_since = w;
+      // The connector must answer this write with some output; not armed
+      // while its Kafka cluster cannot be read (nothing could be seen).
+      if (e.obs.kafka.up.value_or(true)) {
+        if (m.unanswered_since == 0) m.unanswered_since = w;
+        ++m.unanswered_writes;
+      }
     });
   }
   if (r.outcome.empty()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  r.pending = r.outcome.size();
   rounds_.emplace(token, std::move(r));
 }
 
-void MarkerLedger::WriteFailed(const std::vector<std::string>& connectors) {
+void MarkerLedger::WriteFailed(const std::vector<std::string>& connectors,
+                               bool setup, const std::string& error) {
   for (const auto& name : connectors) {
-    store_.Update(name,
-                  [](ObservationStore::Entry& e) { ++e.obs.marker.errors; });
+    store_.Update(name, [&](ObservationStore::Entry& e) {
+      MarkerObservation& m = e.obs.marker;
+      ++m.errors;
+      m.last_write = setup ? MarkerObservation::Write::kSetupError
+                           : MarkerObservation::Write::kUnreachable;
+      m.write_error = error;
+    });
   }
 }
 
 bool MarkerLedger::Awaiting(const std::string& connector) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [token, r] : rounds_) {
-    auto o = r.outcome.find(connector);
-    if (o != r.outcome.end() && o->second == MarkerOutcome::kPending) {
+    if (r.outcome.count(connector) && !r.arrived.count(connector)) {
       return true;
     }
   }
@@ -86,7 +121,12 @@ bool MarkerLedger::Awaiting(const std::string& connector) const {
 void MarkerLedger::JudgeLocked(Round& round, const std::string& connector,
                                MarkerOutcome outcome,
                                WallClock::time_point at) {
+  if (round.outcome[connector] == MarkerOutcome::kPending &&
+      outcome != MarkerOutcome::kPending && round.pending > 0) {
+    --round.pending;
+  }
   round.outcome[connector] = outcome;
+  if (outcome == MarkerOutcome::kFound) round.arrived[connector] = true;
   store_.Update(connector, [&](ObservationStore::Entry& e) {
     MarkerObservation& m = e.obs.marker;
     switch (outcome) {
@@ -124,23 +164,53 @@ void MarkerLedger::JudgeLocked(Round& round, const std::string& connector,
   });
 }
 
-void MarkerLedger::FinishRoundIfDone(
-    std::map<std::string, Round>::iterator it) {
+void MarkerLedger::LateLocked(Round& round, const std::string& connector,
+                              WallClock::time_point at) {
+  round.arrived[connector] = true;
+  store_.Update(connector, [&](ObservationStore::Entry& e) {
+    MarkerObservation& m = e.obs.marker;
+    const double latency = std::max(
+        0.0, std::chrono::duration<double>(at - round.written_at).count());
+    ++m.late;
+    m.latency.Observe(latency);
+    log_.Info("marker arrived late",
+              {{"connector", connector},
+               {"tls_version", TlsLabel(e.config, e.obs)},
+               {"latency_seconds", std::to_string(latency)},
+               {"timeout", FormatDuration(e.config.marker.timeout)}});
+  });
+}
+
+bool MarkerLedger::FinishRound(std::map<std::string, Round>::iterator it,
+                               WallClock::time_point now) {
   Round& r = it->second;
-  int found = 0;
-  for (const auto& [name, o] : r.outcome) {
-    if (o == MarkerOutcome::kPending) return;
-    if (o == MarkerOutcome::kFound) ++found;
+  if (!r.cohort_counted) {
+    int found = 0;
+    bool judged = true;
+    for (const auto& [name, o] : r.outcome) {
+      judged = judged && o != MarkerOutcome::kPending;
+      if (o == MarkerOutcome::kFound) ++found;
+    }
+    if (!judged) return false;
+    // Solo: missed while another member of the cohort got the same marker.
+    // Shared: every member missed it (with one member, every miss is shared).
+    for (const auto& [name, o] : r.outcome) {
+      if (o != MarkerOutcome::kNotFound) continue;
+      store_.Update(name, [&](ObservationStore::Entry& e) {
+        ++(found > 0 ? e.obs.marker.solo : e.obs.marker.shared);
+      });
+    }
+    r.cohort_counted = true;
   }
-  // Solo: missed while another member of the cohort got the same marker.
-  // Shared: every member missed it (with one member, every miss is shared).
-  for (const auto& [name, o] : r.outcome) {
-    if (o != MarkerOutcome::kNotFound) continue;
-    store_.Update(name, [&](ObservationStore::Entry& e) {
-      ++(found > 0 ? e.obs.marker.solo : e.obs.marker.shared);
-    });
+  if (r.arrived.size() < r.outcome.size() &&
+      now - r.written_at < kRetention) {
+    return false;
   }
+  std::vector<std::string> members;
+  for (const auto& [name, o] : r.outcome) members.push_back(name);
   rounds_.erase(it);
+  for (const auto& name : members) UpdatePendingLocked(name);
+  return true;
 }
 
 void MarkerLedger::OnRecord(const std::string& connector,
@@ -166,11 +236,38 @@ void MarkerLedger::OnRecord(const std::string& connector,
     auto it = rounds_.find(std::string(token));
     if (it == rounds_.end()) continue;
     auto o = it->second.outcome.find(connector);
-    if (o == it->second.outcome.end() || o->second != MarkerOutcome::kPending) {
+    if (o == it->second.outcome.end() || it->second.arrived.count(connector)) {
       continue;
     }
-    JudgeLocked(it->second, connector, MarkerOutcome::kFound, seen);
-    FinishRoundIfDone(it);
+    if (o->second == MarkerOutcome::kPending) {
+      JudgeLocked(it->second, connector, MarkerOutcome::kFound, seen);
+    } else {
+      LateLocked(it->second, connector, seen);
+    }
+    SupersedeLocked(connector, it->second.written_at, seen);
+    if (rounds_.count(std::string(token)) != 0) {
+      FinishRound(rounds_.find(std::string(token)), seen);
+    }
+    UpdatePendingLocked(connector);
+  }
+}
+
+void MarkerLedger::SupersedeLocked(const std::string& connector,
+                                   WallClock::time_point written_at,
+                                   WallClock::time_point now) {
+  // Events arrive in order: once a marker arrived, an older one that has
+  // not will not (it was lost, e.g. skipped by a restart from a later
+  // offset); it no longer counts as pending. Rounds still waiting for
+  // their deadline are judged then as usual.
+  for (auto it = rounds_.begin(); it != rounds_.end();) {
+    Round& r = it->second;
+    auto next = std::next(it);
+    if (r.written_at < written_at && r.outcome.count(connector) &&
+        !r.arrived.count(connector)) {
+      r.arrived[connector] = true;
+      FinishRound(it, now);
+    }
+    it = next;
   }
 }
 
@@ -182,6 +279,10 @@ void MarkerLedger::Expire(WallClock::time_point now) {
   std::sort(order.begin(), order.end());
   for (const auto& [when, token] : order) {
     auto it = rounds_.find(token);
+    if (it->second.pending == 0) {  // judged: only waiting for late arrivals
+      FinishRound(it, now);
+      continue;
+    }
     for (auto& [name, o] : it->second.outcome) {
       if (o != MarkerOutcome::kPending || now < it->second.deadline[name]) {
         continue;
@@ -195,7 +296,7 @@ void MarkerLedger::Expire(WallClock::time_point now) {
                                          : MarkerOutcome::kNotFound,
                   now);
     }
-    FinishRoundIfDone(it);
+    FinishRound(it, now);
   }
 }
 

@@ -25,7 +25,10 @@ enum class MarkerOutcome {
 // its marker timeout. Outcomes go to each connector's MarkerObservation in
 // the ObservationStore; when the last member of a round is judged, its
 // misses are counted as solo (another member got the marker) or shared (all
-// missed it). Thread-safe; its lock is taken before the store's.
+// missed it). A marker that arrives after its timeout is still observed (a
+// late arrival: latency, cdc_marker_late_total): rounds are kept until every
+// member has delivered, or for kRetention. Thread-safe; its lock is taken
+// before the store's.
 class MarkerLedger {
  public:
   MarkerLedger(ObservationStore& store, Logger& log);
@@ -41,8 +44,11 @@ class MarkerLedger {
   // must deliver it within its marker timeout.
   void Expect(const std::string& token, WallClock::time_point written_at,
               const std::vector<std::string>& connectors);
-  // The marker could not be written: a round with result "error".
-  void WriteFailed(const std::vector<std::string>& connectors);
+  // The marker could not be written: a round with result "error". `setup`
+  // when the write was refused for a reason of the setup (no such table,
+  // no privilege, a read-only server) rather than an unreachable source.
+  void WriteFailed(const std::vector<std::string>& connectors, bool setup,
+                   const std::string& error);
   // A record arrived on `connector`'s marker topic; finds tokens in its raw
   // bytes (key or value), whatever the converter.
   void OnRecord(const std::string& connector, std::string_view bytes,
@@ -50,8 +56,11 @@ class MarkerLedger {
   // Judges markers past their deadline as not found (or as errors while
   // their Kafka cluster cannot be read).
   void Expire(WallClock::time_point now);
-  // True if any marker is awaited on `connector`.
+  // True if any marker of `connector` has not arrived yet (in time or
+  // late).
   bool Awaiting(const std::string& connector) const;
+  // How long a round is kept for late arrivals.
+  static constexpr std::chrono::hours kRetention{1};
   // Drops the parts of rounds that belong to connectors no longer watched.
   void Retain(const std::vector<config::Connector>& connectors);
 
@@ -60,11 +69,27 @@ class MarkerLedger {
     WallClock::time_point written_at;
     std::map<std::string, MarkerOutcome> outcome;
     std::map<std::string, WallClock::time_point> deadline;
+    std::map<std::string, bool> arrived;  // in time or late
+    std::size_t pending = 0;  // members not judged yet
+    bool cohort_counted = false;
   };
 
   void JudgeLocked(Round& round, const std::string& connector,
                    MarkerOutcome outcome, WallClock::time_point at);
-  void FinishRoundIfDone(std::map<std::string, Round>::iterator it);
+  void LateLocked(Round& round, const std::string& connector,
+                  WallClock::time_point at);
+  // Counts the cohort once every member is judged; drops the round once
+  // every member has arrived (or it is past kRetention at `now`). Returns
+  // whether it was dropped.
+  bool FinishRound(std::map<std::string, Round>::iterator it,
+                   WallClock::time_point now);
+  // Marks `connector`'s markers written before `written_at` as no longer
+  // awaited (a newer one arrived).
+  void SupersedeLocked(const std::string& connector,
+                       WallClock::time_point written_at,
+                       WallClock::time_point now);
+  // Writes the oldest unarrived marker's write time to the store.
+  void UpdatePendingLocked(const std::string& connector);
 
   ObservationStore& store_;
   Logger& log_;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -23,6 +24,25 @@ std::string RowId(std::chrono::milliseconds interval) {
 }
 
 }  // namespace
+
+bool MarkerProbe::IsSetupError(unsigned code) {
+  switch (code) {
+    case 1036:  // table is read only
+    case 1044:  // access denied to the database
+    case 1045:  // access denied for the user (wrong password, no account)
+    case 1049:  // unknown database
+    case 1054:  // unknown column (a canary table of another shape)
+    case 1142:  // command denied (no INSERT/UPDATE/CREATE)
+    case 1143:  // column access denied
+    case 1146:  // no such table (canary.create off)
+    case 1227:  // a privilege is missing
+    case 1290:  // --read-only (e.g. an Aurora reader endpoint)
+    case 1792:  // read-only transaction
+      return true;
+    default:
+      return false;  // the server is unreachable, busy or timed out
+  }
+}
 
 MarkerProbe::MarkerProbe(const config::Source& source,
                          std::chrono::milliseconds interval,
@@ -77,10 +97,11 @@ ProbeOutcome MarkerProbe::Run(const ProbeContext& ctx) {
     return ProbeOutcome::Ok();
   } catch (const SqlError& e) {
     canary_ready_ = false;
-    ledger_.WriteFailed(connectors_);
-    return ProbeOutcome::Fail("cannot write the marker to " +
-                              source_.canary.database + "." +
-                              source_.canary.table + ": " + e.what());
+    const std::string why = "cannot write the marker to " +
+                            source_.canary.database + "." +
+                            source_.canary.table + ": " + e.what();
+    ledger_.WriteFailed(connectors_, IsSetupError(e.code()), why);
+    return ProbeOutcome::Fail(why);
   }
 }
 
@@ -101,13 +122,17 @@ class MarkerKind final : public ProbeKind {
         if (c.source != src.name || !c.marker.enabled) continue;
         by_interval[c.marker.interval].push_back(c.name);
         kafka_clusters.insert(c.kafka);
-        parts.subscriptions.push_back(
-            {c.kafka, c.MarkerTopic(src.canary), KafkaSubscription::Start::kEnd,
-             "marker", [&ledger = ledger_, name = c.name](const KafkaRecord& r) {
-               if (!ledger.Awaiting(name)) return;
-               ledger.OnRecord(name, r.value, r.received);
-               ledger.OnRecord(name, r.key, r.received);
-             }});
+        KafkaSubscription sub{c.kafka, c.MarkerTopic(src.canary),
+                              KafkaSubscription::Start::kEnd, "marker",
+                              [this, name = c.name](const KafkaRecord& r) {
+                                OnRecord(name, r);
+                              }};
+        sub.on_metadata = [&store = env_.store, name = c.name](int n) {
+          store.Update(name, [n](ObservationStore::Entry& e) {
+            e.obs.marker.topic_partitions = n;
+          });
+        };
+        parts.subscriptions.push_back(std::move(sub));
       }
       for (const auto& [interval, names] : by_interval) {
         parts.probes.push_back(std::make_shared<MarkerProbe>(
@@ -130,15 +155,39 @@ class MarkerKind final : public ProbeKind {
     ledger_.Expire(now);
     env_.store.ForEach([&](const std::string& name,
                            const ObservationStore::Entry& e) {
-      if (e.config.marker.enabled) CollectConnector(sink, name, e);
+      if (e.config.marker.enabled) CollectConnector(sink, name, e, now);
     });
   }
 
  private:
+  // Any record on the marker topic is output of the connector; the ledger
+  // looks for tokens in it while one of its markers has not arrived.
+  void OnRecord(const std::string& name, const KafkaRecord& r) {
+    if (ledger_.Awaiting(name)) {
+      ledger_.OnRecord(name, r.value, r.received);
+      ledger_.OnRecord(name, r.key, r.received);
+    }
+    env_.store.Update(name, [&](ObservationStore::Entry& e) {
+      RecordOutput(e.obs, r.produced, r.received);
+    });
+  }
+
   static void CollectConnector(MetricSink& sink, const std::string& name,
-                               const ObservationStore::Entry& e) {
+                               const ObservationStore::Entry& e,
+                               WallClock::time_point now) {
     const MarkerObservation& m = e.obs.marker;
     const MetricLabels l = ConnectorLabels(name, e);
+    const double now_s =
+        std::chrono::duration<double>(now.time_since_epoch()).count();
+    sink.Counter("cdc_marker_late_total",
+                 "Markers that arrived after their timeout (still observed in "
+                 "cdc_marker_latency_seconds).",
+                 l, static_cast<double>(m.late));
+    sink.Gauge("cdc_marker_pending_age_seconds",
+               "Age of the oldest marker written to the source and not yet "
+               "seen in the connector's topic (0: none pending).",
+               l, m.pending_since > 0 ? std::max(0.0, now_s - m.pending_since)
+                                      : 0.0);
     if (m.last_found) {
       sink.Gauge("cdc_marker_success",
                  "1 if the last marker written to the source arrived in the "

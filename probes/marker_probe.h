@@ -35,6 +35,10 @@ class MarkerProbe final : public Probe {
 
   // The canary table's row for this exporter and interval.
   const std::string& row_id() const { return row_id_; }
+  // Whether a failed write's MySQL error code is the setup's fault (no
+  // table, no privilege, a read-only server): the verdict is then
+  // "misconfigured"; any other failure leaves it "unknown".
+  static bool IsSetupError(unsigned code);
   // The statements, for the docs and tests.
   static std::string CreateTableSql(const config::Canary& c);
   static std::string UpsertSql(const config::Canary& c);

@@ -1,5 +1,6 @@
 #include "probes/observations.h"
 
+#include <algorithm>
 #include <array>
 
 namespace cdc {
@@ -74,6 +75,30 @@ std::string TlsLabel(const config::Connector& c,
   return o.session.detected_tls.empty() ? "unknown" : o.session.detected_tls;
 }
 
+void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
+                  WallClock::time_point received) {
+  // Clocks of the connector's host (or the broker) and the exporter's.
+  constexpr double kSkew = 2.0;
+  const double made =
+      std::chrono::duration<double>(produced.time_since_epoch()).count();
+  const double seen =
+      std::chrono::duration<double>(received.time_since_epoch()).count();
+  ProgressObservation& p = o.progress;
+  p.last_output = std::max(p.last_output, made);
+  MarkerObservation& m = o.marker;
+  // A record made before the write (e.g. the last heartbeat read when the
+  // exporter starts) does not answer it.
+  if (m.unanswered_since == 0 || made + kSkew < m.unanswered_since) return;
+  if (seen >= m.unanswered_since) {
+    p.responses.push_back(seen - m.unanswered_since);
+    if (p.responses.size() > ProgressObservation::kMaxResponses) {
+      p.responses.erase(p.responses.begin());
+    }
+  }
+  m.unanswered_since = 0;
+  m.unanswered_writes = 0;
+}
+
 void ObservationStore::SetConnectors(
     const std::vector<config::Connector>& connectors) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -90,6 +115,8 @@ void ObservationStore::SetConnectors(
     } else if (e.obs.rest.source == RestObservation::Source::kNoApi) {
       e.obs.rest = RestObservation{};
     }
+    auto k = kafka_.find(cfg.kafka);
+    e.obs.kafka = k == kafka_.end() ? KafkaView{} : k->second;
     next.emplace(cfg.name, std::move(e));
   }
   entries_ = std::move(next);
@@ -103,16 +130,31 @@ std::optional<ObservationStore::Entry> ObservationStore::Get(
   return it->second;
 }
 
-void ObservationStore::SetKafkaUp(const std::string& kafka, bool up) {
+void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
+                                  WallClock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
-  kafka_up_[kafka] = up;
+  KafkaView& v = kafka_[kafka];
+  const bool went_down = !up && v.up.value_or(true);
+  if (up && v.up.has_value() && !*v.up) {
+    v.recovered_at =
+        std::chrono::duration<double>(now.time_since_epoch()).count();
+  }
+  v.up = up;
+  for (auto& [name, e] : entries_) {
+    if (e.config.kafka != kafka) continue;
+    e.obs.kafka = v;
+    if (went_down) {
+      e.obs.marker.unanswered_since = 0;
+      e.obs.marker.unanswered_writes = 0;
+    }
+  }
 }
 
 std::optional<bool> ObservationStore::KafkaUp(const std::string& kafka) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = kafka_up_.find(kafka);
-  if (it == kafka_up_.end()) return std::nullopt;
-  return it->second;
+  auto it = kafka_.find(kafka);
+  if (it == kafka_.end()) return std::nullopt;
+  return it->second.up;
 }
 
 }  // namespace cdc

@@ -60,8 +60,9 @@ struct RestObservation {
 };
 
 // Upper bounds of cdc_marker_latency_seconds.
+// Late markers are observed too, so the buckets reach an hour.
 inline const std::vector<double> kMarkerLatencyBuckets = {
-    0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120};
+    0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600};
 
 // What the end-to-end marker rounds of one connector have shown so far
 // (written by the MarkerLedger).
@@ -73,6 +74,38 @@ struct MarkerObservation {
   double last_success_ts = 0;  // Unix seconds, 0 never
   HistogramData latency{kMarkerLatencyBuckets};
   uint64_t solo = 0, shared = 0;  // cohort failures by kind
+  uint64_t late = 0;               // arrived after their timeout
+  // Write time (Unix seconds) of the oldest marker not seen yet, 0 none.
+  double pending_since = 0;
+  // The first marker written since the connector's last output (Unix
+  // seconds, 0: every write was answered), and how many writes since.
+  double unanswered_since = 0;
+  int unanswered_writes = 0;
+  // How the last marker write went.
+  enum class Write { kNone, kOk, kUnreachable, kSetupError };
+  Write last_write = Write::kNone;
+  double first_write_at = 0;   // Unix seconds of the first successful write
+  std::string write_error;     // of the last failed write
+  // Partitions of the marker topic at the last metadata look-up: 0 means
+  // it does not exist; nullopt not looked up yet.
+  std::optional<int> topic_partitions;
+  bool ever_arrived() const { return found + late > 0; }
+};
+
+// What the connector wrote, as the exporter received it (any record on its
+// marker or heartbeat topic).
+struct ProgressObservation {
+  double last_output = 0;  // Unix seconds it was produced, 0 never
+  // Recent response times (seconds from a marker write to the connector's
+  // next output), newest last; at most kMaxResponses.
+  static constexpr std::size_t kMaxResponses = 32;
+  std::vector<double> responses;
+};
+
+// Whether the exporter can read the connector's Kafka cluster.
+struct KafkaView {
+  std::optional<bool> up;  // nullopt: not looked up yet
+  double recovered_at = 0;  // Unix seconds it last came back up, 0 never down
 };
 
 // The connector's Debezium heartbeats (written by the heartbeat kind).
@@ -113,7 +146,17 @@ struct ConnectorObservations {
   HeartbeatObservation heartbeat;
   SessionObservation session;
   OffsetObservation offset;
+  ProgressObservation progress;
+  KafkaView kafka;
 };
+
+// Records a record the connector wrote (produced at `produced` by its Kafka
+// timestamp, received at `received`): its last output and, if it was
+// produced after the first marker written since its previous output (less
+// a little clock skew), the response time to that write. Call inside
+// ObservationStore::Update.
+void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
+                  WallClock::time_point received);
 
 // The `tls_version` label of a connector: configured, or as the server
 // negotiated it, or "unknown".
@@ -174,14 +217,18 @@ class ObservationStore {
   std::optional<Entry> Get(const std::string& connector) const;
 
   // Whether the exporter can read the Kafka cluster (the kafka probe's last
-  // metadata request); nullopt before the first one.
-  void SetKafkaUp(const std::string& kafka, bool up);
+  // metadata request); nullopt before the first one. Copied into the
+  // KafkaView of each of its connectors; when it goes down, their
+  // unanswered marker writes are forgotten (nothing can be seen meanwhile,
+  // and the time it takes must not teach their stall windows).
+  void SetKafkaUp(const std::string& kafka, bool up,
+                  WallClock::time_point now = WallClock::now());
   std::optional<bool> KafkaUp(const std::string& kafka) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
-  std::map<std::string, bool> kafka_up_;
+  std::map<std::string, KafkaView> kafka_;
 };
 
 }  // namespace cdc

@@ -20,6 +20,9 @@ struct KafkaRecord {
   std::string_view key;
   std::string_view value;
   WallClock::time_point received;
+  // When the record was produced (its Kafka timestamp), or `received` if
+  // it has none.
+  WallClock::time_point produced;
 };
 
 // A topic that a probe kind wants read on a Kafka cluster, and what to do
@@ -36,6 +39,9 @@ struct KafkaSubscription {
   std::string kind;  // the `kind` label of cdc_kafka_topic_partitions
   // Called on the consumer's thread for every record of the topic.
   std::function<void(const KafkaRecord&)> on_record;
+  // Called after each successful metadata look-up with the topic's
+  // partitions (0: the topic does not exist). May be empty.
+  std::function<void(int partitions)> on_metadata = nullptr;
 };
 
 // What probe kinds build from one configuration; switched to together once

@@ -1,15 +1,132 @@
 #include "probes/verdict.h"
 
+#include <algorithm>
+
 #include "cdc/common/duration.h"
 
 namespace cdc {
 namespace {
 
+using std::chrono::milliseconds;
+
 double Seconds(WallClock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+// A connector's committed position must be at least this much newer than a
+// marker write to show that the connector read past it (binlog event times
+// have whole seconds; the exporter's and the server's clocks differ a bit).
+constexpr double kPastMarkerSlack = 2.0;
+
+// The verdict on a connector with markers: the end-to-end evidence.
+void JudgeMarkers(const ConnectorObservations& obs, const config::Connector& c,
+                  double now_s, Verdict& v) {
+  const MarkerObservation& m = obs.marker;
+  const double timeout = ToSeconds(c.marker.timeout);
+  auto decide = [&](VerdictState s, VerdictReason r) {
+    v.state = s;
+    v.reason = r;
+  };
+  if (m.last_write == MarkerObservation::Write::kSetupError) {
+    v.detail = m.write_error;
+    return decide(VerdictState::kMisconfigured,
+                  VerdictReason::kCanaryNotWritable);
+  }
+  if (m.topic_partitions == 0 && m.first_write_at > 0 &&
+      now_s - m.first_write_at > v.window_s) {
+    return decide(VerdictState::kMisconfigured,
+                  VerdictReason::kMarkerTopicMissing);
+  }
+  if (m.last_write == MarkerObservation::Write::kUnreachable) {
+    v.detail = m.write_error;
+    return decide(VerdictState::kUnknown, VerdictReason::kMarkerWriteFailed);
+  }
+  // Output seen since the exporter began writing markers.
+  const bool produced = obs.progress.last_output > m.first_write_at &&
+                        m.first_write_at > 0;
+  if (!m.ever_arrived() && produced && m.pending_since > 0 &&
+      v.pending_age_s > timeout) {
+    // It produces, yet no marker ever arrived: either the canary table is
+    // not captured (the connector committed positions past the markers) or
+    // it works through a backlog older than the markers.
+    const auto& off = obs.offset.committed;
+    if (off && off->ts_sec > m.pending_since + kPastMarkerSlack) {
+      return decide(VerdictState::kMisconfigured,
+                    VerdictReason::kCanaryNotCaptured);
+    }
+    return decide(VerdictState::kLagging, VerdictReason::kBacklog);
+  }
+  if (m.unanswered_since > 0 &&
+      m.unanswered_writes >= c.silent_failure.consecutive_misses &&
+      v.silence_s > v.window_s && (m.ever_arrived() || !produced)) {
+    return decide(VerdictState::kStalled, VerdictReason::kNoOutput);
+  }
+  if (v.pending_age_s > timeout || m.consecutive_misses > 0) {
+    return decide(VerdictState::kLagging, VerdictReason::kMarkersLate);
+  }
+  if (m.last_found.has_value()) {
+    return decide(VerdictState::kOk, VerdictReason::kDelivering);
+  }
+  decide(VerdictState::kUnknown, VerdictReason::kNoResultYet);
+}
+
+// Without markers only the heartbeats can tell.
+void JudgeHeartbeats(const ConnectorObservations& obs,
+                     const config::Connector& c, WallClock::time_point now,
+                     Verdict& v) {
+  if (!c.heartbeat.enabled || obs.heartbeat.records == 0) {
+    v.state = VerdictState::kUnknown;
+    v.reason = VerdictReason::kNoResultYet;
+  } else if (HeartbeatStale(c, obs.heartbeat, now)) {
+    v.state = VerdictState::kStalled;
+    v.reason = VerdictReason::kHeartbeatStale;
+  } else {
+    v.state = VerdictState::kOk;
+    v.reason = VerdictReason::kDelivering;
+  }
+}
+
+VerdictStatus StatusOf(const Verdict& v) {
+  switch (v.state) {
+    case VerdictState::kStalled:
+      return VerdictStatus::kSilentFailure;
+    case VerdictState::kNotRunning:
+      return v.rest.Failed() ? VerdictStatus::kFailed
+                             : VerdictStatus::kInactive;
+    case VerdictState::kLagging:
+      return VerdictStatus::kLagging;
+    case VerdictState::kMisconfigured:
+      return VerdictStatus::kMisconfigured;
+    case VerdictState::kUnknown:
+      return v.reason == VerdictReason::kNoResultYet ? VerdictStatus::kWaiting
+                                                     : VerdictStatus::kUnknown;
+    case VerdictState::kOk:
+      break;
+  }
+  return VerdictStatus::kOk;
+}
+
+std::string Secs(double s) { return std::to_string(static_cast<int>(s)) + "s"; }
+
 }  // namespace
+
+std::string_view ToString(VerdictState s) {
+  switch (s) {
+    case VerdictState::kOk:
+      return "ok";
+    case VerdictState::kLagging:
+      return "lagging";
+    case VerdictState::kStalled:
+      return "stalled";
+    case VerdictState::kNotRunning:
+      return "not_running";
+    case VerdictState::kMisconfigured:
+      return "misconfigured";
+    case VerdictState::kUnknown:
+      return "unknown";
+  }
+  return "unknown";
+}
 
 bool HeartbeatStale(const config::Connector& c, const HeartbeatObservation& h,
                     WallClock::time_point now) {
@@ -17,77 +134,104 @@ bool HeartbeatStale(const config::Connector& c, const HeartbeatObservation& h,
   return Seconds(now) - h.last_received > ToSeconds(c.heartbeat.max_age);
 }
 
+milliseconds StallWindow(const ConnectorObservations& obs,
+                         const config::Connector& c) {
+  if (c.silent_failure.window) return *c.silent_failure.window;
+  const milliseconds max = c.silent_failure.window_max;
+  const milliseconds floor = std::min<milliseconds>(kStallWindowFloor, max);
+  const auto& r = obs.progress.responses;
+  if (r.size() < kStallWindowSamples) return max;
+  const double slowest = *std::max_element(r.begin(), r.end());
+  const auto learned = milliseconds(static_cast<int64_t>(
+      std::min(2 * slowest + 2.0, ToSeconds(max)) * 1000));
+  return std::clamp(learned, floor, max);
+}
+
 Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
               WallClock::time_point now) {
   Verdict v;
+  const double now_s = Seconds(now);
+  const MarkerObservation& m = obs.marker;
   v.rest = obs.rest;
   v.tls_version = TlsLabel(c, obs);
-  v.consecutive_misses = obs.marker.consecutive_misses;
-  const bool markers_failing =
-      c.marker.enabled &&
-      obs.marker.consecutive_misses >= c.silent_failure.consecutive_misses;
-  const bool hb_stale = HeartbeatStale(c, obs.heartbeat, now);
-  const bool has_result =
-      obs.marker.last_found.has_value() || obs.heartbeat.records > 0;
-  if (hb_stale) {
+  v.consecutive_misses = m.consecutive_misses;
+  v.window_s = ToSeconds(StallWindow(obs, c));
+  v.pending_age_s =
+      m.pending_since > 0 ? std::max(0.0, now_s - m.pending_since) : 0;
+  v.silence_s =
+      m.unanswered_since > 0 ? std::max(0.0, now_s - m.unanswered_since) : 0;
+  if (HeartbeatStale(c, obs.heartbeat, now)) {
     v.heartbeat_silence_s =
-        static_cast<int>(Seconds(now) - obs.heartbeat.last_received);
+        static_cast<int>(now_s - obs.heartbeat.last_received);
   }
   if (!obs.rest.ClaimsRunning()) {
+    v.state = VerdictState::kNotRunning;
     v.reason = VerdictReason::kNotRunning;
-  } else if (markers_failing && hb_stale) {
-    v.reason = VerdictReason::kMarkersAndHeartbeat;
-  } else if (markers_failing) {
-    v.reason = VerdictReason::kMarkersMissed;
-  } else if (hb_stale) {
-    v.reason = VerdictReason::kHeartbeatStale;
+  } else if (obs.kafka.up.has_value() && !*obs.kafka.up) {
+    v.state = VerdictState::kUnknown;
+    v.reason = VerdictReason::kKafkaUnreadable;
+  } else if (obs.kafka.recovered_at > 0 &&
+             now_s - obs.kafka.recovered_at < v.window_s) {
+    v.state = VerdictState::kUnknown;
+    v.reason = VerdictReason::kKafkaRecovering;
+  } else if (c.marker.enabled) {
+    JudgeMarkers(obs, c, now_s, v);
   } else {
-    v.reason = has_result ? VerdictReason::kDelivering
-                          : VerdictReason::kNoResultYet;
+    JudgeHeartbeats(obs, c, now, v);
   }
-  v.silent_failure = v.reason == VerdictReason::kMarkersMissed ||
-                     v.reason == VerdictReason::kHeartbeatStale ||
-                     v.reason == VerdictReason::kMarkersAndHeartbeat;
-  // The status page's summary, most serious first.
-  if (v.silent_failure) {
-    v.status = VerdictStatus::kSilentFailure;
-  } else if (obs.rest.Failed()) {
-    v.status = VerdictStatus::kFailed;
-  } else if (obs.rest.Inactive()) {
-    v.status = VerdictStatus::kInactive;
-  } else if (!obs.marker.last_found.has_value() &&
-             obs.heartbeat.records == 0) {
-    v.status = VerdictStatus::kWaiting;
-  } else {
-    v.status = VerdictStatus::kOk;
-  }
+  v.silent_failure = v.state == VerdictState::kStalled;
+  v.status = StatusOf(v);
   return v;
 }
 
 std::string Verdict::ReasonText() const {
-  const std::string state = RestState();
+  const std::string state = "REST state " + RestState();
   switch (reason) {
     case VerdictReason::kNotRunning:
-      return "REST state " + state + " (not a silent failure)";
+      return state + " (not a silent failure)";
+    case VerdictReason::kKafkaUnreadable:
+      return state + "; not judged: cdc-sentinel cannot read the Kafka "
+                     "cluster (cdc_kafka_up 0)";
+    case VerdictReason::kKafkaRecovering:
+      return state + "; not judged yet: cdc-sentinel's Kafka view came back "
+                     "less than " +
+             Secs(window_s) + " ago";
+    case VerdictReason::kMarkerWriteFailed:
+      return state + "; not judged: the marker could not be written (" +
+             detail + ")";
+    case VerdictReason::kCanaryNotWritable:
+      return "misconfigured: the canary table cannot be written (" + detail +
+             ")";
+    case VerdictReason::kMarkerTopicMissing:
+      return "misconfigured: the marker topic does not exist (is the canary "
+             "table in the connector's table.include.list, and may it create "
+             "topics?)";
+    case VerdictReason::kCanaryNotCaptured:
+      return "misconfigured: no marker has ever arrived, but the connector "
+             "committed positions past them (is the canary table in its "
+             "table.include.list?)";
+    case VerdictReason::kNoOutput:
+      return state + " but nothing produced for " + Secs(silence_s) +
+             " since a marker was written (stall window " + Secs(window_s) +
+             ")";
+    case VerdictReason::kHeartbeatStale:
+      return state + " but no heartbeat for " +
+             std::to_string(heartbeat_silence_s) + "s";
+    case VerdictReason::kMarkersLate:
+      return state + "; lagging: markers late (oldest unseen " +
+             Secs(pending_age_s) + ", " + std::to_string(consecutive_misses) +
+             " consecutive marker(s) not delivered in time) but the "
+             "connector keeps producing";
+    case VerdictReason::kBacklog:
+      return state + "; lagging: no marker has arrived yet (oldest " +
+             Secs(pending_age_s) +
+             ") and the committed position is not past them: a backlog";
     case VerdictReason::kDelivering:
       return "delivering";
     case VerdictReason::kNoResultYet:
       return "no end-to-end result yet";
-    case VerdictReason::kMarkersMissed:
-    case VerdictReason::kHeartbeatStale:
-    case VerdictReason::kMarkersAndHeartbeat:
-      break;
   }
-  std::string text = "REST state " + state + " but ";
-  if (reason != VerdictReason::kHeartbeatStale) {
-    text += std::to_string(consecutive_misses) +
-            " consecutive marker(s) not delivered";
-  }
-  if (reason == VerdictReason::kMarkersAndHeartbeat) text += " and ";
-  if (reason != VerdictReason::kMarkersMissed) {
-    text += "no heartbeat for " + std::to_string(heartbeat_silence_s) + "s";
-  }
-  return text;
+  return "";
 }
 
 std::string Verdict::StatusText() const {
@@ -100,6 +244,12 @@ std::string Verdict::StatusText() const {
       return "FAILED";
     case VerdictStatus::kInactive:
       return RestState();
+    case VerdictStatus::kLagging:
+      return "LAGGING";
+    case VerdictStatus::kMisconfigured:
+      return "MISCONFIGURED";
+    case VerdictStatus::kUnknown:
+      return "UNKNOWN";
     case VerdictStatus::kWaiting:
       return "WAITING";
   }

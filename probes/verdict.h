@@ -1,49 +1,91 @@
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "probes/observations.h"
 
 namespace cdc {
 
-// Why a verdict is what it is: the evidence that decided.
+// The verdict on a connector: exactly one of these
+// (cdc_connector_verdict{verdict=...}). docs/verdict.md.
+enum class VerdictState {
+  kOk,             // the newest marker arrived in time
+  kLagging,        // markers are late but the connector keeps producing
+  kStalled,        // claims to run and has produced nothing since a marker
+                   // was written, for longer than its stall window
+  kNotRunning,     // REST: not RUNNING, or a task not RUNNING
+  kMisconfigured,  // the setup prevents a judgement
+  kUnknown,        // the exporter cannot observe (yet)
+};
+// "ok", "lagging", "stalled", "not_running", "misconfigured", "unknown".
+std::string_view ToString(VerdictState s);
+inline constexpr VerdictState kAllVerdictStates[] = {
+    VerdictState::kOk,         VerdictState::kLagging,
+    VerdictState::kStalled,    VerdictState::kNotRunning,
+    VerdictState::kMisconfigured, VerdictState::kUnknown};
+
+// The evidence that decided.
 enum class VerdictReason {
-  kNotRunning,       // REST says the connector (or a task) does not run
-  kMarkersMissed,    // claims to run, markers not delivered
-  kHeartbeatStale,   // claims to run, heartbeats stopped
-  kMarkersAndHeartbeat,  // both of the above
-  kDelivering,       // claims to run and delivers
-  kNoResultYet,      // claims to run, no end-to-end result yet
+  kNotRunning,         // REST says the connector (or a task) does not run
+  kKafkaUnreadable,    // the exporter cannot read the Kafka cluster
+  kKafkaRecovering,    // grace after the exporter's Kafka view came back
+  kMarkerWriteFailed,  // the marker could not be written (source unreachable)
+  kCanaryNotWritable,  // setup: the write was refused (table, privilege)
+  kMarkerTopicMissing,  // setup: the marker topic does not exist
+  kCanaryNotCaptured,  // setup: committed past markers that never arrived
+  kNoOutput,           // stalled: nothing since a marker write
+  kHeartbeatStale,     // stalled, markers off: heartbeats stopped
+  kMarkersLate,        // lagging: markers late, output still flowing
+  kBacklog,            // lagging: no marker yet, committed position behind
+  kDelivering,         // ok
+  kNoResultYet,        // unknown: nothing judged yet
 };
 
-// What the status page shows for a connector.
+// What the status page shows (a colour and a word).
 enum class VerdictStatus {
   kOk,
-  kSilentFailure,  // claims to run but delivers nothing
+  kSilentFailure,  // stalled
   kFailed,         // REST: FAILED, or a task not RUNNING
   kInactive,       // REST: PAUSED, STOPPED, UNASSIGNED or RESTARTING
-  kWaiting,        // no end-to-end result yet
+  kLagging,
+  kMisconfigured,
+  kUnknown,
+  kWaiting,  // no end-to-end result yet
 };
+
+// The floor of the automatic stall window: a stop-the-world pause of a few
+// seconds must never be called a stall.
+inline constexpr std::chrono::seconds kStallWindowFloor{5};
+// Responses needed before the automatic window is learned (window_max
+// until then).
+inline constexpr std::size_t kStallWindowSamples = 3;
 
 // The verdict on one connector at one moment. The metrics, the status page,
 // /api/v1/status, the log and the actions all read this; nothing derives it
 // again.
 struct Verdict {
-  bool silent_failure = false;
+  VerdictState state = VerdictState::kUnknown;
   VerdictReason reason = VerdictReason::kNoResultYet;
   VerdictStatus status = VerdictStatus::kWaiting;
+  bool silent_failure = false;  // state == kStalled
   RestObservation rest;
   std::string tls_version;
-  int consecutive_misses = 0;      // for the reason text
-  int heartbeat_silence_s = 0;     // for the reason text
+  double window_s = 0;         // the stall window in force
+  double silence_s = 0;        // since the first unanswered marker write
+  double pending_age_s = 0;    // of the oldest marker not seen yet
+  int consecutive_misses = 0;
+  int heartbeat_silence_s = 0;
+  std::string detail;  // the error or topic behind a setup reason
 
   // The REST state as text: "RUNNING", "TASK_FAILED", "none", "unknown".
   std::string RestState() const { return rest.ToString(); }
-  // The reason for the log and the status page, e.g. "REST state RUNNING
-  // but 2 consecutive marker(s) not delivered".
+  // The reason for the log and the status page, naming the evidence.
   std::string ReasonText() const;
-  // "OK", "SILENT FAILURE", "FAILED", "WAITING" or the inactive REST state.
+  // "OK", "SILENT FAILURE", "LAGGING", "MISCONFIGURED", "UNKNOWN",
+  // "WAITING", "FAILED" or the inactive REST state.
   std::string StatusText() const;
 };
 
@@ -52,6 +94,13 @@ struct Verdict {
 // that is not a failure), and only if heartbeats are watched.
 bool HeartbeatStale(const config::Connector& c, const HeartbeatObservation& h,
                     WallClock::time_point now);
+
+// The connector's stall window: silent_failure.window if fixed; with auto,
+// twice its slowest recent response plus 2 s, between kStallWindowFloor and
+// silent_failure.window_max (window_max until kStallWindowSamples responses
+// were seen).
+std::chrono::milliseconds StallWindow(const ConnectorObservations& obs,
+                                      const config::Connector& c);
 
 // The verdict: a pure function of what was observed, the connector's
 // configuration and the time. No locks, clocks or I/O. docs/verdict.md.

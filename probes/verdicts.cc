@@ -23,16 +23,63 @@ std::vector<ConnectorView> ConnectorViews(const ObservationStore& store,
   return out;
 }
 
-void CollectVerdicts(const ObservationStore& store, MetricSink& sink,
-                     WallClock::time_point now) {
+void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
+                           WallClock::time_point now) {
+  std::vector<std::pair<std::string, Verdict>> changed;
+  std::map<std::string, VerdictState> states;
   store.ForEach([&](const std::string& name, const ObservationStore::Entry& e) {
     const Verdict v = Judge(e.obs, e.config, now);
+    const MetricLabels l = ConnectorLabels(name, e);
+    for (VerdictState s : kAllVerdictStates) {
+      MetricLabels sl = l;
+      sl.emplace_back("verdict", std::string(ToString(s)));
+      sink.Gauge("cdc_connector_verdict",
+                 "The verdict on the connector, a state set: exactly one "
+                 "series is 1 (ok, lagging, stalled, not_running, "
+                 "misconfigured, unknown). See docs/verdict.md.",
+                 sl, v.state == s ? 1 : 0);
+    }
     sink.Gauge("cdc_silent_failure",
-               "1 if the connector claims to run (REST RUNNING, or no REST "
-               "state) but end-to-end delivery is failing: markers not "
-               "delivered or heartbeats stale. See docs/verdict.md.",
-               ConnectorLabels(name, e), v.silent_failure ? 1 : 0);
+               "1 if the verdict is stalled: the connector claims to run "
+               "(REST RUNNING, no REST API, or REST unreachable) but has "
+               "produced nothing since a marker was written, for longer "
+               "than its stall window. See docs/verdict.md.",
+               l, v.silent_failure ? 1 : 0);
+    sink.Gauge("cdc_stall_window_seconds",
+               "How long the connector may produce nothing after a marker "
+               "write before it is judged stalled (learned from its own "
+               "response times with silent_failure.window: auto).",
+               l, v.window_s);
+    if (e.obs.progress.last_output > 0) {
+      sink.Gauge("cdc_connector_last_output_timestamp_seconds",
+                 "When the newest record the connector wrote (marker or "
+                 "heartbeat topic) was produced, as far as cdc-sentinel has "
+                 "read.",
+                 l, e.obs.progress.last_output);
+    }
+    states[name] = v.state;
+    changed.emplace_back(name, v);
   });
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, v] : changed) {
+    auto it = last_.find(name);
+    const bool first = it == last_.end();
+    if (!first && it->second == v.state) continue;
+    // The first verdict of a connector is logged only if it is not ok.
+    if (first && (v.state == VerdictState::kOk ||
+                  v.state == VerdictState::kUnknown)) {
+      continue;
+    }
+    log_.Log(v.state == VerdictState::kStalled ? LogLevel::kWarn
+                                               : LogLevel::kInfo,
+             "connector verdict changed",
+             {{"connector", name},
+              {"tls_version", v.tls_version},
+              {"from", first ? "none" : std::string(ToString(it->second))},
+              {"verdict", std::string(ToString(v.state))},
+              {"reason", v.ReasonText()}});
+  }
+  last_ = std::move(states);
 }
 
 }  // namespace cdc

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cdc/common/log.h"
 #include "probes/metric_sink.h"
 #include "probes/observations.h"
 #include "probes/verdict.h"
@@ -28,8 +31,20 @@ struct ConnectorView {
 std::vector<ConnectorView> ConnectorViews(const ObservationStore& store,
                                           WallClock::time_point now);
 
-// cdc_silent_failure of every connector.
-void CollectVerdicts(const ObservationStore& store, MetricSink& sink,
-                     WallClock::time_point now);
+// Every connector's verdict series (cdc_connector_verdict,
+// cdc_silent_failure, cdc_stall_window_seconds,
+// cdc_connector_last_output_timestamp_seconds), and one log line per change
+// of a connector's verdict, with the evidence that decided. Thread-safe.
+class VerdictBoard {
+ public:
+  explicit VerdictBoard(Logger& log) : log_(log) {}
+  void Collect(const ObservationStore& store, MetricSink& sink,
+               WallClock::time_point now);
+
+ private:
+  Logger& log_;
+  std::mutex mu_;
+  std::map<std::string, VerdictState> last_;  // by connector
+};
 
 }  // namespace cdc

@@ -56,16 +56,29 @@ class PipelineHarness {
                     const std::vector<std::string>& connectors) {
     ledger_.Expect(token, written, connectors);
   }
-  void MarkerWriteFailed(const std::vector<std::string>& connectors) {
-    ledger_.WriteFailed(connectors);
+  void MarkerWriteFailed(const std::vector<std::string>& connectors,
+                         bool setup = false,
+                         const std::string& error = "cannot connect") {
+    ledger_.WriteFailed(connectors, setup, error);
   }
+  void OnMarkerTopicRecordProducedAt(const std::string& connector,
+                                     WallClock::time_point produced,
+                                     WallClock::time_point received) {
+    store_.Update(connector, [&](ObservationStore::Entry& e) {
+      RecordOutput(e.obs, produced, received);
+    });
+  }
+  // A record on the connector's marker topic, as the marker kind handles
+  // it: tokens looked for, and output of the connector.
   void OnMarkerRecord(const std::string& connector, std::string_view bytes,
                       WallClock::time_point seen) {
     ledger_.OnRecord(connector, bytes, seen);
+    OnMarkerTopicRecord(connector, seen);
   }
   void Expire(WallClock::time_point now) { ledger_.Expire(now); }
-  void SetKafkaUp(const std::string& kafka, bool up) {
-    store_.SetKafkaUp(kafka, up);
+  void SetKafkaUp(const std::string& kafka, bool up,
+                  WallClock::time_point now = WallClock::now()) {
+    store_.SetKafkaUp(kafka, up, now);
   }
   bool AwaitingMarker(const std::string& connector) const {
     return ledger_.Awaiting(connector);
@@ -73,6 +86,14 @@ class PipelineHarness {
   void OnHeartbeat(const std::string& connector, std::optional<double> ts,
                    WallClock::time_point received) {
     RecordHeartbeat(store_, connector, ts, received);
+  }
+  // Any other record on the connector's marker topic (produced when it was
+  // received).
+  void OnMarkerTopicRecord(const std::string& connector,
+                           WallClock::time_point received) {
+    store_.Update(connector, [&](ObservationStore::Entry& e) {
+      RecordOutput(e.obs, received, received);
+    });
   }
   void OnBinlogSessions(const std::string& connector,
                         const std::vector<BinlogSession>& sessions) {
@@ -108,13 +129,14 @@ class PipelineHarness {
   struct VerdictText {
     bool silent_failure = false;
     std::string reason, rest_state, tls_version;
+    VerdictState state = VerdictState::kUnknown;
   };
   VerdictText GetVerdict(const std::string& connector,
                          WallClock::time_point now) const {
     const std::optional<Verdict> v = CurrentVerdict(store_, connector, now);
     if (!v) return {};
     return {v->silent_failure, v->ReasonText(), v->RestState(),
-            v->tls_version};
+            v->tls_version, v->state};
   }
   std::string TlsLabel(const std::string& connector) const {
     std::string label = "unknown";
@@ -133,7 +155,7 @@ class PipelineHarness {
   // Every per-connector series, as App::ScrapeText adds them.
   void Collect(MetricSink& sink, WallClock::time_point now) {
     ledger_.Expire(now);
-    CollectVerdicts(store_, sink, now);
+    verdicts_.Collect(store_, sink, now);
     for (const auto& k : kinds_) k->Collect(sink, now);
     counters_.Collect(sink);
   }
@@ -157,7 +179,8 @@ class PipelineHarness {
       s.connector = c.name;
       s.cohort = c.config.source;
       s.verdict = {c.verdict.silent_failure, c.verdict.ReasonText(),
-                   c.verdict.RestState(), c.verdict.tls_version};
+                   c.verdict.RestState(), c.verdict.tls_version,
+                   c.verdict.state};
       s.tls_version = c.verdict.tls_version;
       s.rest_state = c.verdict.RestState();
       s.marker_found = c.obs.marker.last_found;
@@ -181,6 +204,7 @@ class PipelineHarness {
  private:
   Logger& log_;
   ObservationStore store_;
+  VerdictBoard verdicts_{log_};
   MarkerLedger ledger_;
   ActionCounters counters_;
   std::vector<std::unique_ptr<ProbeKind>> kinds_;

@@ -300,12 +300,23 @@ TEST_F(ProbeKindsTest, NotFoundByTheDeadlineIsAMiss) {
   EXPECT_EQ(Probes(Collect(At(29999ms)), "a", "not_found"), 0);
 
   state_.Expire(At(30s));
-  EXPECT_FALSE(state_.AwaitingMarker("a"));
-  // Too late: the round is judged.
+  // Judged, but still looked for: a late arrival is observed.
+  EXPECT_TRUE(state_.AwaitingMarker("a"));
+  EXPECT_EQ(Collect(At(30s)).Value("cdc_marker_pending_age_seconds",
+                                   {{"connector", "a"}}),
+            30);
   state_.OnMarkerRecord("a", JsonEvent(Token('1')), At(31s));
+  EXPECT_FALSE(state_.AwaitingMarker("a"));
   const Scrape s = Collect(At(32s));
   EXPECT_EQ(Probes(s, "a", "not_found"), 1);
   EXPECT_EQ(Probes(s, "a", "found"), 0);
+  EXPECT_EQ(s.Value("cdc_marker_late_total", {{"connector", "a"}}), 1);
+  EXPECT_EQ(s.Value("cdc_marker_pending_age_seconds", {{"connector", "a"}}),
+            0);
+  const auto* h = s.Find("cdc_marker_latency_seconds", {{"connector", "a"}});
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->histogram.sample_count, 1u);  // the late one, 31 s
+  EXPECT_DOUBLE_EQ(h->histogram.sample_sum, 31);
   EXPECT_EQ(s.Value("cdc_marker_success", {{"connector", "a"}}), 0);
   EXPECT_EQ(s.Value("cdc_marker_consecutive_misses", {{"connector", "a"}}), 1);
   EXPECT_EQ(
@@ -320,9 +331,9 @@ TEST_F(ProbeKindsTest, ConfiguredTimeoutSetsTheDeadline) {
   state_.SetConnectors({c});
   state_.ExpectMarker(Token('1'), At(0ms), {"a"});
   state_.Expire(At(4999ms));
-  EXPECT_TRUE(state_.AwaitingMarker("a"));
+  EXPECT_EQ(Probes(Collect(At(4999ms)), "a", "not_found"), 0);
   state_.Expire(At(5s));
-  EXPECT_FALSE(state_.AwaitingMarker("a"));
+  EXPECT_EQ(Probes(Collect(At(5s)), "a", "not_found"), 1);
 }
 
 TEST_F(ProbeKindsTest, CollectJudgesOverdueMarkers) {
@@ -412,10 +423,11 @@ TEST_F(ProbeKindsTest, RecordWithNoRoundsIsHarmless) {
 TEST_F(ProbeKindsTest, KafkaDownAtExpiryIsAnErrorNotAMiss) {
   state_.SetConnectors({MakeConnector("a"), MakeConnector("b")});
   state_.ExpectMarker(Token('1'), At(0ms), {"a", "b"});
-  state_.SetKafkaUp("kafka1", false);
+  state_.SetKafkaUp("kafka1", false, At(1s));
   state_.Expire(At(30s));
 
-  EXPECT_FALSE(state_.AwaitingMarker("a"));
+  // Not judged, still looked for (it may arrive once Kafka can be read).
+  EXPECT_TRUE(state_.AwaitingMarker("a"));
   Scrape s = Collect(At(31s));
   for (const std::string c : {"a", "b"}) {
     EXPECT_EQ(Probes(s, c, "error"), 1) << c;
@@ -429,7 +441,7 @@ TEST_F(ProbeKindsTest, KafkaDownAtExpiryIsAnErrorNotAMiss) {
   EXPECT_THAT(log_text_.str(), HasSubstr("Kafka cluster cannot be read"));
 
   // Back up: the next overdue marker is a miss again.
-  state_.SetKafkaUp("kafka1", true);
+  state_.SetKafkaUp("kafka1", true, At(35s));
   MissedRound('2', At(40s), At(70s), {"a", "b"});
   s = Collect(At(70s));
   EXPECT_EQ(Probes(s, "a", "not_found"), 1);
@@ -440,7 +452,7 @@ TEST_F(ProbeKindsTest, OnlyTheConnectorsOfTheDownKafkaGetErrors) {
   auto b = MakeConnector("b");
   b.kafka = "kafka2";
   state_.SetConnectors({MakeConnector("a"), b});
-  state_.SetKafkaUp("kafka2", false);
+  state_.SetKafkaUp("kafka2", false, At(1s));
   MissedRound('1', At(0s), At(30s), {"a", "b"});
   const Scrape s = Collect(At(30s));
   EXPECT_EQ(Probes(s, "a", "not_found"), 1);
@@ -551,16 +563,111 @@ TEST_F(ProbeKindsTest, MarkerSeriesAbsentWhenMarkersDisabled) {
 
 // ---- Verdict -----------------------------------------------------------
 
-TEST_F(ProbeKindsTest, RunningWithAMissIsASilentFailure) {
+TEST_F(ProbeKindsTest, NothingSinceAMarkerWriteIsStalled) {
   Rest({Status("a", "RUNNING")});
+  // No response learned yet: the stall window is window_max (30 s).
   MissedRound('1', At(0s), At(30s));
-  const auto v = state_.GetVerdict("a", At(30s));
+  EXPECT_FALSE(state_.GetVerdict("a", At(30s)).silent_failure);
+  const auto v = state_.GetVerdict("a", At(31s));
   EXPECT_TRUE(v.silent_failure);
+  EXPECT_EQ(v.state, VerdictState::kStalled);
   EXPECT_EQ(v.rest_state, "RUNNING");
   EXPECT_THAT(v.reason, HasSubstr("RUNNING"));
-  EXPECT_THAT(v.reason, HasSubstr("1 consecutive marker(s) not delivered"));
-  EXPECT_EQ(Collect(At(30s)).Value("cdc_silent_failure", {{"connector", "a"}}),
+  EXPECT_THAT(v.reason, HasSubstr("nothing produced for 31s since a marker"));
+  const Scrape s = Collect(At(31s));
+  EXPECT_EQ(s.Value("cdc_silent_failure", {{"connector", "a"}}), 1);
+  EXPECT_EQ(s.Value("cdc_connector_verdict",
+                    {{"connector", "a"}, {"verdict", "stalled"}}),
             1);
+  EXPECT_EQ(s.Value("cdc_connector_verdict",
+                    {{"connector", "a"}, {"verdict", "ok"}}),
+            0);
+  EXPECT_EQ(s.Value("cdc_stall_window_seconds", {{"connector", "a"}}), 30);
+  EXPECT_THAT(log_text_.str(), HasSubstr("connector verdict changed"));
+}
+
+TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
+  Rest({Status("a", "RUNNING")});
+  // Three rounds answered within 0.5 s: the window is learned (5 s).
+  for (int i = 0; i < 3; ++i) {
+    const auto w = At(std::chrono::seconds(10 * i));
+    FoundRound(static_cast<char>('1' + i), w, w + 500ms, "a");
+  }
+  EXPECT_EQ(Collect(At(25s)).Value("cdc_stall_window_seconds",
+                                   {{"connector", "a"}}),
+            5);
+  // A heartbeat answers the next write: producing, not stalled.
+  state_.ExpectMarker(Token('4'), At(30s), {"a"});
+  state_.OnHeartbeat("a", std::nullopt, At(31s));
+  EXPECT_EQ(state_.GetVerdict("a", At(37s)).state, VerdictState::kOk);
+  // Nothing after the following one: stalled 5 s after it.
+  state_.ExpectMarker(Token('5'), At(40s), {"a"});
+  EXPECT_FALSE(state_.GetVerdict("a", At(45s)).silent_failure);
+  EXPECT_TRUE(state_.GetVerdict("a", At(45100ms)).silent_failure);
+  // A record produced before the write (in flight) does not answer it...
+  state_.OnMarkerTopicRecordProducedAt("a", At(30s), At(46s));
+  EXPECT_TRUE(state_.GetVerdict("a", At(46s)).silent_failure);
+  // ...one produced after it does.
+  state_.OnMarkerTopicRecordProducedAt("a", At(46s), At(46s));
+  EXPECT_FALSE(state_.GetVerdict("a", At(46s)).silent_failure);
+}
+
+TEST_F(ProbeKindsTest, LateMarkersWhileProducingAreLaggingNotStalled) {
+  Rest({Status("a", "RUNNING")});
+  FoundRound('1', At(0s), At(300ms), "a");
+  // A 40 s delay: each round is judged not found at 30 s, arrives at 40 s,
+  // and heartbeats keep coming.
+  for (int i = 1; i <= 6; ++i) {
+    const auto w = At(std::chrono::seconds(10 * i));
+    state_.ExpectMarker(Token(static_cast<char>('1' + i)), w, {"a"});
+    state_.OnHeartbeat("a", std::nullopt, w + 1s);
+    state_.Expire(w);
+    if (i >= 4) {  // the round of 30 s earlier arrives, 40 s late
+      state_.OnMarkerRecord(
+          "a", JsonEvent(Token(static_cast<char>('1' + i - 4 + 1))),
+          w + 500ms);
+    }
+  }
+  const auto v = state_.GetVerdict("a", At(62s));
+  EXPECT_EQ(v.state, VerdictState::kLagging) << v.reason;
+  EXPECT_FALSE(v.silent_failure);
+  EXPECT_THAT(v.reason, HasSubstr("keeps producing"));
+  const Scrape s = Collect(At(62s));
+  EXPECT_GE(s.Value("cdc_marker_late_total", {{"connector", "a"}}), 1);
+  EXPECT_EQ(s.Value("cdc_connector_verdict",
+                    {{"connector", "a"}, {"verdict", "lagging"}}),
+            1);
+}
+
+TEST_F(ProbeKindsTest, KafkaUnreadableIsUnknownThenGraceThenJudged) {
+  Rest({Status("a", "RUNNING")});
+  state_.ExpectMarker(Token('1'), At(0s), {"a"});
+  state_.SetKafkaUp("kafka1", false, At(1s));
+  // Nothing arrives while the exporter cannot read Kafka: not the
+  // connector's fault, and the write is forgotten.
+  EXPECT_EQ(state_.GetVerdict("a", At(60s)).state, VerdictState::kUnknown);
+  state_.ExpectMarker(Token('2'), At(10s), {"a"});  // not armed while down
+  state_.SetKafkaUp("kafka1", true, At(61s));
+  EXPECT_EQ(state_.GetVerdict("a", At(62s)).state, VerdictState::kUnknown);
+  EXPECT_THAT(state_.GetVerdict("a", At(62s)).reason, HasSubstr("came back"));
+  EXPECT_FALSE(state_.GetVerdict("a", At(200s)).silent_failure);
+  // A write after the recovery that nothing answers is a stall again.
+  state_.ExpectMarker(Token('3'), At(100s), {"a"});
+  EXPECT_TRUE(state_.GetVerdict("a", At(131s)).silent_failure);
+}
+
+TEST_F(ProbeKindsTest, MarkerWriteFailuresAreUnknownOrMisconfigured) {
+  Rest({Status("a", "RUNNING")});
+  state_.ExpectMarker(Token('1'), At(0s), {"a"});
+  state_.MarkerWriteFailed({"a"}, false, "Can't connect to server");
+  auto v = state_.GetVerdict("a", At(60s));
+  EXPECT_EQ(v.state, VerdictState::kUnknown);
+  EXPECT_THAT(v.reason, HasSubstr("Can't connect to server"));
+  state_.MarkerWriteFailed({"a"}, true, "INSERT command denied");
+  v = state_.GetVerdict("a", At(60s));
+  EXPECT_EQ(v.state, VerdictState::kMisconfigured);
+  EXPECT_THAT(v.reason, HasSubstr("INSERT command denied"));
+  EXPECT_FALSE(v.silent_failure);
 }
 
 TEST_F(ProbeKindsTest, RunningAndDeliveringIsNotASilentFailure) {
@@ -641,17 +748,17 @@ TEST_F(ProbeKindsTest, TwoConsecutiveMissesNeededWhenConfigured) {
   state_.SetConnectors({a});
   Rest({Status("a", "RUNNING")});
   MissedRound('1', At(0s), At(30s));
-  EXPECT_FALSE(state_.GetVerdict("a", At(30s)).silent_failure);
+  EXPECT_FALSE(state_.GetVerdict("a", At(31s)).silent_failure);
   MissedRound('2', At(10s), At(40s));
   const auto v = state_.GetVerdict("a", At(40s));
   EXPECT_TRUE(v.silent_failure);
-  EXPECT_THAT(v.reason, HasSubstr("2 consecutive marker(s)"));
+  EXPECT_THAT(v.reason, HasSubstr("nothing produced for 40s"));
 }
 
 TEST_F(ProbeKindsTest, FoundMarkerRecovers) {
   Rest({Status("a", "RUNNING")});
   MissedRound('1', At(0s), At(30s));
-  ASSERT_TRUE(state_.GetVerdict("a", At(30s)).silent_failure);
+  ASSERT_TRUE(state_.GetVerdict("a", At(31s)).silent_failure);
   FoundRound('2', At(40s), At(41s), "a");
   EXPECT_FALSE(state_.GetVerdict("a", At(42s)).silent_failure);
   const Scrape s = Collect(At(42s));
@@ -705,13 +812,13 @@ TEST_F(ProbeKindsTest, HeartbeatGoesStaleAfterMaxAge) {
             1699999999.5);
 }
 
-TEST_F(ProbeKindsTest, StaleHeartbeatAndMissesBothNamed) {
+TEST_F(ProbeKindsTest, StaleHeartbeatAndNoOutputIsStalled) {
   Rest({Status("a", "RUNNING")});
   state_.OnHeartbeat("a", std::nullopt, At(0s));
   MissedRound('1', At(0s), At(30s));
   const auto v = state_.GetVerdict("a", At(90s));
   EXPECT_TRUE(v.silent_failure);
-  EXPECT_THAT(v.reason, HasSubstr("marker(s) not delivered and no heartbeat"));
+  EXPECT_THAT(v.reason, HasSubstr("nothing produced for 90s"));
 }
 
 TEST_F(ProbeKindsTest, StaleHeartbeatOfALoudConnectorIsNotSilent) {
@@ -989,7 +1096,9 @@ TEST_F(ProbeKindsTest, SnapshotMirrorsTheState) {
   EXPECT_DOUBLE_EQ(s.heartbeat_age, 5.0);
   EXPECT_EQ(s.session_up, false);
   EXPECT_EQ(s.lag_bytes, -1);
-  EXPECT_TRUE(s.verdict.silent_failure);
+  // The heartbeat at 25 s answered the write: late, not stalled.
+  EXPECT_FALSE(s.verdict.silent_failure);
+  EXPECT_EQ(s.verdict.state, VerdictState::kLagging);
 }
 
 // The state is shared by the Kafka consumer thread (records, heartbeats,
