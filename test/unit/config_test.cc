@@ -314,6 +314,8 @@ TEST(ConfigGoodPipeline, Connectors) {
   EXPECT_EQ(full.MarkerTopic(cfg.FindSource(full.source)->canary),
             "orders.ops_canary.cdc_markers_v2");
   EXPECT_EQ(full.silent_failure.consecutive_misses, 3);
+  EXPECT_EQ(full.silent_failure.window, seconds(12));
+  EXPECT_EQ(full.silent_failure.window_max, std::chrono::minutes(1));
   const std::vector<std::string> want_argv = {"/usr/local/bin/collect-evidence",
                                               "--connector", "orders-cdc"};
   EXPECT_EQ(full.evidence.command, want_argv);
@@ -390,6 +392,8 @@ TEST(ConfigGoodPipeline, ConnectorDefaults) {
   ASSERT_NE(src, nullptr);
   EXPECT_EQ(d.MarkerTopic(src->canary), "dflt.cdc_canary.markers");
   EXPECT_EQ(d.silent_failure.consecutive_misses, 1);
+  EXPECT_EQ(d.silent_failure.window, std::nullopt);  // auto
+  EXPECT_EQ(d.silent_failure.window_max, seconds(30));
   EXPECT_TRUE(d.evidence.command.empty());  // evidence capture off
   EXPECT_EQ(d.evidence.directory, "");
   EXPECT_EQ(d.evidence.timeout, seconds(30));
@@ -459,7 +463,7 @@ TEST(ConfigGoodPipeline, DurationBounds) {
       "    heartbeat: {max_age: 1s}\n"
       "    evidence: {command: [x], directory: d, timeout: 1s,"
       " min_interval: 0s}\n"
-      "    silent_failure: {consecutive_misses: 1}\n"
+      "    silent_failure: {consecutive_misses: 1, window: auto}\n"
       "    auto_restart: {after: 1, max_per_hour: 1}\n"
       "  - name: b\n"
       "    source: db2\n"
