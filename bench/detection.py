@@ -111,11 +111,16 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--bound-slack", type=float, default=1.0,
                     help="assert latency <= interval + timeout + slack")
+    ap.add_argument("--bound", type=float, default=None,
+                    help="assert latency <= this many seconds instead "
+                         "(verdict v2: interval + 10 at the defaults, 12 "
+                         "at 5 s markers)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     interval, timeout = seconds(args.interval), seconds(args.timeout)
-    bound = interval + timeout + args.bound_slack
+    bound = (args.bound if args.bound is not None else
+             interval + timeout + args.bound_slack)
     rng = random.Random(args.seed)
     exporter_bin = args.exporter or os.path.join(args.build_dir, "exporter",
                                                  "cdc-sentinel")
@@ -149,6 +154,13 @@ def main():
         def healthy_since(m, t):
             for c in conns:
                 if verdicts(m)[c] != 0:
+                    return False
+                # Verdict v2: judged ok, with its stall window learned.
+                if B.value(m, "cdc_connector_verdict", connector=c,
+                           verdict="ok") not in (None, 1):
+                    return False
+                w = B.value(m, "cdc_stall_window_seconds", connector=c)
+                if w is not None and w > 10:
                     return False
                 if B.value(m, "cdc_marker_consecutive_misses",
                            connector=c) != 0:
@@ -280,17 +292,23 @@ def main():
             # No faults: scrape like Prometheus and count what happens.
             end = time.time() + args.healthy_minutes * 60
             alarms = 0
+            not_ok = {}
             samples = []
             while time.time() < end:
                 m = exp.metrics()
                 v = verdicts(m)
                 alarms += sum(1 for c in conns if v[c] != 0)
+                for labels, x in m.get("cdc_connector_verdict", []):
+                    if x == 1 and labels.get("verdict") != "ok":
+                        k = "%s=%s" % (labels["connector"], labels["verdict"])
+                        not_ok[k] = not_ok.get(k, 0) + 1
                 samples.append({"t": time.time(), "load": B.loadavg(),
                                 "rss": exp.proc.rss_bytes(),
                                 "cpu_s": exp.proc.cpu_seconds()})
                 time.sleep(args.scrape_every)
             result["healthy_scrapes"] = len(samples)
             result["healthy_scrapes_with_alarm"] = alarms
+            result["healthy_scrapes_not_ok"] = not_ok
             result["samples"] = samples
 
         # Totals over the run.
@@ -385,8 +403,9 @@ def summarize(r):
         print("  %s: %s" % (c, d))
     if "healthy_scrapes" in r:
         print("  healthy run: %d scrapes, %d connector-scrapes with "
-              "silent_failure != 0" % (r["healthy_scrapes"],
-                                       r["healthy_scrapes_with_alarm"]))
+              "silent_failure != 0; verdicts other than ok: %s" % (
+                  r["healthy_scrapes"], r["healthy_scrapes_with_alarm"],
+                  r.get("healthy_scrapes_not_ok") or "none"))
 
 
 if __name__ == "__main__":

@@ -52,9 +52,14 @@ KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
   poller_ = std::thread(&KafkaWatcher::PollLoop, this);
 }
 
-KafkaWatcher::~KafkaWatcher() {
+void KafkaWatcher::StopPolling() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
   stop_ = true;
   if (poller_.joinable()) poller_.join();
+}
+
+KafkaWatcher::~KafkaWatcher() {
+  StopPolling();
   rd_kafka_consumer_close(rk_.get());
 }
 
@@ -268,7 +273,10 @@ class KafkaKind final : public ProbeKind {
   explicit KafkaKind(const KindEnv& env) : env_(env) {}
   ~KafkaKind() override {
     std::lock_guard<std::mutex> lock(mu_);
-    watchers_.clear();  // stops the consumers
+    // A KafkaProbe left in the scheduler may keep a watcher alive; its
+    // subscriptions point into the other kinds, which go next.
+    for (auto& [name, w] : watchers_) w->StopPolling();
+    watchers_.clear();
   }
   std::string_view Name() const override { return "kafka"; }
 
@@ -306,6 +314,9 @@ class KafkaKind final : public ProbeKind {
                                 std::move(wants[name].tickers));
           }
           std::lock_guard<std::mutex> lock(mu_);
+          for (auto& [name, w] : watchers_) {
+            if (next.count(name) == 0 || next[name] != w) w->StopPolling();
+          }
           watchers_ = std::move(next);
         });
   }

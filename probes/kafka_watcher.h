@@ -38,6 +38,10 @@ class KafkaWatcher {
   KafkaWatcher& operator=(const KafkaWatcher&) = delete;
 
   const config::KafkaCluster& cluster() const { return cluster_; }
+  // Stops the poll thread: no record is handed to a subscription and no
+  // ticker is called after it returns (the kinds that own them may go away
+  // while a probe still holds this watcher). Idempotent.
+  void StopPolling();
   using Ticker = std::function<void(WallClock::time_point)>;
   // Replaces what is read: `subscriptions` of this cluster (partitions of
   // topics no longer subscribed are released) and the tickers.
@@ -75,6 +79,7 @@ class KafkaWatcher {
   uint64_t records_ = 0;
 
   std::atomic<bool> stop_{false};
+  std::mutex stop_mu_;  // serialises StopPolling
   std::thread poller_;
 };
 

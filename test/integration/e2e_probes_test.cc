@@ -8,12 +8,16 @@
 // one first waits for the whole pipeline to be healthy again.
 //
 // Timing. Markers every kMarkerInterval, judged after kMarkerTimeout;
-// heartbeats stale after kHeartbeatMaxAge. After a fault starts, the first
-// marker that cannot arrive is written at most one interval later and is
-// judged missed at its deadline, so a silent failure must show within
-// interval + timeout. kMargin (1.5 s) covers the marker INSERT itself, the
-// scheduler's tick and our 200 ms scrape polling; it is not slack for a slow
-// detector: a detector one full interval late fails the test.
+// heartbeats stale after kHeartbeatMaxAge. A stall is judged when nothing
+// was produced for one stall window after a marker write; "healthy" waits
+// until both connectors have learned theirs (the 5 s floor: they answer in
+// well under a second). After a fault starts, the first marker that cannot
+// be answered is written at most one interval later, so a silent failure
+// must show within interval + window; its cohort (solo/shared) is counted at
+// the marker's deadline (timeout 4 s < window 5 s). kMargin (1.5 s) covers
+// the marker INSERT itself, the scheduler's tick and our 200 ms scrape
+// polling; it is not slack for a slow detector: a detector one full interval
+// late fails the test.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -49,6 +53,10 @@ const std::string kScripts = CDC_SOURCE_DIR "/test/sandbox";
 
 constexpr auto kMarkerInterval = seconds(2);
 constexpr auto kMarkerTimeout = seconds(4);
+// The longest learned stall window "healthy" accepts: the 5 s floor for a
+// connector that answers within 0.5 s, up to 7 s for one that answered in
+// 2.5 s once (a busy CI machine).
+constexpr auto kStallWindow = seconds(7);
 constexpr auto kHeartbeatMaxAge = seconds(8);
 constexpr auto kMargin = milliseconds(1500);
 // The demo config's REST and source (binlog session, offset lag) probes run
@@ -162,6 +170,11 @@ class E2eProbesTest : public ::testing::Test {
     }
     for (const char* c : {kTls13, kTls12}) {
       if (!s.Is("cdc_silent_failure", Conn(c), 0) ||
+          !s.Is("cdc_connector_verdict",
+                {{"connector", c}, {"verdict", "ok"}}, 1) ||
+          s.GetOr0("cdc_stall_window_seconds", Conn(c)) <= 0 ||
+          s.GetOr0("cdc_stall_window_seconds", Conn(c)) >
+              static_cast<double>(kStallWindow.count()) ||
           !s.Is("cdc_marker_success", Conn(c), 1) ||
           !s.Is("cdc_heartbeat_stale", Conn(c), 0) ||
           !s.Is("cdc_binlog_session_up", Conn(c), 1) ||
@@ -222,7 +235,7 @@ class E2eProbesTest : public ::testing::Test {
   Clock::time_point test_start_;
 };
 
-constexpr auto kDetectWithin = kMarkerInterval + kMarkerTimeout + kMargin;
+constexpr auto kDetectWithin = kMarkerInterval + kStallWindow + kMargin;
 
 TEST_F(E2eProbesTest, HealthyPipelineEveryProbeSucceeds) {
   ASSERT_TRUE(Start(WriteConfig()));

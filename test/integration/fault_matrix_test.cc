@@ -595,8 +595,12 @@ TEST_F(FaultMatrixTest, ConnectRest) {
   RunCase(ConnectCase("blackhole", "blackhole"));
   RunCase(ConnectCase("reset", "reset"));
   RunCase(ConnectCase("delay 5 s", "delay 5000"));
-  Case flap = ConnectCase("flap 1.5 s x 8", "blackhole");
-  flap.flap_period = milliseconds(1500);
+  // Blackhole phases of 3 s: every run (every 2 s, timeout 1 s) that starts
+  // in the first 2 s of a phase fails, and one always does. With 1.5 s
+  // phases only a run starting in the first 0.5 s failed, which depends on
+  // the phase of the schedule (flaky on a loaded machine).
+  Case flap = ConnectCase("flap 3 s x 4", "blackhole");
+  flap.flap_period = seconds(3);
   flap.flap_for = seconds(12);
   flap.report_within = flap.flap_for;
   RunCase(flap);
@@ -607,8 +611,12 @@ TEST_F(FaultMatrixTest, MysqlSource) {
   RunCase(MysqlCase("blackhole", "blackhole"));
   RunCase(MysqlCase("reset", "reset"));
   RunCase(MysqlCase("delay 5 s", "delay", 5000));
-  Case flap = MysqlCase("flap 1.5 s x 8", "blackhole");
-  flap.flap_period = milliseconds(1500);
+  // Blackhole phases of 3 s: every run (every 2 s, timeout 1 s) that starts
+  // in the first 2 s of a phase fails, and one always does. With 1.5 s
+  // phases only a run starting in the first 0.5 s failed, which depends on
+  // the phase of the schedule (flaky on a loaded machine).
+  Case flap = MysqlCase("flap 3 s x 4", "blackhole");
+  flap.flap_period = seconds(3);
   flap.flap_for = seconds(12);
   flap.report_within = flap.flap_for;
   RunCase(flap);
