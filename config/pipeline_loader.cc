@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cdc/common/duration.h"
+#include "cdc/common/handles.h"
 #include "cdc/common/secret.h"
 
 namespace cdc::config {
@@ -31,8 +32,7 @@ YAML::Node Section(const YamlReader& r, const YAML::Node& map,
 // value); nullopt if it does. Nothing connects.
 std::optional<std::string> CheckKafkaProperty(const std::string& key,
                                               const std::string& value) {
-  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(
-      rd_kafka_conf_new(), rd_kafka_conf_destroy);
+  KafkaConf conf(rd_kafka_conf_new());
   char err[512] = {0};
   if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err,
                         sizeof(err)) != RD_KAFKA_CONF_OK) {
