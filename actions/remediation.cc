@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cdc/common/duration.h"
+#include "cdc/common/posix.h"
 
 namespace cdc {
 namespace {
@@ -33,69 +34,6 @@ constexpr char kRateLimited[] = "rate_limited";
 constexpr auto kReapGrace = 1s;
 constexpr auto kRestartWindow = std::chrono::hours(1);
 constexpr std::size_t kMaxLoggedBody = 200;
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Owns posix_spawn's file actions and attributes.
-class SpawnFileActions {
- public:
-  SpawnFileActions() { ok_ = posix_spawn_file_actions_init(&fa_) == 0; }
-  ~SpawnFileActions() {
-    if (ok_) posix_spawn_file_actions_destroy(&fa_);
-  }
-  SpawnFileActions(const SpawnFileActions&) = delete;
-  SpawnFileActions& operator=(const SpawnFileActions&) = delete;
-  bool ok() const { return ok_; }
-  posix_spawn_file_actions_t* get() { return &fa_; }
-
- private:
-  posix_spawn_file_actions_t fa_;
-  bool ok_;
-};
-
-class SpawnAttr {
- public:
-  SpawnAttr() { ok_ = posix_spawnattr_init(&attr_) == 0; }
-  ~SpawnAttr() {
-    if (ok_) posix_spawnattr_destroy(&attr_);
-  }
-  SpawnAttr(const SpawnAttr&) = delete;
-  SpawnAttr& operator=(const SpawnAttr&) = delete;
-  bool ok() const { return ok_; }
-  posix_spawnattr_t* get() { return &attr_; }
-
- private:
-  posix_spawnattr_t attr_;
-  bool ok_;
-};
-
-std::string ErrnoText(int err) {
-  char buf[256];
-  // GNU strerror_r returns the message (maybe not in buf).
-  return strerror_r(err, buf, sizeof buf);
-}
-
-std::string FormatUtc(WallClock::time_point t, const char* format) {
-  const std::time_t secs = WallClock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  const std::size_t n = std::strftime(buf, sizeof buf, format, &tm);
-  return std::string(buf, n);
-}
 
 // A connector name as a file name component.
 std::string SafeFileName(const std::string& name) {
@@ -131,47 +69,6 @@ std::string OneLine(std::string s) {
   std::replace(s.begin(), s.end(), '\n', ' ');
   std::replace(s.begin(), s.end(), '\r', ' ');
   return s;
-}
-
-bool WriteAll(int fd, std::string_view data, int* err) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *err = errno;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-// mkdir -p, each created component with mode 0750 exactly.
-bool MakeDirectories(const std::string& dir, std::string* why) {
-  if (dir.empty()) {
-    *why = "evidence.directory is empty";
-    return false;
-  }
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    const std::string prefix = dir.substr(0, pos);
-    if (prefix.empty() || prefix.back() == '/') continue;
-    if (::mkdir(prefix.c_str(), 0750) == 0) {
-      ::chmod(prefix.c_str(), 0750);  // not narrowed by the umask
-      continue;
-    }
-    const int err = errno;
-    struct stat st;
-    if (err == EEXIST && ::stat(prefix.c_str(), &st) == 0 &&
-        S_ISDIR(st.st_mode)) {
-      continue;
-    }
-    *why = "cannot create directory " + prefix + ": " +
-           (err == EEXIST ? "exists and is not a directory" : ErrnoText(err));
-    return false;
-  }
-  return true;
 }
 
 std::string DescribeWaitStatus(int status) {
@@ -372,6 +269,10 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
   const auto& ev = connector_.evidence;
   CaptureOutcome out;
   out.result = kError;
+  if (ev.directory.empty()) {
+    out.detail = "evidence.directory is empty";
+    return out;
+  }
   if (!MakeDirectories(ev.directory, &out.detail)) return out;
 
   // The file: <dir>/<connector>-<UTC>.txt, never an existing one.

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cdc/common/duration.h"
+#include "cdc/common/handles.h"
 #include "cdc/common/secret.h"
 
 namespace cdc::config {
@@ -31,8 +32,7 @@ YAML::Node Section(const YamlReader& r, const YAML::Node& map,
 // value); nullopt if it does. Nothing connects.
 std::optional<std::string> CheckKafkaProperty(const std::string& key,
                                               const std::string& value) {
-  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(
-      rd_kafka_conf_new(), rd_kafka_conf_destroy);
+  KafkaConf conf(rd_kafka_conf_new());
   char err[512] = {0};
   if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err,
                         sizeof(err)) != RD_KAFKA_CONF_OK) {
@@ -282,6 +282,122 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
   return k;
 }
 
+void LoadMarker(const YamlReader& r, const YAML::Node& m, const std::string& mp,
+                MarkerSettings* marker) {
+  r.ExpectMap(m, mp, {"enabled", "interval", "timeout"});
+  marker->enabled = r.Bool(m, mp, "enabled").value_or(true);
+  if (auto d = DurationIn(r, m, mp, "interval", std::chrono::seconds(1))) {
+    marker->interval = *d;
+  }
+  if (auto d = DurationIn(r, m, mp, "timeout", std::chrono::seconds(1))) {
+    marker->timeout = *d;
+  }
+}
+
+void LoadHeartbeat(const YamlReader& r, const YAML::Node& h,
+                   const std::string& hp, HeartbeatSettings* heartbeat) {
+  r.ExpectMap(h, hp, {"enabled", "max_age", "topic"});
+  heartbeat->enabled = r.Bool(h, hp, "enabled").value_or(true);
+  if (auto d = DurationIn(r, h, hp, "max_age", std::chrono::seconds(1))) {
+    heartbeat->max_age = *d;
+  }
+  heartbeat->topic = TopicName(r, h, hp, "topic").value_or("");
+}
+
+void LoadSilentFailure(const YamlReader& r, const YAML::Node& s,
+                       const std::string& sp,
+                       SilentFailureSettings* silent_failure) {
+  r.ExpectMap(s, sp, {"consecutive_misses", "window", "window_max"});
+  if (auto v = r.Int(s, sp, "consecutive_misses", 1, 100)) {
+    silent_failure->consecutive_misses = static_cast<int>(*v);
+  }
+  const YAML::Node w = s["window"];
+  if (w.IsDefined() && !(w.IsScalar() && w.Scalar() == "auto")) {
+    if (!w.IsScalar() || !ParseDuration(w.Scalar())) {
+      r.Fail(J::At(s, "window"), J::Join(sp, "window"),
+             "must be auto or a duration such as 10s");
+    }
+    silent_failure->window =
+        DurationIn(r, s, sp, "window", std::chrono::seconds(1));
+  }
+  if (auto d = DurationIn(r, s, sp, "window_max", std::chrono::seconds(5))) {
+    silent_failure->window_max = *d;
+  }
+}
+
+void LoadEvidence(const YamlReader& r, const YAML::Node& e,
+                  const std::string& ep, EvidenceSettings* evidence) {
+  r.ExpectMap(e, ep, {"command", "directory", "timeout", "min_interval"});
+  const YAML::Node cmd = e["command"];
+  if (!cmd.IsDefined()) {
+    r.Fail(J::At(e, "command"), J::Join(ep, "command"), "is required");
+  }
+  if (!cmd.IsSequence() || cmd.size() == 0) {
+    r.Fail(cmd.IsNull() ? J::At(e, "command") : cmd, J::Join(ep, "command"),
+           "must be a non-empty list of arguments (no shell is used)");
+  }
+  for (std::size_t i = 0; i < cmd.size(); ++i) {
+    if (!cmd[i].IsScalar() || cmd[i].Scalar().empty()) {
+      // An empty element's position is the next token, often the next
+      // key: point at the list instead.
+      r.Fail(cmd[i].IsNull() ? cmd : cmd[i],
+             J::Index(J::Join(ep, "command"), i), "must be a non-empty string");
+    }
+    evidence->command.push_back(cmd[i].Scalar());
+  }
+  evidence->directory = r.ResolvePath(r.RequiredString(e, ep, "directory"));
+  if (auto d = DurationIn(r, e, ep, "timeout", std::chrono::seconds(1))) {
+    evidence->timeout = *d;
+  }
+  if (auto d = DurationIn(r, e, ep, "min_interval", Duration(0))) {
+    evidence->min_interval = *d;
+  }
+}
+
+void LoadAutoRestart(const YamlReader& r, const YAML::Node& a,
+                     const std::string& ap, AutoRestartSettings* auto_restart) {
+  r.ExpectMap(a, ap, {"enabled", "after", "max_per_hour"});
+  auto_restart->enabled = r.Bool(a, ap, "enabled").value_or(false);
+  if (auto v = r.Int(a, ap, "after", 1, 1000)) {
+    auto_restart->after = static_cast<int>(*v);
+  }
+  if (auto v = r.Int(a, ap, "max_per_hour", 1, 60)) {
+    auto_restart->max_per_hour = static_cast<int>(*v);
+  }
+}
+
+// The connector's own keys (name, cluster, source, topics, TLS), not its
+// sections.
+void LoadConnectorKeys(const YamlReader& r, const YAML::Node& n,
+                       const std::string& path, Connector* c) {
+  c->name = r.RequiredString(n, path, "name");
+  if (n["connect_cluster"].IsDefined()) {
+    // An empty value would silently mean "no REST API" (MSK Connect mode).
+    c->connect_cluster = r.String(n, path, "connect_cluster").value_or("");
+    if (c->connect_cluster.empty()) {
+      r.Fail(J::At(n, "connect_cluster"), J::Join(path, "connect_cluster"),
+             "has no value (leave the key out for a connector without a "
+             "Kafka Connect REST API, such as AWS MSK Connect)");
+    }
+  }
+  c->source = r.RequiredString(n, path, "source");
+  c->kafka = r.RequiredString(n, path, "kafka");
+  c->topic_prefix = r.RequiredString(n, path, "topic_prefix");
+  if (!PlainName(c->topic_prefix)) {
+    r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),
+           "may contain only letters, digits, '-', '_' and '.' (as Kafka "
+           "topic names)");
+  }
+  c->binlog_user = r.String(n, path, "binlog_user").value_or("");
+  if (auto v = r.String(n, path, "tls_version")) {
+    if (*v != "auto" && *v != "1.2" && *v != "1.3") {
+      r.Fail(J::At(n, "tls_version"), J::Join(path, "tls_version"),
+             "must be auto, \"1.2\" or \"1.3\"");
+    }
+    c->tls_version = *v;
+  }
+}
+
 Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
                         const std::string& path) {
   r.ExpectMap(n, path,
@@ -289,110 +405,21 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
                "binlog_user", "tls_version", "marker", "heartbeat",
                "silent_failure", "evidence", "auto_restart"});
   Connector c;
-  c.name = r.RequiredString(n, path, "name");
-  if (n["connect_cluster"].IsDefined()) {
-    // An empty value would silently mean "no REST API" (MSK Connect mode).
-    c.connect_cluster = r.String(n, path, "connect_cluster").value_or("");
-    if (c.connect_cluster.empty()) {
-      r.Fail(J::At(n, "connect_cluster"), J::Join(path, "connect_cluster"),
-             "has no value (leave the key out for a connector without a "
-             "Kafka Connect REST API, such as AWS MSK Connect)");
-    }
-  }
-  c.source = r.RequiredString(n, path, "source");
-  c.kafka = r.RequiredString(n, path, "kafka");
-  c.topic_prefix = r.RequiredString(n, path, "topic_prefix");
-  if (!PlainName(c.topic_prefix)) {
-    r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),
-           "may contain only letters, digits, '-', '_' and '.' (as Kafka "
-           "topic names)");
-  }
-  c.binlog_user = r.String(n, path, "binlog_user").value_or("");
-  if (auto v = r.String(n, path, "tls_version")) {
-    if (*v != "auto" && *v != "1.2" && *v != "1.3") {
-      r.Fail(J::At(n, "tls_version"), J::Join(path, "tls_version"),
-             "must be auto, \"1.2\" or \"1.3\"");
-    }
-    c.tls_version = *v;
-  }
+  LoadConnectorKeys(r, n, path, &c);
   if (auto m = Section(r, n, path, "marker"); m.IsDefined()) {
-    const std::string mp = J::Join(path, "marker");
-    r.ExpectMap(m, mp, {"enabled", "interval", "timeout"});
-    c.marker.enabled = r.Bool(m, mp, "enabled").value_or(true);
-    if (auto d = DurationIn(r, m, mp, "interval", std::chrono::seconds(1))) {
-      c.marker.interval = *d;
-    }
-    if (auto d = DurationIn(r, m, mp, "timeout", std::chrono::seconds(1))) {
-      c.marker.timeout = *d;
-    }
+    LoadMarker(r, m, J::Join(path, "marker"), &c.marker);
   }
   if (auto h = Section(r, n, path, "heartbeat"); h.IsDefined()) {
-    const std::string hp = J::Join(path, "heartbeat");
-    r.ExpectMap(h, hp, {"enabled", "max_age", "topic"});
-    c.heartbeat.enabled = r.Bool(h, hp, "enabled").value_or(true);
-    if (auto d = DurationIn(r, h, hp, "max_age", std::chrono::seconds(1))) {
-      c.heartbeat.max_age = *d;
-    }
-    c.heartbeat.topic = TopicName(r, h, hp, "topic").value_or("");
+    LoadHeartbeat(r, h, J::Join(path, "heartbeat"), &c.heartbeat);
   }
   if (auto s = Section(r, n, path, "silent_failure"); s.IsDefined()) {
-    const std::string sp = J::Join(path, "silent_failure");
-    r.ExpectMap(s, sp, {"consecutive_misses", "window", "window_max"});
-    if (auto v = r.Int(s, sp, "consecutive_misses", 1, 100)) {
-      c.silent_failure.consecutive_misses = static_cast<int>(*v);
-    }
-    const YAML::Node w = s["window"];
-    if (w.IsDefined() && !(w.IsScalar() && w.Scalar() == "auto")) {
-      if (!w.IsScalar() || !ParseDuration(w.Scalar())) {
-        r.Fail(J::At(s, "window"), J::Join(sp, "window"),
-               "must be auto or a duration such as 10s");
-      }
-      c.silent_failure.window =
-          DurationIn(r, s, sp, "window", std::chrono::seconds(1));
-    }
-    if (auto d = DurationIn(r, s, sp, "window_max", std::chrono::seconds(5))) {
-      c.silent_failure.window_max = *d;
-    }
+    LoadSilentFailure(r, s, J::Join(path, "silent_failure"), &c.silent_failure);
   }
   if (auto e = Section(r, n, path, "evidence"); e.IsDefined()) {
-    const std::string ep = J::Join(path, "evidence");
-    r.ExpectMap(e, ep, {"command", "directory", "timeout", "min_interval"});
-    const YAML::Node cmd = e["command"];
-    if (!cmd.IsDefined()) {
-      r.Fail(J::At(e, "command"), J::Join(ep, "command"), "is required");
-    }
-    if (!cmd.IsSequence() || cmd.size() == 0) {
-      r.Fail(cmd.IsNull() ? J::At(e, "command") : cmd, J::Join(ep, "command"),
-             "must be a non-empty list of arguments (no shell is used)");
-    }
-    for (std::size_t i = 0; i < cmd.size(); ++i) {
-      if (!cmd[i].IsScalar() || cmd[i].Scalar().empty()) {
-        // An empty element's position is the next token, often the next
-        // key: point at the list instead.
-        r.Fail(cmd[i].IsNull() ? cmd : cmd[i],
-               J::Index(J::Join(ep, "command"), i),
-               "must be a non-empty string");
-      }
-      c.evidence.command.push_back(cmd[i].Scalar());
-    }
-    c.evidence.directory = r.ResolvePath(r.RequiredString(e, ep, "directory"));
-    if (auto d = DurationIn(r, e, ep, "timeout", std::chrono::seconds(1))) {
-      c.evidence.timeout = *d;
-    }
-    if (auto d = DurationIn(r, e, ep, "min_interval", Duration(0))) {
-      c.evidence.min_interval = *d;
-    }
+    LoadEvidence(r, e, J::Join(path, "evidence"), &c.evidence);
   }
   if (auto a = Section(r, n, path, "auto_restart"); a.IsDefined()) {
-    const std::string ap = J::Join(path, "auto_restart");
-    r.ExpectMap(a, ap, {"enabled", "after", "max_per_hour"});
-    c.auto_restart.enabled = r.Bool(a, ap, "enabled").value_or(false);
-    if (auto v = r.Int(a, ap, "after", 1, 1000)) {
-      c.auto_restart.after = static_cast<int>(*v);
-    }
-    if (auto v = r.Int(a, ap, "max_per_hour", 1, 60)) {
-      c.auto_restart.max_per_hour = static_cast<int>(*v);
-    }
+    LoadAutoRestart(r, a, J::Join(path, "auto_restart"), &c.auto_restart);
   }
   return c;
 }

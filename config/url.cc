@@ -10,6 +10,72 @@ std::string HttpUrl::SchemeHostPort() const {
          std::to_string(port);
 }
 
+namespace {
+
+// Splits `authority` (host, [v6 host], with an optional :port) into the host
+// and the port text. False, with *why, on a malformed IPv6 literal.
+bool SplitAuthority(std::string_view authority, std::string* host,
+                    std::optional<std::string_view>* port_text,
+                    std::string* why) {
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *why = "has an unterminated IPv6 address";
+      return false;
+    }
+    *host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        *why = "has garbage after the IPv6 address";
+        return false;
+      }
+      *port_text = after.substr(1);
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    *host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      *port_text = authority.substr(colon + 1);
+    }
+  }
+  return true;
+}
+
+// False, with *why, if `host` has a character a host name (or, for `v6`, an
+// IPv6 address with an optional zone) cannot have.
+bool ValidHost(const std::string& host, bool v6, std::string* why) {
+  for (char c : host) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                    (v6 ? c == ':' || c == '%' : c == '-' || c == '_');
+    if (!ok) {
+      *why = v6 || c != ':' ? "has an invalid host"
+                            : "has an invalid host (put IPv6 addresses in [])";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The port 1 to 65535 in `text` (digits only); nullopt, with *why, if not.
+std::optional<int> ParsePort(std::string_view text, std::string* why) {
+  int p = 0;
+  for (char c : text) {
+    if (!std::isdigit(static_cast<unsigned char>(c)) || p > 65535) {
+      *why = "has an invalid port";
+      return std::nullopt;
+    }
+    p = p * 10 + (c - '0');
+  }
+  if (p < 1 || p > 65535) {
+    *why = "has an invalid port";
+    return std::nullopt;
+  }
+  return p;
+}
+
+}  // namespace
+
 std::optional<HttpUrl> ParseHttpUrl(std::string_view text, std::string* why) {
   HttpUrl u;
   for (char c : text) {
@@ -41,62 +107,20 @@ std::optional<HttpUrl> ParseHttpUrl(std::string_view text, std::string* why) {
     *why = "must not contain credentials; use basic_auth";
     return std::nullopt;
   }
-  std::string_view port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *why = "has an unterminated IPv6 address";
-      return std::nullopt;
-    }
-    u.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        *why = "has garbage after the IPv6 address";
-        return std::nullopt;
-      }
-      port_text = after.substr(1);
-      has_port = true;
-    }
-  } else {
-    const auto colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      has_port = true;
-    }
-  }
+  std::optional<std::string_view> port_text;
+  if (!SplitAuthority(authority, &u.host, &port_text, why)) return std::nullopt;
   if (u.host.empty()) {
     *why = "has no host";
     return std::nullopt;
   }
   const bool v6 = !authority.empty() && authority.front() == '[';
-  for (char c : u.host) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                    (v6 ? c == ':' || c == '%' : c == '-' || c == '_');
-    if (!ok) {
-      *why = v6 || c != ':' ? "has an invalid host"
-                            : "has an invalid host (put IPv6 addresses in [])";
-      return std::nullopt;
-    }
-  }
-  if (!has_port) {
+  if (!ValidHost(u.host, v6, why)) return std::nullopt;
+  if (!port_text) {
     u.port = u.scheme == "https" ? 443 : 80;
   } else {
-    int p = 0;
-    for (char c : port_text) {
-      if (!std::isdigit(static_cast<unsigned char>(c)) || p > 65535) {
-        *why = "has an invalid port";
-        return std::nullopt;
-      }
-      p = p * 10 + (c - '0');
-    }
-    if (p < 1 || p > 65535) {
-      *why = "has an invalid port";
-      return std::nullopt;
-    }
-    u.port = p;
+    const std::optional<int> port = ParsePort(*port_text, why);
+    if (!port) return std::nullopt;
+    u.port = *port;
   }
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   u.base_path = std::string(path);

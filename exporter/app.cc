@@ -3,17 +3,9 @@
 #include "actions/remediation.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
+#include "cdc/common/clock.h"
 
 namespace cdc {
-namespace {
-
-double WallSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 App::App(std::string config_path, Logger& log)
     : config_path_(std::move(config_path)), log_(log) {

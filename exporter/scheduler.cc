@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cdc/common/clock.h"
 #include "cdc/common/duration.h"
 #include "cdc/common/thread_name.h"
 
@@ -13,12 +14,6 @@ namespace cdc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double WallSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 constexpr auto kRepeatErrorLogEvery = std::chrono::minutes(5);
 

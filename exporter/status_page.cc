@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cdc/common/clock.h"
 #include "exporter/version.h"
 
 namespace cdc {
@@ -59,7 +60,7 @@ std::string VerdictClass(const Verdict& v) {
 // Seconds since the last heartbeat was received, -1 if none ever was.
 double HeartbeatAge(const ConnectorView& c, WallClock::time_point now) {
   if (c.obs.heartbeat.records == 0) return -1;
-  return std::chrono::duration<double>(now.time_since_epoch()).count() -
+  return UnixSeconds(now) -
          c.obs.heartbeat.last_received;
 }
 
@@ -130,7 +131,7 @@ std::string StatusJson(App& app) {
   const auto now = WallClock::now();
   json j;
   j["generated_at"] =
-      std::chrono::duration<double>(now.time_since_epoch()).count();
+      UnixSeconds(now);
   j["version"] = kVersion;
   j["connectors"] = json::array();
   for (const auto& c : app.Connectors(now)) {

@@ -1,16 +1,9 @@
+#include "cdc/common/clock.h"
 #include "probes/binlog_session_probe.h"
 
 #include <set>
 
 namespace cdc {
-namespace {
-
-double NowSeconds() {
-  return std::chrono::duration<double>(WallClock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 BinlogSessionProbe::BinlogSessionProbe(
     const config::Source& source, std::map<std::string, std::string> connectors,
@@ -90,7 +83,7 @@ ProbeOutcome BinlogSessionProbe::Run(const ProbeContext& ctx) {
     return ProbeOutcome::Fail(std::string("bad binlog session row: ") +
                               e.what());
   }
-  const double now = NowSeconds();
+  const double now = WallSeconds();
   std::set<uint64_t> present;
   for (const auto& r : rows) {
     present.insert(r.id);

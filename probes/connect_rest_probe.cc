@@ -1,3 +1,4 @@
+#include "cdc/common/clock.h"
 #include "probes/connect_rest_probe.h"
 
 #include <algorithm>
@@ -77,12 +78,6 @@ std::vector<RenderedFamily> RenderConnectorSeries(
     for (const auto& f : batch.TakeRendered()) all.Add(f);
   }
   return all.TakeRendered();
-}
-
-double NowSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -265,7 +260,7 @@ ProbeOutcome ConnectRestProbe::Run(const ProbeContext& ctx) {
     return ProbeOutcome::Fail(error);
   }
   up_ = true;
-  last_success_ts_ = NowSeconds();
+  last_success_ts_ = WallSeconds();
   LogChanges(now);
   connectors_ = std::move(now);
   rendered_ = std::move(rendered);

@@ -1,5 +1,7 @@
 #include "probes/heartbeat_probe.h"
 
+#include "cdc/common/clock.h"
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -9,10 +11,6 @@ namespace cdc {
 namespace {
 
 constexpr std::size_t kMaxParsedValue = 1 << 20;  // heartbeats are tiny
-
-double Seconds(WallClock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
 
 class HeartbeatKind final : public ProbeKind {
  public:
@@ -28,7 +26,7 @@ class HeartbeatKind final : public ProbeKind {
            [&store = env_.store, name = c.name](const KafkaRecord& r) {
              RecordHeartbeat(store, name,
                              ParseHeartbeatSeconds(
-                                 r.value, Seconds(WallClock::now())),
+                                 r.value, UnixSeconds(WallClock::now())),
                              r.received, r.produced);
            }});
     }
@@ -82,7 +80,7 @@ void RecordHeartbeat(ObservationStore& store, const std::string& connector,
   store.Update(connector, [&](ObservationStore::Entry& e) {
     HeartbeatObservation& h = e.obs.heartbeat;
     if (ts_seconds) h.last_ts = std::max(h.last_ts, *ts_seconds);
-    h.last_received = Seconds(received);
+    h.last_received = UnixSeconds(received);
     ++h.records;
     RecordOutput(e.obs, produced.value_or(received), received);
   });

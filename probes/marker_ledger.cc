@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "cdc/common/clock.h"
 #include "cdc/common/duration.h"
 
 namespace cdc {
@@ -12,10 +13,6 @@ namespace {
 
 constexpr std::string_view kTokenPrefix = "cdcs-";
 constexpr std::size_t kTokenHex = 24;
-
-double Seconds(WallClock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
 
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
@@ -59,7 +56,7 @@ void MarkerLedger::UpdatePendingLocked(const std::string& connector) {
   for (const auto& [token, r] : rounds_) {
     auto o = r.outcome.find(connector);
     if (o == r.outcome.end() || r.arrived.count(connector)) continue;
-    const double w = Seconds(r.written_at);
+    const double w = UnixSeconds(r.written_at);
     if (since == 0 || w < since) since = w;
   }
   store_.Update(connector, [&](ObservationStore::Entry& e) {
@@ -72,7 +69,7 @@ void MarkerLedger::Expect(const std::string& token,
                           const std::vector<std::string>& connectors) {
   Round r;
   r.written_at = written_at;
-  const double w = Seconds(written_at);
+  const double w = UnixSeconds(written_at);
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& name : connectors) {
     store_.Update(name, [&](ObservationStore::Entry& e) {
@@ -144,7 +141,7 @@ void MarkerLedger::JudgeLocked(Round& round, const std::string& connector,
         m.last_latency = latency;
         m.consecutive_misses = 0;
         ++m.found;
-        m.last_success_ts = Seconds(at);
+        m.last_success_ts = UnixSeconds(at);
         m.latency.Observe(latency);
         return;
       }

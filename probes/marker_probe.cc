@@ -178,7 +178,7 @@ class MarkerKind final : public ProbeKind {
     const MarkerObservation& m = e.obs.marker;
     const MetricLabels l = ConnectorLabels(name, e);
     const double now_s =
-        std::chrono::duration<double>(now.time_since_epoch()).count();
+        UnixSeconds(now);
     sink.Counter("cdc_marker_late_total",
                  "Markers that arrived after their timeout (still observed in "
                  "cdc_marker_latency_seconds).",

@@ -80,9 +80,9 @@ void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
   // Clocks of the connector's host (or the broker) and the exporter's.
   constexpr double kSkew = 2.0;
   const double made =
-      std::chrono::duration<double>(produced.time_since_epoch()).count();
+      UnixSeconds(produced);
   const double seen =
-      std::chrono::duration<double>(received.time_since_epoch()).count();
+      UnixSeconds(received);
   ProgressObservation& p = o.progress;
   p.last_output = std::max(p.last_output, made);
   MarkerObservation& m = o.marker;
@@ -137,7 +137,7 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
   const bool went_down = !up && v.up.value_or(true);
   if (up && v.up.has_value() && !*v.up) {
     v.recovered_at =
-        std::chrono::duration<double>(now.time_since_epoch()).count();
+        UnixSeconds(now);
   }
   v.up = up;
   for (auto& [name, e] : entries_) {

@@ -10,12 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "cdc/common/clock.h"
 #include "config/config.h"
 #include "probes/metric_sink.h"
 
 namespace cdc {
 
-using WallClock = std::chrono::system_clock;
 
 // A Kafka Connect connector or task state (AbstractStatus.State), typed.
 // kOther is a state this version does not know; its text is kept for output.

@@ -88,7 +88,7 @@ void RecordCommittedOffset(ObservationStore& store,
     if (!o.committed || o.committed->file != offset.file ||
         o.committed->pos != offset.pos) {
       o.changed_at =
-          std::chrono::duration<double>(now.time_since_epoch()).count();
+          UnixSeconds(now);
     }
     o.committed = offset;
   });

@@ -2,16 +2,13 @@
 
 #include <algorithm>
 
+#include "cdc/common/clock.h"
 #include "cdc/common/duration.h"
 
 namespace cdc {
 namespace {
 
 using std::chrono::milliseconds;
-
-double Seconds(WallClock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
 
 // A connector's committed position must be at least this much newer than a
 // marker write to show that the connector read past it (binlog event times
@@ -131,7 +128,7 @@ std::string_view ToString(VerdictState s) {
 bool HeartbeatStale(const config::Connector& c, const HeartbeatObservation& h,
                     WallClock::time_point now) {
   if (!c.heartbeat.enabled || h.records == 0) return false;
-  return Seconds(now) - h.last_received > ToSeconds(c.heartbeat.max_age);
+  return UnixSeconds(now) - h.last_received > ToSeconds(c.heartbeat.max_age);
 }
 
 milliseconds StallWindow(const ConnectorObservations& obs,
@@ -150,7 +147,7 @@ milliseconds StallWindow(const ConnectorObservations& obs,
 Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
               WallClock::time_point now) {
   Verdict v;
-  const double now_s = Seconds(now);
+  const double now_s = UnixSeconds(now);
   const MarkerObservation& m = obs.marker;
   v.rest = obs.rest;
   v.tls_version = TlsLabel(c, obs);

@@ -8,23 +8,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cdc/common/posix.h"
+
 namespace cdc {
 namespace {
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 [[noreturn]] void Fail(const std::string& path, const std::string& reason) {
   throw FileReadError(path, reason);

@@ -1,8 +1,9 @@
 #include "cdc/common/log.h"
 
-#include <chrono>
-#include <ctime>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include "cdc/common/posix.h"
 
 namespace cdc {
 namespace {
@@ -21,21 +22,7 @@ const char* LevelName(LogLevel level) {
   return "unknown";
 }
 
-std::string Timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      now.time_since_epoch())
-                      .count() %
-                  1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
+std::string Timestamp() { return FormatUtcMillis(WallClock::now()); }
 
 // logfmt: quote values with spaces, quotes, '=' or control characters.
 void AppendLogfmtValue(std::string& out, std::string_view v) {

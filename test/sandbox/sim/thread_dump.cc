@@ -1,8 +1,9 @@
 #include "thread_dump.h"
 
 #include <cstdio>
-#include <ctime>
 #include <iterator>
+
+#include "cdc/common/posix.h"
 
 namespace cdc::sim {
 namespace {
@@ -116,18 +117,7 @@ std::string Header() {
 }  // namespace
 
 std::string FormatTime(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::system_clock::to_time_t(t);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      t.time_since_epoch())
-                      .count() %
-                  1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  return FormatUtcMillis(t);
 }
 
 std::string BinlogFailureTrace(const std::string& endpoint, uint64_t position,
@@ -256,14 +246,7 @@ std::string ProcessingFailureTrace(const std::string& what) {
 }
 
 std::string ThreadDumpHeader(std::chrono::system_clock::time_point now) {
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec);
-  std::string s = buf;
+  std::string s = FormatUtc(now, "%Y-%m-%d %H:%M:%S");
   s += "\nFull thread dump OpenJDK 64-Bit Server VM (17.0.13+11 mixed mode, "
        "sharing) [simulated by cdc-sim]:\n\n";
   return s;

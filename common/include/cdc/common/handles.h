@@ -49,6 +49,9 @@ struct KafkaEventDestroyer {
 struct KafkaQueueDestroyer {
   void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
 };
+struct KafkaErrorDestroyer {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
 
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDestroyer>;
 using KafkaConf = std::unique_ptr<rd_kafka_conf_t, KafkaConfDestroyer>;
@@ -60,9 +63,7 @@ using KafkaMetadata =
     std::unique_ptr<const rd_kafka_metadata_t, KafkaMetadataDestroyer>;
 using KafkaEvent = std::unique_ptr<rd_kafka_event_t, KafkaEventDestroyer>;
 using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, KafkaQueueDestroyer>;
-struct KafkaErrorDestroyer {
-  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
-};
+// What rd_kafka_*() calls that return an rd_kafka_error_t* hand over.
 using KafkaError = std::unique_ptr<rd_kafka_error_t, KafkaErrorDestroyer>;
 
 }  // namespace cdc
