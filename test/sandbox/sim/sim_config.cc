@@ -129,7 +129,7 @@ void ParseSim(const YAML::Node& node, const std::string& where,
   RequireMap(node, where);
   CheckKeys(node, where,
             {"tls_version", "password_file", "on_reset", "rest_only", "chaos",
-             "tasks"});
+             "tasks", "max_events_per_second"});
   if (node["tls_version"]) {
     spec->tls_version = Scalar(node["tls_version"], where + ".tls_version");
     if (spec->tls_version != "TLSv1.2" && spec->tls_version != "TLSv1.3") {
@@ -154,6 +154,12 @@ void ParseSim(const YAML::Node& node, const std::string& where,
     spec->rest_only = Bool(node["rest_only"], where + ".rest_only");
   }
   if (node["chaos"]) ParseChaos(node["chaos"], where + ".chaos", &spec->chaos);
+  if (node["max_events_per_second"]) {
+    spec->max_events_per_second = static_cast<uint64_t>(
+        Integer(Scalar(node["max_events_per_second"],
+                       where + ".max_events_per_second"),
+                where + ".max_events_per_second", 0, kMaxEventsPerSecond));
+  }
   if (node["tasks"]) {
     spec->task_count = static_cast<int>(Integer(
         Scalar(node["tasks"], where + ".tasks"), where + ".tasks", 1, 64));

@@ -42,6 +42,10 @@ struct ConnectorSpec {
   OnReset on_reset = OnReset::kReconnect;
   bool rest_only = false;  // appears in REST only: no threads, no stream
   ChaosSpec chaos;
+  // Throughput cap of the streaming task (binlog events per second; a rows
+  // event counts one per row of a captured table); 0 = unlimited. Settable
+  // at runtime: PUT /__sim/connectors/{n}/throttle?events_per_second=N.
+  uint64_t max_events_per_second = 0;
   int task_count = 1;  // REST-only connectors may show several tasks
 
   // The value of a config key, or nullptr.
@@ -60,6 +64,9 @@ struct SimConfig {
   std::string log_level = "info";
   std::vector<ConnectorSpec> connectors;
 };
+
+// The highest throughput cap accepted (config and REST).
+inline constexpr long long kMaxEventsPerSecond = 10000000;
 
 // Parses and validates; throws ConfigError.
 SimConfig ParseSimConfig(const std::string& yaml_text);
