@@ -1412,8 +1412,9 @@ TEST_F(SimTest, PauseFaultStopsTheWholeWorkerAndResumesIt) {
   TopicReader reader(bootstrap_, c.topic());
   reader.CatchUp();
 
-  const auto start = Clock::now();
   ASSERT_TRUE(SandboxFault(scripts, c.name + " pause 3000"));
+  // fault returns once the process is stopped.
+  const auto start = Clock::now();
   EXPECT_EQ(ProcState(sim), 'T');
   // A row written during the pause: held, not lost.
   const std::string during = Token("paused") + "@example.com";
@@ -1427,8 +1428,8 @@ TEST_F(SimTest, PauseFaultStopsTheWholeWorkerAndResumesIt) {
   ASSERT_TRUE(WaitFor([&] { return Http("GET", direct_, "/", 1s).status == 200; },
                       10s, kPollPeriod));
   const double paused_for = Secs(Clock::now() - start);
-  EXPECT_GE(paused_for, 2.5);
-  EXPECT_LT(paused_for, 8.0);
+  EXPECT_GE(paused_for, 2.0);
+  EXPECT_LT(paused_for, 10.0);  // generous: a busy machine
   EXPECT_NE(ProcState(sim), 'T');
   EXPECT_TRUE(RunningRunning(c));
   EXPECT_TRUE(reader.WaitFor(
