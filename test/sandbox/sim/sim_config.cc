@@ -1,5 +1,7 @@
 #include "sim_config.h"
 
+#include <arpa/inet.h>
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -336,7 +338,19 @@ SimConfig ParseSimConfig(const std::string& yaml_text) {
   if (!root["kafka"]) throw ConfigError("kafka.bootstrap_servers: required");
   {
     const auto kafka = RequireMap(root["kafka"], "kafka");
-    CheckKeys(kafka, "kafka", {"bootstrap_servers"});
+    CheckKeys(kafka, "kafka", {"bootstrap_servers", "source_address"});
+    if (kafka["source_address"]) {
+      c.kafka_source_address =
+          Scalar(kafka["source_address"], "kafka.source_address");
+      in_addr a{};
+      if (c.kafka_source_address.rfind("127.", 0) != 0 ||
+          inet_pton(AF_INET, c.kafka_source_address.c_str(), &a) != 1) {
+        throw ConfigError(
+            "kafka.source_address: must be an IPv4 loopback address like "
+            "127.0.0.2, got \"" +
+            c.kafka_source_address + "\"");
+      }
+    }
     if (!kafka["bootstrap_servers"]) {
       throw ConfigError("kafka.bootstrap_servers: required");
     }

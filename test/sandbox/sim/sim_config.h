@@ -58,6 +58,10 @@ struct SimConfig {
   int rest_port = 0;
   std::string worker_id = "127.0.0.1:8083";
   std::string bootstrap_servers;
+  // kafka.source_address: the producer's connections to the brokers are
+  // bound to this loopback address (e.g. 127.0.0.2), so that the sandbox can
+  // cut the connectors' Kafka traffic alone. "" = not bound.
+  std::string kafka_source_address;
   std::string offsets_topic = "connect-offsets";
   std::chrono::milliseconds offset_flush_interval{60000};  // Connect's default
   std::string log_file;                                    // "" = stderr

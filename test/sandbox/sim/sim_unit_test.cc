@@ -480,6 +480,17 @@ TEST(SimConfig, MaxEventsPerSecondIsAPerConnectorCap) {
       std::string::npos);
 }
 
+TEST(SimConfig, KafkaSourceAddressMustBeLoopback) {
+  const auto c = ParseSimConfig(
+      "kafka: {bootstrap_servers: \"127.0.0.1:9092\", source_address: "
+      "127.0.0.2}\nconnectors: []\n");
+  EXPECT_EQ(c.kafka_source_address, "127.0.0.2");
+  EXPECT_NE(ConfigError("kafka: {bootstrap_servers: x, source_address: "
+                        "10.0.0.1}\nconnectors: []\n")
+                .find("kafka.source_address: must be an IPv4 loopback"),
+            std::string::npos);
+}
+
 // Elapsed seconds for `n` single-event Acquire() calls.
 double TimeToPass(RateLimiter& limiter, int n) {
   const auto start = std::chrono::steady_clock::now();
