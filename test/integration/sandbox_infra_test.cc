@@ -1073,6 +1073,69 @@ TEST_F(SandboxTest, ExporterKafkaCutsOnlyTheExporterUid) {
   EXPECT_EQ(kcat(true, &out).first, 0) << out;
 }
 
+TEST_F(SandboxTest, ConnectorsKafkaCutsOnlyTheSimsProducer) {
+  if (cdc::testing::RunCommand("command -v iptables >/dev/null") != 0) {
+    GTEST_SKIP() << "iptables is not installed (scripts/deps.sh)";
+  }
+  if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+    GTEST_SKIP() << "cdc-sim was not started by up";
+  }
+  ASSERT_EQ(env_.GetOr("SIM_KAFKA_SOURCE_ADDRESS", ""), "127.0.0.2");
+  const std::string scripts = CDC_SANDBOX_SCRIPTS;
+  const std::string sb = env_.Get("SANDBOX_DIR");
+  const std::string bootstrap = env_.Get("KAFKA_BOOTSTRAP");
+  HealOnExit heal(scripts);
+  const std::string topic =
+      env_.Get("CONNECTOR_TLS13_TOPIC_PREFIX") + ".inventory.customers";
+  auto delivered = [&](const std::string& email) {
+    std::string records;
+    cdc::testing::RunCommand("timeout 20 kcat -C -b " + bootstrap + " -t " +
+                                 topic + " -o beginning -e -q",
+                             &records);
+    return records.find(email) != std::string::npos;
+  };
+  MysqlConnectOptions root_options;
+  root_options.user = env_.Get("MYSQL_ROOT_USER");
+  root_options.password = env_.ReadFileAt("MYSQL_ROOT_PASSWORD_FILE");
+  std::string error;
+  auto root = ConnectMysql(env_, root_options, &error);
+  ASSERT_TRUE(root) << error;
+
+  ASSERT_TRUE(SandboxFault(scripts, "connectors-kafka drop"));
+  EXPECT_NE(TaggedRules(sb, "connectors-kafka"), "");
+  const std::string email =
+      "connectors-kafka-" + std::to_string(getpid()) + "@example.com";
+  const std::string sql =
+      "INSERT INTO inventory.customers (first_name, last_name, email) "
+      "VALUES ('Cut', 'Connectors', '" + email + "')";
+  ASSERT_EQ(mysql_real_query(root.get(), sql.data(), sql.size()), 0)
+      << mysql_error(root.get());
+  // The connector read it but cannot deliver it; other clients (root here,
+  // the exporter's uid) still reach Kafka.
+  std::this_thread::sleep_for(3s);
+  EXPECT_FALSE(delivered(email)) << "the connectors' Kafka path was not cut";
+  std::string out;
+  EXPECT_EQ(cdc::testing::RunCommand(
+                "timeout 20 kcat -b " + bootstrap + " -L -m 3", &out),
+            0)
+      << out;
+  const std::string user = env_.GetOr("EXPORTER_TEST_USER", "");
+  if (!user.empty()) {
+    EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) +
+                                           "timeout 20 kcat -b " + bootstrap +
+                                           " -L -m 3",
+                                       &out),
+              0)
+        << out;
+  }
+  // Healed: the held record is delivered (acks=all, retried forever).
+  ASSERT_TRUE(SandboxFault(scripts, "connectors-kafka pass"));
+  EXPECT_EQ(TaggedRules(sb, "connectors-kafka"), "");
+  EXPECT_TRUE(
+      cdc::testing::WaitFor([&] { return delivered(email); }, 20s, 500ms))
+      << "nothing delivered after the cut was healed";
+}
+
 // ---------------------------------------------------------------------------
 // cdc-kafka-broker
 
@@ -1347,6 +1410,11 @@ TEST(SandboxLifecycle, UpIsIdempotentAndDownLeavesNothingRunning) {
     EXPECT_EQ(cut.exit_code, 0) << cut.output;
     EXPECT_NE(TaggedRules(dir, "exporter-kafka"), "");
   }
+  if (sim && cdc::testing::RunCommand("command -v iptables >/dev/null") == 0) {
+    auto cut = RunCommand({scripts + "/fault", "connectors-kafka", "drop"},
+                          env, 30s, tmp);
+    EXPECT_EQ(cut.exit_code, 0) << cut.output;
+  }
 
   auto down = RunCommand({scripts + "/down"}, env, 90s, tmp);
   ASSERT_EQ(down.exit_code, 0) << down.output;
@@ -1355,6 +1423,7 @@ TEST(SandboxLifecycle, UpIsIdempotentAndDownLeavesNothingRunning) {
   EXPECT_EQ(down.output.find("sending SIGKILL"), std::string::npos)
       << down.output;
   EXPECT_EQ(TaggedRules(dir, "exporter-kafka"), "") << "left behind by down";
+  EXPECT_EQ(TaggedRules(dir, "connectors-kafka"), "") << "left behind by down";
   for (pid_t pid : pids) EXPECT_FALSE(ProcessAlive(pid)) << "pid " << pid;
   EXPECT_EQ(ProcessesMentioning(dir), std::vector<pid_t>{})
       << "processes still mention " << dir;

@@ -223,6 +223,7 @@ ipt_delete_tagged() {
 # Every iptables rule any sandbox fault of this sandbox added.
 ipt_delete_all_sandbox_rules() {
   ipt_delete_tagged exporter-kafka
+  ipt_delete_tagged connectors-kafka
 }
 
 # --- the pause fault (SIGSTOP/SIGCONT of cdc-sim) ---------------------------------
