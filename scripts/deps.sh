@@ -7,7 +7,7 @@ BUILD_PKGS=(build-essential cmake pkg-config git
   prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev
   default-libmysqlclient-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev)
 # Real servers and tools the tests and the sandbox run: MariaDB, Prometheus' promtool, kcat, openssl.
-TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3 python3-yaml chromium
+TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3 python3-yaml chromium iptables
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)
 # Installed without recommends: Debian's prometheus recommends a node exporter and a web UI we do not use.
 NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager)

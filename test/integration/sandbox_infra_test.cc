@@ -947,6 +947,196 @@ TEST_F(SandboxTest, SimulatedConnectorsStreamOverPinnedTls) {
 }
 
 // ---------------------------------------------------------------------------
+// fault exporter-kafka: an iptables cut of the exporter's uid alone
+
+// iptables rules (iptables -S OUTPUT) carrying this sandbox's tag for `kind`.
+std::string TaggedRules(const std::string& sandbox_dir,
+                        const std::string& kind) {
+  std::string out;
+  cdc::testing::RunCommand("iptables -w 5 -S OUTPUT", &out);
+  const std::string tag = "cdc-sandbox:" + kind + ":" + sandbox_dir;
+  std::string rules;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(tag + "\"") != std::string::npos ||
+        line.find(tag + " ") != std::string::npos) {
+      rules += line + "\n";
+    }
+  }
+  return rules;
+}
+
+TEST_F(SandboxTest, ExporterKafkaCutsOnlyTheExporterUid) {
+  const std::string user = env_.GetOr("EXPORTER_TEST_USER", "");
+  if (user.empty()) GTEST_SKIP() << "up made no exporter uid (not root?)";
+  if (cdc::testing::RunCommand("command -v iptables >/dev/null") != 0) {
+    GTEST_SKIP() << "iptables is not installed (scripts/deps.sh)";
+  }
+  if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+    GTEST_SKIP() << "cdc-sim was not started by up";
+  }
+  const std::string scripts = CDC_SANDBOX_SCRIPTS;
+  const std::string sb = env_.Get("SANDBOX_DIR");
+  const std::string bootstrap = env_.Get("KAFKA_BOOTSTRAP");
+  HealOnExit heal(scripts);
+
+  // The dedicated user can read what the exporter needs.
+  std::string out;
+  EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " +
+                           env_.Get("MYSQL_MONITOR_PASSWORD_FILE") +
+                           " >/dev/null",
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " + env_.Get("MYSQL_CA") +
+                           " >/dev/null",
+                       &out),
+            0)
+      << out;
+  // ... and no other secret.
+  EXPECT_NE(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " +
+                           env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
+                           " >/dev/null 2>&1"),
+            0);
+
+  // Metadata from the broker (kcat, 3 s budget) as `as_user` or as root.
+  auto kcat = [&](bool as_user, std::string* output) {
+    const auto start = Clock::now();
+    const int rc = cdc::testing::RunCommand(std::string(as_user ? AsUserPrefix(user) : "") +
+                                  "timeout 20 kcat -b " + bootstrap +
+                                  " -L -m 3",
+                              output);
+    return std::make_pair(rc, Secs(Clock::now() - start));
+  };
+  ASSERT_EQ(kcat(true, &out).first, 0) << "uid " << user << ": " << out;
+  EXPECT_EQ(TaggedRules(sb, "exporter-kafka"), "");
+
+  // The connectors keep producing: a row inserted during the cut is read
+  // back as root from the change topic.
+  const std::string topic =
+      env_.Get("CONNECTOR_TLS13_TOPIC_PREFIX") + ".inventory.customers";
+  auto delivered = [&](const std::string& email) {
+    std::string records;
+    cdc::testing::RunCommand("timeout 20 kcat -C -b " + bootstrap + " -t " + topic +
+                   " -o beginning -e -q -m 5",
+               &records);
+    return records.find(email) != std::string::npos;
+  };
+  std::string error;
+  MysqlConnectOptions root_options;
+  root_options.user = env_.Get("MYSQL_ROOT_USER");
+  root_options.password = env_.ReadFileAt("MYSQL_ROOT_PASSWORD_FILE");
+  auto root = ConnectMysql(env_, root_options, &error);
+
+  for (const std::string mode : {"drop", "reset"}) {
+    SCOPED_TRACE(mode);
+    ASSERT_TRUE(SandboxFault(scripts, "exporter-kafka " + mode));
+    const std::string rules = TaggedRules(sb, "exporter-kafka");
+    // One rule per broker port plus the kafka proxy's port.
+    EXPECT_EQ(std::count(rules.begin(), rules.end(), '\n'),
+              env_.GetInt("KAFKA_BROKERS") + 1)
+        << rules;
+    EXPECT_NE(rules.find("--uid-owner " + env_.Get("EXPORTER_TEST_UID")),
+              std::string::npos)
+        << rules;
+    const auto [rc, secs] = kcat(true, &out);
+    EXPECT_NE(rc, 0) << "uid " << user << " still reaches Kafka: " << out;
+    if (std::string(mode) == "drop") {
+      // A blackhole: nothing refused, the client just times out.
+      EXPECT_GE(secs, 2.5) << out;
+      EXPECT_EQ(out.find("refused"), std::string::npos) << out;
+    } else {
+      EXPECT_NE(out.find("refused"), std::string::npos) << out;
+    }
+    EXPECT_EQ(kcat(false, &out).first, 0) << "root was cut too: " << out;
+    const std::string email = "exporter-kafka-" + std::string(mode) + "-" +
+                              std::to_string(getpid()) + "@example.com";
+    ASSERT_TRUE(root) << error;
+    const std::string sql =
+        "INSERT INTO inventory.customers (first_name, last_name, email) "
+        "VALUES ('Cut', 'Exporter', '" + email + "')";
+    ASSERT_EQ(mysql_real_query(root.get(), sql.data(), sql.size()), 0)
+        << mysql_error(root.get());
+    EXPECT_TRUE(cdc::testing::WaitFor([&] { return delivered(email); }, 15s, 500ms))
+        << "the connector stopped producing while the exporter was cut";
+  }
+  ASSERT_TRUE(SandboxFault(scripts, "exporter-kafka pass"));
+  EXPECT_EQ(TaggedRules(sb, "exporter-kafka"), "");
+  EXPECT_EQ(kcat(true, &out).first, 0) << out;
+
+  // heal removes the rules too.
+  ASSERT_TRUE(SandboxFault(scripts, "exporter-kafka drop"));
+  EXPECT_NE(TaggedRules(sb, "exporter-kafka"), "");
+  HealSandbox(scripts);
+  EXPECT_EQ(TaggedRules(sb, "exporter-kafka"), "");
+  EXPECT_EQ(kcat(true, &out).first, 0) << out;
+}
+
+TEST_F(SandboxTest, ConnectorsKafkaCutsOnlyTheSimsProducer) {
+  if (cdc::testing::RunCommand("command -v iptables >/dev/null") != 0) {
+    GTEST_SKIP() << "iptables is not installed (scripts/deps.sh)";
+  }
+  if (env_.GetOr("SIM_ENABLED", "0") != "1") {
+    GTEST_SKIP() << "cdc-sim was not started by up";
+  }
+  ASSERT_EQ(env_.GetOr("SIM_KAFKA_SOURCE_ADDRESS", ""), "127.0.0.2");
+  const std::string scripts = CDC_SANDBOX_SCRIPTS;
+  const std::string sb = env_.Get("SANDBOX_DIR");
+  const std::string bootstrap = env_.Get("KAFKA_BOOTSTRAP");
+  HealOnExit heal(scripts);
+  const std::string topic =
+      env_.Get("CONNECTOR_TLS13_TOPIC_PREFIX") + ".inventory.customers";
+  auto delivered = [&](const std::string& email) {
+    std::string records;
+    cdc::testing::RunCommand("timeout 20 kcat -C -b " + bootstrap + " -t " +
+                                 topic + " -o beginning -e -q",
+                             &records);
+    return records.find(email) != std::string::npos;
+  };
+  MysqlConnectOptions root_options;
+  root_options.user = env_.Get("MYSQL_ROOT_USER");
+  root_options.password = env_.ReadFileAt("MYSQL_ROOT_PASSWORD_FILE");
+  std::string error;
+  auto root = ConnectMysql(env_, root_options, &error);
+  ASSERT_TRUE(root) << error;
+
+  ASSERT_TRUE(SandboxFault(scripts, "connectors-kafka drop"));
+  EXPECT_NE(TaggedRules(sb, "connectors-kafka"), "");
+  const std::string email =
+      "connectors-kafka-" + std::to_string(getpid()) + "@example.com";
+  const std::string sql =
+      "INSERT INTO inventory.customers (first_name, last_name, email) "
+      "VALUES ('Cut', 'Connectors', '" + email + "')";
+  ASSERT_EQ(mysql_real_query(root.get(), sql.data(), sql.size()), 0)
+      << mysql_error(root.get());
+  // The connector read it but cannot deliver it; other clients (root here,
+  // the exporter's uid) still reach Kafka.
+  std::this_thread::sleep_for(3s);
+  EXPECT_FALSE(delivered(email)) << "the connectors' Kafka path was not cut";
+  std::string out;
+  EXPECT_EQ(cdc::testing::RunCommand(
+                "timeout 20 kcat -b " + bootstrap + " -L -m 3", &out),
+            0)
+      << out;
+  const std::string user = env_.GetOr("EXPORTER_TEST_USER", "");
+  if (!user.empty()) {
+    EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) +
+                                           "timeout 20 kcat -b " + bootstrap +
+                                           " -L -m 3",
+                                       &out),
+              0)
+        << out;
+  }
+  // Healed: the held record is delivered (acks=all, retried forever).
+  ASSERT_TRUE(SandboxFault(scripts, "connectors-kafka pass"));
+  EXPECT_EQ(TaggedRules(sb, "connectors-kafka"), "");
+  EXPECT_TRUE(
+      cdc::testing::WaitFor([&] { return delivered(email); }, 20s, 500ms))
+      << "nothing delivered after the cut was healed";
+}
+
+// ---------------------------------------------------------------------------
 // cdc-kafka-broker
 
 // A librdkafka producer that records errors and delivery reports.
@@ -1201,8 +1391,39 @@ TEST(SandboxLifecycle, UpIsIdempotentAndDownLeavesNothingRunning) {
   EXPECT_EQ(ReadFile(dir + "/env"), env_before)
       << "a second up restarted a healthy sandbox";
 
+  // Faults left in place must not survive down: a paused (SIGSTOPped)
+  // cdc-sim, a pauser, iptables rules.
+  const bool sim = ReadFile(dir + "/env").find("SIM_ENABLED=1") !=
+                   std::string::npos;
+  if (sim) {
+    auto pause =
+        RunCommand({scripts + "/fault", "tls13", "pause-every", "5000", "6000"},
+                   env, 30s, tmp);
+    EXPECT_EQ(pause.exit_code, 0) << pause.output;
+  }
+  const bool iptables =
+      ReadFile(dir + "/env").find("EXPORTER_TEST_UID=") != std::string::npos &&
+      cdc::testing::RunCommand("command -v iptables >/dev/null") == 0;
+  if (iptables) {
+    auto cut = RunCommand({scripts + "/fault", "exporter-kafka", "drop"}, env,
+                          30s, tmp);
+    EXPECT_EQ(cut.exit_code, 0) << cut.output;
+    EXPECT_NE(TaggedRules(dir, "exporter-kafka"), "");
+  }
+  if (sim && cdc::testing::RunCommand("command -v iptables >/dev/null") == 0) {
+    auto cut = RunCommand({scripts + "/fault", "connectors-kafka", "drop"},
+                          env, 30s, tmp);
+    EXPECT_EQ(cut.exit_code, 0) << cut.output;
+  }
+
   auto down = RunCommand({scripts + "/down"}, env, 90s, tmp);
   ASSERT_EQ(down.exit_code, 0) << down.output;
+  // A SIGSTOPped cdc-sim ignores SIGTERM until SIGCONT: down would have
+  // had to SIGKILL it (losing its final offset commit).
+  EXPECT_EQ(down.output.find("sending SIGKILL"), std::string::npos)
+      << down.output;
+  EXPECT_EQ(TaggedRules(dir, "exporter-kafka"), "") << "left behind by down";
+  EXPECT_EQ(TaggedRules(dir, "connectors-kafka"), "") << "left behind by down";
   for (pid_t pid : pids) EXPECT_FALSE(ProcessAlive(pid)) << "pid " << pid;
   EXPECT_EQ(ProcessesMentioning(dir), std::vector<pid_t>{})
       << "processes still mention " << dir;

@@ -21,7 +21,8 @@ cdc_sandbox_test(sim_test
   TIMEOUT 120
   REQUIRES cdc-sim
   LIBRARIES cdc::common PkgConfig::RDKAFKA PkgConfig::MYSQL Threads::Threads
-  DEFINITIONS CDC_SIM_BIN="$<TARGET_FILE:cdc-sim>")
+  DEFINITIONS CDC_SIM_BIN="$<TARGET_FILE:cdc-sim>"
+              CDC_SANDBOX_SCRIPTS="${CDC_SANDBOX_SCRIPTS_DIR}")
 if(TARGET sim_test AND TARGET cdc-fault-proxy)
   target_compile_definitions(sim_test PRIVATE
     CDC_FAULT_PROXY_BIN="$<TARGET_FILE:cdc-fault-proxy>")

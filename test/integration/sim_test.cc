@@ -1268,5 +1268,194 @@ TEST_F(SimTest, AnOffsetTheServerNoLongerHasFailsTheTask) {
 }
 #endif
 
+// --- faults of the verdict work: throughput cap, pause ----------------------
+
+// The sim's pid (from the sandbox's pid file) and its /proc state letter.
+pid_t SimPid(const cdc::testing::SandboxEnv& env) {
+  const auto line = ReadFile(env.Get("SANDBOX_DIR") + "/pids/cdc-sim.pid");
+  return line.empty() ? 0 : static_cast<pid_t>(std::stol(line));
+}
+char ProcState(pid_t pid) {
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(") ");
+  return paren == std::string::npos ? '?' : stat[paren + 2];
+}
+long RssKb(pid_t pid) {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Removes a connector's throughput cap when the test ends.
+class ThrottleGuard {
+ public:
+  ThrottleGuard(std::string url, std::string name)
+      : url_(std::move(url)), name_(std::move(name)) {}
+  ~ThrottleGuard() {
+    Http("PUT", url_,
+         "/__sim/connectors/" + name_ + "/throttle?events_per_second=0");
+  }
+  ThrottleGuard(const ThrottleGuard&) = delete;
+  ThrottleGuard& operator=(const ThrottleGuard&) = delete;
+
+ private:
+  std::string url_;
+  std::string name_;
+};
+
+// Records whose after image has this marker id.
+bool HasMarker(const std::vector<Record>& records, const std::string& id) {
+  for (const auto& r : records) {
+    if (!r.value) continue;
+    const Json v = Json::parse(*r.value, nullptr, false);
+    if (v.is_object() && v["after"].is_object() && v["after"]["id"] == id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(SimTest, ThrottleTurnsABurstIntoABacklogThatDrainsAtTheCap) {
+  const std::string scripts = CDC_SANDBOX_SCRIPTS;
+  const auto& slow = tls13();
+  const auto& fast = tls12();
+  ThrottleGuard unthrottle(direct_, slow.name);
+  // The REST knob: validated, and the cap shows in the sim's view.
+  EXPECT_EQ(Http("PUT", direct_,
+                 "/__sim/connectors/" + slow.name +
+                     "/throttle?events_per_second=abc")
+                .status,
+            400);
+  ASSERT_TRUE(SandboxFault(scripts, slow.id + " throttle 1000"));
+  EXPECT_EQ(Sim(slow)["throttle"]["events_per_second"], 1000);
+  EXPECT_EQ(Sim(fast)["throttle"]["events_per_second"], 0);
+
+  TopicReader heartbeats(bootstrap_, slow.heartbeat_topic());
+  TopicReader slow_markers(bootstrap_, slow.prefix + ".cdc_canary.markers");
+  TopicReader fast_markers(bootstrap_, fast.prefix + ".cdc_canary.markers");
+  heartbeats.CatchUp();
+  slow_markers.CatchUp();
+  fast_markers.CatchUp();
+  const pid_t sim = SimPid(env_);
+  const long rss_before = RssKb(sim);
+
+  // 6,000 rows at 1,000 events/s: several seconds of backlog on tls13.
+  std::string out;
+  ASSERT_EQ(RunCommand(scripts + "/burst 6000", &out), 0) << out;
+  const auto [file, end_of_burst] = db_->MasterStatus();
+  const std::string marker = Token("marker");
+  const auto written = Clock::now();
+  db_->Exec("INSERT INTO cdc_canary.markers (id, token) VALUES ('" + marker +
+            "', 'throttle')");
+  const size_t heartbeats_at_write = heartbeats.records().size();
+
+  // The unthrottled connector delivers the marker at once.
+  ASSERT_TRUE(fast_markers.WaitFor(
+      [&](const auto& rs) { return HasMarker(rs, marker); }, 5s))
+      << "tls12 (no cap) did not deliver the marker";
+  EXPECT_LT(Secs(Clock::now() - written), 4.0);
+
+  // The capped one is behind: its position lags the end of the burst (the
+  // backlog stays on the server), it is waiting on the cap, and its memory
+  // does not grow with the backlog.
+  const Json behind = Sim(slow);
+  ASSERT_TRUE(behind["task"]["offset"].is_object()) << behind.dump();
+  EXPECT_LT(behind["task"]["offset"]["pos"].get<uint64_t>(), end_of_burst)
+      << behind.dump();
+  long rss_max = RssKb(sim);
+  ASSERT_TRUE(slow_markers.WaitFor(
+      [&](const auto& rs) {
+        rss_max = std::max(rss_max, RssKb(sim));
+        heartbeats.Drain(10ms);
+        return HasMarker(rs, marker);
+      },
+      30s))
+      << "the capped connector never delivered the marker: "
+      << Sim(slow).dump();
+  const double late = Secs(Clock::now() - written);
+  // ~4.5 s left at the marker (6,000 rows minus what drained during the
+  // ~1.5 s burst); generous bounds for a loaded machine.
+  EXPECT_GE(late, 2.5) << "the marker was not held back by the backlog";
+  EXPECT_LT(late, 20.0);
+  // Heartbeats kept flowing while it was behind (emitted as it processes
+  // binlog events, Debezium's behaviour).
+  heartbeats.Drain(200ms);
+  EXPECT_GE(heartbeats.records().size(), heartbeats_at_write + 1)
+      << "no heartbeat while draining the backlog";
+  const Json after = Sim(slow);
+  EXPECT_GE(after["throttle"]["throttled"].get<uint64_t>(), 1000u)
+      << after.dump();
+  EXPECT_LT(rss_max - rss_before, 64 * 1024)
+      << "cdc-sim's RSS grew from " << rss_before << " kB to " << rss_max
+      << " kB while behind";
+
+  // Removing the cap: markers are prompt again.
+  ASSERT_TRUE(SandboxFault(scripts, slow.name + " throttle 0"));
+  const std::string prompt = Token("marker");
+  const auto t1 = Clock::now();
+  db_->Exec("INSERT INTO cdc_canary.markers (id, token) VALUES ('" + prompt +
+            "', 'unthrottled')");
+  ASSERT_TRUE(slow_markers.WaitFor(
+      [&](const auto& rs) { return HasMarker(rs, prompt); }, 10s));
+  EXPECT_LT(Secs(Clock::now() - t1), 4.0);
+}
+
+TEST_F(SimTest, PauseFaultStopsTheWholeWorkerAndResumesIt) {
+  const std::string scripts = CDC_SANDBOX_SCRIPTS;
+  HealOnExit heal(scripts);
+  const auto& c = tls13();
+  const pid_t sim = SimPid(env_);
+  ASSERT_GT(sim, 1);
+  TopicReader reader(bootstrap_, c.topic());
+  reader.CatchUp();
+
+  ASSERT_TRUE(SandboxFault(scripts, c.name + " pause 3000"));
+  // fault returns once the process is stopped.
+  const auto start = Clock::now();
+  EXPECT_EQ(ProcState(sim), 'T');
+  // A row written during the pause: held, not lost.
+  const std::string during = Token("paused") + "@example.com";
+  db_->InsertCustomer(during);
+  // REST is unanswered while the worker is stopped.
+  EXPECT_EQ(Http("GET", connect_, "/", 1s).status, 0);
+  EXPECT_EQ(Http("GET", direct_, "/connectors", 1s).status, 0);
+  reader.Drain(300ms);
+  EXPECT_EQ(CountCreates(reader.records(), during), 0u);
+  // ... and answered again after about 3 s.
+  ASSERT_TRUE(WaitFor([&] { return Http("GET", direct_, "/", 1s).status == 200; },
+                      10s, kPollPeriod));
+  const double paused_for = Secs(Clock::now() - start);
+  EXPECT_GE(paused_for, 2.0);
+  EXPECT_LT(paused_for, 10.0);  // generous: a busy machine
+  EXPECT_NE(ProcState(sim), 'T');
+  EXPECT_TRUE(RunningRunning(c));
+  EXPECT_TRUE(reader.WaitFor(
+      [&](const auto& rs) { return CountCreates(rs, during) == 1; }, 5s));
+
+  // Repeated pauses, ended by pause-stop, then by heal: nothing stays
+  // stopped.
+  ASSERT_TRUE(SandboxFault(scripts, c.id + " pause-every 400 1000"));
+  int stopped_seen = 0;
+  for (int i = 0; i < 25; ++i) {
+    stopped_seen += ProcState(sim) == 'T' ? 1 : 0;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(stopped_seen, 3) << "pause-every did not pause repeatedly";
+  EXPECT_LT(stopped_seen, 22) << "pause-every did not resume in between";
+  ASSERT_TRUE(SandboxFault(scripts, c.id + " pause-stop"));
+  EXPECT_NE(ProcState(sim), 'T');
+  EXPECT_EQ(Http("GET", direct_, "/", 2s).status, 200);
+  ASSERT_TRUE(SandboxFault(scripts, "cdc-sim pause-every 5000 6000"));
+  EXPECT_EQ(ProcState(sim), 'T');
+  HealSandbox(scripts);
+  EXPECT_NE(ProcState(sim), 'T');
+  EXPECT_EQ(Http("GET", direct_, "/", 2s).status, 200);
+  std::this_thread::sleep_for(1500ms);  // no pauser left to stop it again
+  EXPECT_NE(ProcState(sim), 'T');
+}
+
 }  // namespace
 }  // namespace cdc::testing

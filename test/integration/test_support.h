@@ -759,4 +759,62 @@ inline bool DemoConfig(const std::string& scripts,
   return rc == 0;
 }
 
+// ---------------------------------------------------------------------------
+// Running a program under the sandbox's dedicated exporter uid
+//
+// test/sandbox/up (as root) creates the system user EXPORTER_TEST_USER
+// (cdc-exporter-test) and writes EXPORTER_TEST_USER / EXPORTER_TEST_UID to
+// the env file; that user owns the monitoring password file and can read
+// the CA. `test/sandbox/fault exporter-kafka drop|reset|pass` cuts that uid's
+// connections to Kafka alone (iptables owner match). To run the exporter
+// under it:
+//
+//   const std::string user = env.GetOr("EXPORTER_TEST_USER", "");
+//   if (user.empty()) GTEST_SKIP() << "no exporter uid (up not run as root)";
+//   ExporterProcess exporter(ExporterBinaryAsUser(binary, user, dir), config,
+//                            log);
+//
+// The config (and an evidence directory, see ChownToUser) must be readable
+// (writable) by the user; FreshTestDir/TempDir contents are world-readable
+// with the default umask.
+
+// A shell command prefix that runs what follows as `user` (its uid, its
+// primary group, its supplementary groups). setpriv execs the program
+// itself: no process stays in between, signals and exit codes are the
+// program's own.
+inline std::string AsUserPrefix(const std::string& user) {
+  return "setpriv --reuid=" + user + " --regid=" + user +
+         " --init-groups -- ";
+}
+
+// Writes `dir`/<binary's name>-as-<user>, an executable wrapper that execs
+// `binary` with its arguments as `user` (AsUserPrefix), and returns its
+// path: pass it wherever a binary is expected (ExporterProcess, ChildProcess
+// argv[0]). The pid seen is then the program's own pid.
+inline std::filesystem::path ExporterBinaryAsUser(
+    const std::string& binary, const std::string& user,
+    const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  const fs::path wrapper =
+      dir / (fs::path(binary).filename().string() + "-as-" + user);
+  WriteFile(wrapper, "#!/bin/sh\nexec " + AsUserPrefix(user) + "'" + binary +
+                         "' \"$@\"\n");
+  fs::permissions(wrapper, fs::perms::owner_all | fs::perms::group_read |
+                               fs::perms::group_exec | fs::perms::others_read |
+                               fs::perms::others_exec);
+  return wrapper;
+}
+
+// chown -R `user` `path` (e.g. an evidence directory the exporter writes
+// under its own uid); false (and a test failure) if it fails.
+inline bool ChownToUser(const std::filesystem::path& path,
+                        const std::string& user) {
+  std::string out;
+  const int rc = RunCommand("chown -R '" + user + "' '" + path.string() + "'",
+                            &out);
+  EXPECT_EQ(rc, 0) << "chown " << user << " " << path << ": " << out;
+  return rc == 0;
+}
+
 }  // namespace cdc::testing

@@ -181,3 +181,69 @@ log_tail() {
     tail -n "${2:-20}" "$1" >&2 || true
   fi
 }
+
+# --- exporter's dedicated uid and its iptables rules ----------------------------
+# Tests run the exporter under this system user (created by up when run as
+# root) so that `fault exporter-kafka drop|reset` can cut its connections to
+# Kafka alone with an iptables owner match. Machine-wide, shared by sandboxes.
+EXPORTER_TEST_USER=${CDC_SANDBOX_EXPORTER_USER:-cdc-exporter-test}
+
+# The comment on every iptables rule this sandbox adds for fault KIND: rules
+# of other sandboxes on the same machine are never touched.
+ipt_tag() { echo "cdc-sandbox:$1:$SB"; }
+
+# Deletes every OUTPUT rule tagged `ipt_tag KIND`; quiet when there is none
+# (or no iptables). Deletes by rule spec, never by number, so concurrent
+# sandboxes cannot shift each other's rules.
+ipt_delete_tagged() {
+  local tag line a i
+  tag=$(ipt_tag "$1")
+  command -v iptables >/dev/null 2>&1 || return 0
+  [ "$(id -u)" = 0 ] || return 0
+  local -a rules=() args
+  while IFS= read -r line; do rules+=("$line"); done < <(iptables -w 5 -S OUTPUT 2>/dev/null | grep -F -- "$tag" || true)
+  for line in "${rules[@]}"; do
+    read -r -a args <<<"$line"
+    for i in "${!args[@]}"; do
+      a=${args[i]}
+      a=${a#\"}
+      args[i]=${a%\"}
+    done
+    # Only rules whose comment is exactly the tag.
+    local match=0
+    for i in "${!args[@]}"; do
+      if [ "${args[i]}" = --comment ] && [ "${args[i + 1]:-}" = "$tag" ]; then match=1; fi
+    done
+    [ "$match" = 1 ] || continue
+    args[0]=-D
+    iptables -w 5 "${args[@]}" || warn "could not delete iptables rule: $line"
+  done
+}
+
+# Every iptables rule any sandbox fault of this sandbox added.
+ipt_delete_all_sandbox_rules() {
+  ipt_delete_tagged exporter-kafka
+  ipt_delete_tagged connectors-kafka
+}
+
+# --- the pause fault (SIGSTOP/SIGCONT of cdc-sim) ---------------------------------
+# Ends a running pauser (its TERM trap resumes cdc-sim) and SIGCONTs cdc-sim
+# whatever state it is in: nothing stays stopped.
+resume_sim() {
+  local p i
+  if daemon_alive pauser; then
+    # Its own group (setsid): the pauser and its sleep. Waits for the pauser
+    # pid only (stop_daemons' scan of /proc is slow on a busy machine).
+    p=$(daemon_pid pauser)
+    kill -TERM -- "-$p" 2>/dev/null || true
+    for i in $(seq 1 50); do
+      daemon_alive pauser || break
+      sleep 0.1
+    done
+    if daemon_alive pauser; then kill -KILL -- "-$p" 2>/dev/null || true; fi
+  fi
+  rm -f "$SB/pids/pauser.pid"
+  if daemon_alive cdc-sim; then
+    kill -CONT "$(daemon_pid cdc-sim)" 2>/dev/null || true
+  fi
+}

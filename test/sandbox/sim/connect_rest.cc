@@ -54,6 +54,17 @@ Json TaskStatusJson(const TaskStatusView& t, const std::string& worker_id) {
   return j;
 }
 
+Json ThrottleJson(const Connector& c) {
+  const auto s = c.throttle().stats();
+  Json j;
+  j["events_per_second"] = s.events_per_second;
+  j["passed"] = s.passed;
+  j["throttled"] = s.throttled;
+  j["waited_ms"] = s.waited_ms;
+  j["waiting"] = s.waiting;
+  return j;
+}
+
 Json SnapshotJson(const Connector& c) {
   Json j;
   j["name"] = c.name();
@@ -62,6 +73,7 @@ Json SnapshotJson(const Connector& c) {
   j["tls_version_pinned"] = c.spec().tls_version;
   j["on_reset"] = c.spec().on_reset == OnReset::kFail ? "fail" : "reconnect";
   j["chaos"] = c.spec().chaos.enabled();
+  j["throttle"] = ThrottleJson(c);
   if (auto committed = c.committed()) {
     j["committed_offset"] = committed->ToJson();
   } else {
@@ -398,6 +410,35 @@ void ConnectRestServer::AddRoutes() {
   s.Get(R"(/__sim/connectors/([^/]+)/?)",
         with_connector([](const httplib::Request&, httplib::Response& res,
                           Connector& c) { Reply(res, 200, SnapshotJson(c)); }));
+  // The throughput cap (binlog events per second, 0 = unlimited).
+  s.Get(R"(/__sim/connectors/([^/]+)/throttle/?)",
+        with_connector([](const httplib::Request&, httplib::Response& res,
+                          Connector& c) { Reply(res, 200, ThrottleJson(c)); }));
+  s.Put(R"(/__sim/connectors/([^/]+)/throttle/?)",
+        with_connector([this](const httplib::Request& req,
+                              httplib::Response& res, Connector& c) {
+          const std::string v = req.has_param("events_per_second")
+                                     ? req.get_param_value("events_per_second")
+                                     : "";
+          unsigned long long n = 0;
+          bool ok = !v.empty() && v.size() <= 9 &&
+                    std::all_of(v.begin(), v.end(), [](char ch) {
+                      return std::isdigit(static_cast<unsigned char>(ch));
+                    });
+          if (ok) n = std::stoull(v);
+          if (!ok || n > static_cast<unsigned long long>(kMaxEventsPerSecond)) {
+            Reply(res, 400,
+                  ErrorJson(400, "events_per_second must be an integer in 0.." +
+                                     std::to_string(kMaxEventsPerSecond)));
+            return;
+          }
+          c.throttle().SetRate(n);
+          log_.Info(n == 0 ? "Throughput cap removed"
+                           : "Throughput cap set",
+                    {{"connector", c.name()},
+                     {"events_per_second", std::to_string(n)}});
+          Reply(res, 200, ThrottleJson(c));
+        }));
   s.Get("/__sim/thread-dump",
         [this](const httplib::Request&, httplib::Response& res) {
           res.set_content(worker_.ThreadDump(), "text/plain");

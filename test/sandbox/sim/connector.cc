@@ -25,6 +25,7 @@ Connector::Connector(ConnectorSpec spec,
                      Clock::time_point assigned_at)
     : spec_(std::move(spec)),
       settings_(std::move(settings)),
+      throttle_(spec_.max_events_per_second),
       assigned_at_(assigned_at) {
   const size_t n = static_cast<size_t>(configured_tasks());
   task_restarting_.assign(n, false);

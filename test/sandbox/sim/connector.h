@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "offset_store.h"
+#include "rate_limiter.h"
 #include "sim_config.h"
 #include "streaming_task.h"
 
@@ -94,9 +95,15 @@ class Connector {
   std::set<std::string> Topics() const;
   void ResetTopics();
 
+  // The streaming task's throughput cap; outlives every task of this
+  // connector (a restart keeps the rate).
+  RateLimiter& throttle() { return throttle_; }
+  const RateLimiter& throttle() const { return throttle_; }
+
  private:
   const ConnectorSpec spec_;
   const std::optional<DebeziumSettings> settings_;
+  RateLimiter throttle_;
 
   mutable std::mutex mu_;
   Clock::time_point assigned_at_;

@@ -1,5 +1,10 @@
 #include "kafka_producer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <stdexcept>
 
 namespace cdc::sim {
@@ -48,9 +53,33 @@ void KafkaProducer::OnLog(const rd_kafka_t* rk, int level, const char* facility,
   if (self != nullptr) LogKafka(self->log_, level, facility, message);
 }
 
+int KafkaProducer::OnConnect(int sockfd, const struct sockaddr* addr,
+                             int addrlen, const char*, void* opaque) {
+  auto* self = static_cast<KafkaProducer*>(opaque);
+  if (self != nullptr && !self->source_address_.empty() &&
+      addr->sa_family == AF_INET) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = 0;
+    if (inet_pton(AF_INET, self->source_address_.c_str(), &local.sin_addr) !=
+            1 ||
+        bind(sockfd, reinterpret_cast<const sockaddr*>(&local),
+             sizeof(local)) != 0) {
+      return errno != 0 ? errno : EINVAL;
+    }
+  }
+  // librdkafka's socket is non-blocking: EINPROGRESS is success here.
+  if (connect(sockfd, addr, static_cast<socklen_t>(addrlen)) != 0 &&
+      errno != EINPROGRESS) {
+    return errno;
+  }
+  return 0;
+}
+
 KafkaProducer::KafkaProducer(const std::string& bootstrap_servers,
-                             cdc::Logger& log)
-    : log_(log) {
+                             cdc::Logger& log,
+                             const std::string& source_address)
+    : log_(log), source_address_(source_address) {
   KafkaConf conf(rd_kafka_conf_new());
   Set(conf.get(), "bootstrap.servers", bootstrap_servers);
   Set(conf.get(), "client.id", "cdc-sim");
@@ -64,6 +93,9 @@ KafkaProducer::KafkaProducer(const std::string& bootstrap_servers,
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaProducer::OnDelivery);
   rd_kafka_conf_set_log_cb(conf.get(), &KafkaProducer::OnLog);
+  if (!source_address_.empty()) {
+    rd_kafka_conf_set_connect_cb(conf.get(), &KafkaProducer::OnConnect);
+  }
   char err[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
   if (!rk_) throw std::runtime_error(std::string("kafka producer: ") + err);

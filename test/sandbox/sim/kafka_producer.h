@@ -34,7 +34,11 @@ void RouteKafkaLogs(rd_kafka_conf_t* conf, cdc::Logger* log);
 class KafkaProducer {
  public:
   // Throws std::runtime_error when librdkafka rejects the configuration.
-  KafkaProducer(const std::string& bootstrap_servers, cdc::Logger& log);
+  // `source_address` (an IPv4 literal, e.g. 127.0.0.2): every broker
+  // connection is bound to it, so a firewall rule on that source address
+  // cuts this producer's Kafka traffic alone; "" = the kernel's choice.
+  KafkaProducer(const std::string& bootstrap_servers, cdc::Logger& log,
+                const std::string& source_address = "");
   ~KafkaProducer();
   KafkaProducer(const KafkaProducer&) = delete;
   KafkaProducer& operator=(const KafkaProducer&) = delete;
@@ -59,8 +63,11 @@ class KafkaProducer {
                          void* opaque);
   static void OnLog(const rd_kafka_t* rk, int level, const char* facility,
                     const char* message);
+  static int OnConnect(int sockfd, const struct sockaddr* addr, int addrlen,
+                       const char* id, void* opaque);
 
   cdc::Logger& log_;
+  std::string source_address_;
   KafkaHandle rk_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> delivery_failures_{0};

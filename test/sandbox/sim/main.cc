@@ -79,9 +79,13 @@ int Run(const cdc::sim::SimConfig& config, const sigset_t& signals) {
             {"connectors", std::to_string(config.connectors.size())},
             {"streaming", std::to_string(streaming)},
             {"kafka", config.bootstrap_servers},
+            {"kafka_source_address", config.kafka_source_address.empty()
+                                         ? std::string("any")
+                                         : config.kafka_source_address},
             {"offsets_topic", config.offsets_topic}});
 
-  KafkaProducer producer(config.bootstrap_servers, log);
+  KafkaProducer producer(config.bootstrap_servers, log,
+                         config.kafka_source_address);
   OffsetStore store(producer, config.bootstrap_servers, config.offsets_topic,
                     log);
   std::string error;

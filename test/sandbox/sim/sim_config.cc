@@ -1,5 +1,7 @@
 #include "sim_config.h"
 
+#include <arpa/inet.h>
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -129,7 +131,7 @@ void ParseSim(const YAML::Node& node, const std::string& where,
   RequireMap(node, where);
   CheckKeys(node, where,
             {"tls_version", "password_file", "on_reset", "rest_only", "chaos",
-             "tasks"});
+             "tasks", "max_events_per_second"});
   if (node["tls_version"]) {
     spec->tls_version = Scalar(node["tls_version"], where + ".tls_version");
     if (spec->tls_version != "TLSv1.2" && spec->tls_version != "TLSv1.3") {
@@ -154,6 +156,12 @@ void ParseSim(const YAML::Node& node, const std::string& where,
     spec->rest_only = Bool(node["rest_only"], where + ".rest_only");
   }
   if (node["chaos"]) ParseChaos(node["chaos"], where + ".chaos", &spec->chaos);
+  if (node["max_events_per_second"]) {
+    spec->max_events_per_second = static_cast<uint64_t>(
+        Integer(Scalar(node["max_events_per_second"],
+                       where + ".max_events_per_second"),
+                where + ".max_events_per_second", 0, kMaxEventsPerSecond));
+  }
   if (node["tasks"]) {
     spec->task_count = static_cast<int>(Integer(
         Scalar(node["tasks"], where + ".tasks"), where + ".tasks", 1, 64));
@@ -330,7 +338,19 @@ SimConfig ParseSimConfig(const std::string& yaml_text) {
   if (!root["kafka"]) throw ConfigError("kafka.bootstrap_servers: required");
   {
     const auto kafka = RequireMap(root["kafka"], "kafka");
-    CheckKeys(kafka, "kafka", {"bootstrap_servers"});
+    CheckKeys(kafka, "kafka", {"bootstrap_servers", "source_address"});
+    if (kafka["source_address"]) {
+      c.kafka_source_address =
+          Scalar(kafka["source_address"], "kafka.source_address");
+      in_addr a{};
+      if (c.kafka_source_address.rfind("127.", 0) != 0 ||
+          inet_pton(AF_INET, c.kafka_source_address.c_str(), &a) != 1) {
+        throw ConfigError(
+            "kafka.source_address: must be an IPv4 loopback address like "
+            "127.0.0.2, got \"" +
+            c.kafka_source_address + "\"");
+      }
+    }
     if (!kafka["bootstrap_servers"]) {
       throw ConfigError("kafka.bootstrap_servers: required");
     }

@@ -42,6 +42,10 @@ struct ConnectorSpec {
   OnReset on_reset = OnReset::kReconnect;
   bool rest_only = false;  // appears in REST only: no threads, no stream
   ChaosSpec chaos;
+  // Throughput cap of the streaming task (binlog events per second; a rows
+  // event counts one per row of a captured table); 0 = unlimited. Settable
+  // at runtime: PUT /__sim/connectors/{n}/throttle?events_per_second=N.
+  uint64_t max_events_per_second = 0;
   int task_count = 1;  // REST-only connectors may show several tasks
 
   // The value of a config key, or nullptr.
@@ -54,12 +58,19 @@ struct SimConfig {
   int rest_port = 0;
   std::string worker_id = "127.0.0.1:8083";
   std::string bootstrap_servers;
+  // kafka.source_address: the producer's connections to the brokers are
+  // bound to this loopback address (e.g. 127.0.0.2), so that the sandbox can
+  // cut the connectors' Kafka traffic alone. "" = not bound.
+  std::string kafka_source_address;
   std::string offsets_topic = "connect-offsets";
   std::chrono::milliseconds offset_flush_interval{60000};  // Connect's default
   std::string log_file;                                    // "" = stderr
   std::string log_level = "info";
   std::vector<ConnectorSpec> connectors;
 };
+
+// The highest throughput cap accepted (config and REST).
+inline constexpr long long kMaxEventsPerSecond = 10000000;
 
 // Parses and validates; throws ConfigError.
 SimConfig ParseSimConfig(const std::string& yaml_text);

@@ -4,13 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "connect_rest.h"
 #include "debezium_event.h"
+#include "rate_limiter.h"
 #include "row_decoder.h"
 #include "sim_config.h"
 #include "thread_dump.h"
@@ -462,6 +466,87 @@ TEST(ThreadDump, BlockedReaderLooksLikeTheFieldDumps) {
   EXPECT_EQ(
       trace.rfind("org.apache.kafka.connect.errors.ConnectException: ", 0), 0u);
   EXPECT_NE(trace.find("\nCaused by: java.io.EOFException"), std::string::npos);
+}
+
+TEST(SimConfig, MaxEventsPerSecondIsAPerConnectorCap) {
+  const auto c = ParseSimConfig(
+      Minimal("  - name: a\n    sim: {max_events_per_second: 500}\n"
+              "  - name: b\n"));
+  EXPECT_EQ(c.connectors[0].max_events_per_second, 500u);
+  EXPECT_EQ(c.connectors[1].max_events_per_second, 0u);
+  EXPECT_NE(
+      ConfigError(Minimal("  - name: a\n    sim: {max_events_per_second: -1}\n"))
+          .find("connectors[0].sim.max_events_per_second"),
+      std::string::npos);
+}
+
+TEST(SimConfig, KafkaSourceAddressMustBeLoopback) {
+  const auto c = ParseSimConfig(
+      "kafka: {bootstrap_servers: \"127.0.0.1:9092\", source_address: "
+      "127.0.0.2}\nconnectors: []\n");
+  EXPECT_EQ(c.kafka_source_address, "127.0.0.2");
+  EXPECT_NE(ConfigError("kafka: {bootstrap_servers: x, source_address: "
+                        "10.0.0.1}\nconnectors: []\n")
+                .find("kafka.source_address: must be an IPv4 loopback"),
+            std::string::npos);
+}
+
+// Elapsed seconds for `n` single-event Acquire() calls.
+double TimeToPass(RateLimiter& limiter, int n) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(limiter.Acquire(1, [] { return false; }));
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       start)
+      .count();
+}
+
+TEST(RateLimiter, PacesEventsAtTheConfiguredRate) {
+  RateLimiter limiter(200);
+  // 101 events at 200/s: ~0.5 s (up to 20 ms of credit at the start).
+  const double s = TimeToPass(limiter, 101);
+  EXPECT_GE(s, 0.45);
+  EXPECT_LT(s, 0.9);
+  const auto st = limiter.stats();
+  EXPECT_EQ(st.passed, 101u);
+  EXPECT_GE(st.throttled, 90u);
+  EXPECT_EQ(st.events_per_second, 200u);
+}
+
+TEST(RateLimiter, ZeroIsUnlimitedAndARateChangeWakesAWaiter) {
+  RateLimiter limiter(0);
+  EXPECT_LT(TimeToPass(limiter, 100000), 0.5);
+  limiter.SetRate(1);  // one per second
+  ASSERT_TRUE(limiter.Acquire(1, [] { return false; }));
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    limiter.Acquire(1, [] { return false; });
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(done.load());  // would wait ~0.9 s more
+  limiter.SetRate(0);
+  const auto start = std::chrono::steady_clock::now();
+  waiter.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(300));
+  EXPECT_TRUE(done.load());
+}
+
+TEST(RateLimiter, StoppingEndsAWaitWithinFiftyMilliseconds) {
+  RateLimiter limiter(1);
+  ASSERT_TRUE(limiter.Acquire(1, [] { return false; }));
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(limiter.Acquire(1, [&] { return stop.load(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(400));
+  stopper.join();
 }
 
 }  // namespace

@@ -135,6 +135,11 @@ bool StreamingTask::Sleep(std::chrono::milliseconds d) {
   return !stopping();
 }
 
+bool StreamingTask::Throttle(uint64_t n) {
+  if (ctx_.throttle == nullptr) return !stopping();
+  return ctx_.throttle->Acquire(n, [this] { return stopping(); });
+}
+
 void StreamingTask::WaitWhilePausedOrStalled() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -255,6 +260,7 @@ bool StreamingTask::HandleRows(const MARIADB_RPL_EVENT& ev, uint64_t event_pos,
   if (skip_events_ > 0) {  // already delivered before the restart
     --skip_events_;
     finish_event();
+    Throttle(1);
     return true;
   }
   auto it = table_maps_.find(ev.event.rows.table_id);
@@ -267,6 +273,7 @@ bool StreamingTask::HandleRows(const MARIADB_RPL_EVENT& ev, uint64_t event_pos,
   if (!settings_.IncludesTable(map.db, map.table)) {
     skip_rows_ = 0;
     finish_event();
+    Throttle(1);
     return true;
   }
   const TableSchema* schema = schema_cache_.Lookup(map, error);
@@ -286,6 +293,8 @@ bool StreamingTask::HandleRows(const MARIADB_RPL_EVENT& ev, uint64_t event_pos,
       rows_done_in_event_ = i + 1;
       continue;
     }
+    // The cap counts change events: one per captured row.
+    if (!Throttle(1)) return true;  // stopping
     SourceInfo src;
     src.ts_ms = ts_sec * 1000;
     src.db = map.db;
@@ -506,6 +515,8 @@ void StreamingTask::ReaderLoop() {
       }
       WaitWhilePausedOrStalled();  // a paused/stalled task holds the event
       if (stopping()) break;
+      // Rows events are charged per row in HandleRows.
+      if (!IsRowsEvent(ev->event_type) && !Throttle(1)) break;
       if (!Process(*ev, &error)) {
         if (stopping()) break;
         ctx_.log.Error("Error processing binlog event",

@@ -25,6 +25,7 @@
 #include "kafka_producer.h"
 #include "mysql_session.h"
 #include "offset_store.h"
+#include "rate_limiter.h"
 #include "row_decoder.h"
 #include "sim_config.h"
 
@@ -62,6 +63,7 @@ struct TaskSnapshot {
 struct TaskContext {
   KafkaProducer& producer;
   cdc::Logger& log;
+  RateLimiter* throttle = nullptr;  // the connector's; null = unlimited
 };
 
 // Public methods are thread-safe. Start() once; Stop() joins both threads
@@ -100,6 +102,10 @@ class StreamingTask {
   SourceOffset CurrentOffset(int64_t event_ts_sec) const;
   void Fail(std::string trace, const std::string& why);
   bool Sleep(std::chrono::milliseconds d);  // false when stopping
+  // Waits for the throughput cap to let `n` events pass (the next binlog
+  // event stays unread meanwhile: the backlog stays on the server). False
+  // when stopping.
+  bool Throttle(uint64_t n);
   void WaitWhilePausedOrStalled();
 
   // Aux thread: heartbeat.action.query and the chaos stall dice.

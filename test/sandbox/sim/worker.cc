@@ -97,7 +97,7 @@ void Worker::StartTask(Connector& c) {
                                : std::string("none (schema_only: end of "
                                              "binlog)")}});
   auto task = std::make_unique<StreamingTask>(
-      c.spec(), *c.settings(), TaskContext{producer_, log_}, offset);
+      c.spec(), *c.settings(), TaskContext{producer_, log_, &c.throttle()}, offset);
   if (c.target() == TargetState::kPaused) task->SetPaused(true);
   task->Start();
   c.InstallTask(std::move(task));
