@@ -17,8 +17,14 @@
 #        severity in exp_labels and summary, description, runbook_url in exp_annotations) and
 #        at least one case where it does not fire (empty exp_alerts); test cases name no alert
 #        that does not exist.
+#   4. the Alertmanager inhibition rules (alerts/alertmanager-inhibit.yml): only the key
+#      inhibit_rules; every alert name in their matchers is an alert of the rules file;
+#      deploy/compose/alertmanager/alertmanager.yml carries the same list; amtool check-config
+#      accepts both (the file merged into a minimal route); and alerts/tests/inhibit_test.py,
+#      which runs them in a real Alertmanager, passes.
 # Runs from the repository root (or CDC_ALERTS_ROOT, a copy of the tree, to try broken rules).
-# Needs promtool (Debian package prometheus) and python3 with PyYAML (python3-yaml).
+# Needs promtool (Debian package prometheus), amtool and prometheus-alertmanager (Debian package
+# prometheus-alertmanager) and python3 with PyYAML (python3-yaml).
 # Exits 0 on success, 1 with a message per problem otherwise.
 set -euo pipefail
 
@@ -29,11 +35,17 @@ cd "$root"
 rules=alerts/cdc-sentinel.rules.yml
 tests=alerts/tests/cdc-sentinel.test.yml
 runbooks=docs/runbooks.md
+inhibit=alerts/alertmanager-inhibit.yml
+compose_am=deploy/compose/alertmanager/alertmanager.yml
 
 fail() { echo "alerts_test: FAIL: $*" >&2; exit 1; }
 
 command -v promtool >/dev/null 2>&1 ||
   fail "promtool not found (Debian package prometheus; scripts/deps.sh installs it)"
+command -v amtool >/dev/null 2>&1 ||
+  fail "amtool not found (Debian package prometheus-alertmanager; scripts/deps.sh installs it)"
+command -v prometheus-alertmanager >/dev/null 2>&1 ||
+  fail "prometheus-alertmanager not found (Debian package prometheus-alertmanager; scripts/deps.sh installs it)"
 py=""
 for cand in python3 /usr/bin/python3; do
   if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import yaml' >/dev/null 2>&1; then
@@ -42,7 +54,7 @@ for cand in python3 /usr/bin/python3; do
   fi
 done
 [ -n "$py" ] || fail "python3 with PyYAML not found (Debian package python3-yaml)"
-for f in "$rules" "$tests" "$runbooks"; do
+for f in "$rules" "$tests" "$runbooks" "$inhibit" "$compose_am"; do
   [ -f "$f" ] || fail "missing $root/$f"
 done
 
@@ -241,4 +253,46 @@ print(f"alerts_test: {len(alerts)} alerts OK "
       f"({sum(firing.values())} firing and {sum(quiet.values())} non-firing cases, "
       f"{n_cases} in all)")
 PY
+echo "== alertmanager inhibitions $inhibit"
+"$py" - "$rules" "$inhibit" "$compose_am" <<'PY'
+import re
+import sys
+
+import yaml
+
+rules_path, inhibit_path, compose_path = sys.argv[1:4]
+problems = []
+with open(rules_path, encoding="utf-8") as f:
+    alerts = {r["alert"] for g in yaml.safe_load(f)["groups"] for r in g["rules"] if "alert" in r}
+with open(inhibit_path, encoding="utf-8") as f:
+    inhibit = yaml.safe_load(f)
+if not isinstance(inhibit, dict) or set(inhibit) != {"inhibit_rules"}:
+    problems.append(f"{inhibit_path}: must hold the single key inhibit_rules")
+else:
+    for i, rule in enumerate(inhibit["inhibit_rules"], 1):
+        for side in ("source_matchers", "target_matchers"):
+            for m in rule.get(side) or []:
+                for name in re.findall(r"Cdc[A-Za-z0-9]+", m):
+                    if name not in alerts:
+                        problems.append(f"{inhibit_path}: rule {i} {side} names {name}, "
+                                        f"which is not an alert of {rules_path}")
+        if not rule.get("equal"):
+            problems.append(f"{inhibit_path}: rule {i} has no equal: labels")
+    with open(compose_path, encoding="utf-8") as f:
+        compose = yaml.safe_load(f)
+    if compose.get("inhibit_rules") != inhibit["inhibit_rules"]:
+        problems.append(f"{compose_path}: inhibit_rules differ from {inhibit_path} "
+                        f"(copy them from its inhibit_rules: line)")
+for p in problems:
+    print(f"alerts_test: FAIL: {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+tmp_am=$(mktemp -d)
+trap 'rm -rf "$tmp_am"' EXIT
+printf 'route:\n  receiver: none\nreceivers:\n  - name: none\n' > "$tmp_am/alertmanager.yml"
+cat "$inhibit" >> "$tmp_am/alertmanager.yml"
+amtool check-config "$tmp_am/alertmanager.yml" || fail "amtool check-config $inhibit (merged into a minimal route)"
+amtool check-config "$compose_am" || fail "amtool check-config $compose_am"
+"$py" alerts/tests/inhibit_test.py || fail "alerts/tests/inhibit_test.py"
+
 echo "alerts_test: PASS"
