@@ -21,11 +21,12 @@
 # ---- build --------------------------------------------------------------------------------------
 FROM debian:12 AS build
 # The build packages of scripts/deps.sh, without the test-only ones (gtest, gmock).
+# libboost-dev is header-only here (Beast/Asio): nothing of it in the runtime stage.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates g++ make cmake pkg-config \
       prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev \
-      default-libmysqlclient-dev libssl-dev zlib1g-dev \
+      default-libmysqlclient-dev libssl-dev zlib1g-dev libboost-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

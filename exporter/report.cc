@@ -1,7 +1,6 @@
 #include "exporter/report.h"
 
-#include <httplib.h>
-
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -11,27 +10,38 @@
 
 #include "cdc/common/duration.h"
 #include "config/url.h"
+#include "probes/connect_client.h"
+#include "probes/upstream_http.h"
 
 namespace cdc {
 namespace {
 
 using nlohmann::json;
 
-// Runs an instant query; returns (labels, value) per series.
+// Runs an instant query, bounded as every upstream request (head, body and
+// the whole exchange within `timeout`); returns (labels, value) per series.
 std::vector<std::pair<std::map<std::string, std::string>, double>> Query(
-    httplib::Client& cli, const std::string& base, const std::string& promql) {
-  auto res =
-      cli.Post(base + "/api/v1/query", httplib::Params{{"query", promql}});
-  if (!res) {
-    throw std::runtime_error("cannot reach Prometheus: " +
-                             httplib::to_string(res.error()));
+    upstream::HttpClient& cli, std::chrono::seconds timeout,
+    const std::string& promql) {
+  upstream::HttpRequest req;
+  req.method = "POST";
+  req.target = "/api/v1/query";
+  req.headers = {{"Accept", "application/json"},
+                 {"Content-Type", "application/x-www-form-urlencoded"}};
+  // Percent-encoding every reserved byte is valid form encoding.
+  req.body = "query=" + connect::EncodePathSegment(promql);
+  const upstream::HttpResult res =
+      cli.Send(req, std::chrono::steady_clock::now() + timeout);
+  if (!res.ok) {
+    throw std::runtime_error("cannot query Prometheus at " + cli.Origin() +
+                             ": " + res.error);
   }
-  auto j = json::parse(res->body, nullptr, false);
-  if (res->status != 200 || !j.is_object() ||
+  auto j = json::parse(res.body, nullptr, false);
+  if (res.status != 200 || !j.is_object() ||
       j.value("status", "") != "success") {
     std::string why = j.is_object() ? j.value("error", "") : "";
     throw std::runtime_error("Prometheus answered HTTP " +
-                             std::to_string(res->status) + " to " + promql +
+                             std::to_string(res.status) + " to " + promql +
                              (why.empty() ? "" : ": " + why));
   }
   std::vector<std::pair<std::map<std::string, std::string>, double>> out;
@@ -93,9 +103,12 @@ Report BuildReport(const std::string& prometheus_url, const std::string& range,
   if (!ParseDuration(range)) {
     throw std::runtime_error("--range " + range + ": not a duration (e.g. 1h)");
   }
-  httplib::Client cli(url->SchemeHostPort());
-  cli.set_connection_timeout(timeout_seconds, 0);
-  cli.set_read_timeout(timeout_seconds, 0);
+  upstream::HttpEndpoint endpoint;
+  endpoint.url = *url;  // https: verified against the system trust store
+  upstream::HttpLimits limits;
+  limits.max_body_bytes = kReportMaxResponseBytes;
+  upstream::HttpClient cli(endpoint, limits);
+  const std::chrono::seconds timeout(timeout_seconds);
   Report report;
   report.range = range;
   const std::string probes =
@@ -121,19 +134,19 @@ Report BuildReport(const std::string& prometheus_url, const std::string& range,
       return r;
     };
     for (auto& [l, v] :
-         Query(cli, url->base_path, "sum by (" + by + ") (" + probes + ")"))
+         Query(cli, timeout, "sum by (" + by + ") (" + probes + ")"))
       row(l).checks = v;
     for (auto& [l, v] :
-         Query(cli, url->base_path, "sum by (" + by + ") (" + misses + ")"))
+         Query(cli, timeout, "sum by (" + by + ") (" + misses + ")"))
       row(l).failures = v;
     for (auto& [l, v] :
-         Query(cli, url->base_path,
+         Query(cli, timeout,
                "sum by (" + by +
                    ") (increase(cdc_cohort_failures_total{kind=\"solo\"}[" +
                    range + "]))"))
       row(l).solo = v;
     for (auto& [l, v] :
-         Query(cli, url->base_path,
+         Query(cli, timeout,
                "sum by (" + by +
                    ") (increase(cdc_cohort_failures_total{kind=\"shared\"}[" +
                    range + "]))"))
@@ -141,7 +154,7 @@ Report BuildReport(const std::string& prometheus_url, const std::string& range,
     for (const auto& [q, field] :
          {std::pair<const char*, int>{"0.5", 0}, {"0.95", 1}, {"0.99", 2}}) {
       for (auto& [l, v] :
-           Query(cli, url->base_path,
+           Query(cli, timeout,
                  "histogram_quantile(" + std::string(q) + ", sum by (" + by +
                      ", le) (" + buckets + "))")) {
         ReportRow& r = row(l);
@@ -214,10 +227,11 @@ int RunReportCommand(int argc, const char* const* argv) {
     if (a == "-h" || a == "--help") {
       std::cout
           << "usage: cdc-sentinel report --prometheus URL [--range 1h] "
-             "[--format table|json]\n\nPrints marker checks, failures, "
-             "failure rate, solo and shared failures and delivery latency "
-             "percentiles per TLS version and per connector, from the "
-             "Prometheus that scrapes cdc-sentinel.\n";
+             "[--format table|json] [--timeout 30]\n\nPrints marker checks, "
+             "failures, failure rate, solo and shared failures and delivery "
+             "latency percentiles per TLS version and per connector, from the "
+             "Prometheus that scrapes cdc-sentinel. --timeout: seconds each "
+             "query may take, from connect to last byte.\n";
       return 0;
     } else if (a == "--prometheus") {
       prometheus = v;

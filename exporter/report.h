@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,8 +26,15 @@ struct Report {
   std::vector<ReportRow> by_connector;
 };
 
+// The most a Prometheus answer to one of the report's queries may take
+// (the series are per connector and TLS version: well under 1 MiB at 1,000
+// connectors). Its head may take upstream::kMaxHeadBytes.
+inline constexpr std::size_t kReportMaxResponseBytes = 64 * 1024 * 1024;
+
 // Builds the report from Prometheus' HTTP API (instant queries over
-// `range`, e.g. "1h"). Throws std::runtime_error with a reason.
+// `range`, e.g. "1h"), each query from connect to last byte within
+// `timeout_seconds`. Throws std::runtime_error with a reason, e.g. an answer
+// over a limit.
 Report BuildReport(const std::string& prometheus_url, const std::string& range,
                    int timeout_seconds);
 

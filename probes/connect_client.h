@@ -1,28 +1,21 @@
 #pragma once
 
 #include <chrono>
-#include <memory>
-#include <mutex>
 #include <string>
 
 #include "config/config.h"
-
-namespace httplib {
-class Client;
-}
+#include "probes/upstream_http.h"
 
 namespace cdc::connect {
 
-struct HttpResult {
-  bool ok = false;  // a complete response arrived (any status)
-  int status = 0;
-  std::string body;
-  std::string error;  // why not ok, for the log: "connection refused", ...
-};
+using HttpResult = upstream::HttpResult;
 
 // A client for one Kafka Connect REST endpoint. Each request runs under an
-// overall deadline and a body size limit, so a slow or endless response
-// cannot hold it. Thread-safe: Cancel() may be called from any thread while
+// overall deadline (connect, TLS handshake, request and response), a limit
+// on the response head (upstream::kMaxHeadBytes) and a limit on the body
+// (the cluster's max_response_bytes), so a slow, endless or flooding
+// response cannot hold it or grow its memory: it fails with an error that
+// names the limit. Thread-safe: Cancel() may be called from any thread while
 // another thread is in a request; requests themselves are serialised.
 class ConnectClient {
  public:
@@ -34,6 +27,7 @@ class ConnectClient {
   // `path` is relative to the cluster URL, e.g. "/connectors?expand=status".
   HttpResult Get(const std::string& path,
                  std::chrono::steady_clock::time_point deadline);
+  // An empty JSON POST (the restart endpoint); bounded as Get().
   HttpResult Post(const std::string& path,
                   std::chrono::steady_clock::time_point deadline);
 
@@ -45,22 +39,12 @@ class ConnectClient {
  private:
   HttpResult Send(const std::string& method, const std::string& path,
                   std::chrono::steady_clock::time_point deadline);
-  std::unique_ptr<httplib::Client> MakeClient(
-      std::chrono::steady_clock::duration budget) const;
-
-  class Watchdog;
 
   const config::ConnectCluster cluster_;
-  const std::unique_ptr<Watchdog> watchdog_;
-  std::mutex request_mu_;  // one request at a time
-  std::mutex active_mu_;   // guards active_ and cancelled_
-  httplib::Client* active_ = nullptr;
-  bool cancelled_ = false;
+  upstream::HttpClient http_;
 };
 
-// Every setting of a Connect cluster, as one string (for Probe::
-// Fingerprint). Holds the password: never log or export it.
-std::string ConnectClusterFingerprint(const config::ConnectCluster& c);
+
 
 // Percent-encodes a path segment (connector names may hold any character).
 std::string EncodePathSegment(const std::string& s);

@@ -23,15 +23,6 @@ std::optional<std::string> SqlResult::Get(std::size_t i,
   return rows[i][static_cast<std::size_t>(it - columns.begin())];
 }
 
-std::string SourceFingerprint(const config::Source& s) {
-  return s.name + "|" + s.host + ":" + std::to_string(s.port) + "|" + s.user +
-         "|" + s.password.value + "|" + s.tls.mode + "|" + s.tls.ca_file + "|" +
-         s.tls.cert_file + "|" + s.tls.key_file + "|" + s.canary.database +
-         "." + s.canary.table + "|" + (s.canary.create ? "create" : "") + "|" +
-         std::to_string(s.interval.count()) + "|" +
-         std::to_string(s.timeout.count());
-}
-
 std::string QuoteIdentifier(const std::string& name) {
   std::string out = "`";
   for (char c : name) {

@@ -71,11 +71,6 @@ class MysqlSession {
   std::map<std::string, MysqlStmt> statements_;
 };
 
-// Every setting of a source, as one string: probes on the same source with
-// equal fingerprints need no restart on reload. Holds the password: never
-// log or export it.
-std::string SourceFingerprint(const config::Source& source);
-
 // Escapes and quotes an SQL identifier (db, table) for MySQL: `name`.
 std::string QuoteIdentifier(const std::string& name);
 

@@ -697,6 +697,21 @@ TEST_F(ConnectRestProbeTest, BodyUnderTheLimitIsAccepted) {
   EXPECT_EQ(accepted.Connectors().size(), 50u);
 }
 
+// A Connect REST that never ends its response head (issue #19): the probe
+// fails with an error naming the head limit, long before its deadline.
+TEST_F(ConnectRestProbeTest, EndlessResponseHeadFailsNamingTheLimit) {
+  auto hostile = testing::HostileUpstream::EndlessHead();
+  ConnectRestProbe probe(ClusterFor(hostile->Url(), 5s), log_);
+  const auto start = Clock::now();
+  ProbeOutcome out = RunOnce(probe);
+  EXPECT_FALSE(out.success);
+  EXPECT_THAT(out.error, AllOf(HasSubstr("GET /connectors"),
+                               HasSubstr("response head over 64 KiB from " +
+                                         hostile->Url())));
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(Series(probe).at(UpKey()), 0);
+}
+
 // A port on which nothing accepts: bound but not listening, so that no other
 // process can take it while the test runs.
 class ClosedPort {

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace cdc::testing {
@@ -455,6 +456,155 @@ void SlowHeadersServer::Trickle(int fd) {
     }
     if (WaitStopping(interval_)) return;
   }
+}
+
+namespace {
+
+// A block of `unit` repeated up to about 64 KiB, so that the flood is sent in
+// large writes.
+std::string Block(const std::string& unit) {
+  std::string b;
+  if (unit.empty()) return b;
+  while (b.size() + unit.size() <= 64 * 1024 || b.empty()) b += unit;
+  return b;
+}
+
+}  // namespace
+
+HostileUpstream::HostileUpstream(std::string prefix, std::string repeat)
+    : prefix_(std::move(prefix)), repeat_(Block(repeat)) {
+  std::signal(SIGPIPE, SIG_IGN);
+  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (listen_fd_ < 0 ||
+      bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      listen(listen_fd_, 8) != 0 ||
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (listen_fd_ >= 0) close(listen_fd_);
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { Serve(); });
+}
+
+HostileUpstream::~HostileUpstream() { Stop(); }
+
+std::string HostileUpstream::Url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+std::vector<std::string> HostileUpstream::Requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_;
+}
+
+std::size_t HostileUpstream::BytesSent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_sent_;
+}
+
+void HostileUpstream::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  close(listen_fd_);
+}
+
+bool HostileUpstream::Stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+void HostileUpstream::Serve() {
+  while (!Stopping()) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0) continue;
+    const int fd = accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) continue;
+    Flood(fd);
+    close(fd);
+  }
+}
+
+void HostileUpstream::Flood(int fd) {
+  // Read the request head (bounded), then send until the client hangs up.
+  std::string request;
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (request.find("\r\n\r\n") == std::string::npos &&
+         request.size() < 64 * 1024 &&
+         std::chrono::steady_clock::now() < give_up) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return;
+    request.append(buf, static_cast<std::size_t>(n));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(request.substr(0, request.find(" HTTP/")));
+  }
+  std::string_view out = prefix_;
+  while (!Stopping()) {
+    if (out.empty()) out = repeat_;
+    if (out.empty()) {  // nothing more to send: wait for the client to go
+      pollfd p{fd, POLLIN, 0};
+      char c;
+      if (poll(&p, 1, 10) > 0 && recv(fd, &c, 1, 0) <= 0) return;
+      continue;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, 10) <= 0) continue;
+    const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;  // the client hung up
+    out.remove_prefix(static_cast<std::size_t>(n));
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_sent_ += static_cast<std::size_t>(n);
+  }
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessHead() {
+  return std::make_unique<HostileUpstream>(
+      "HTTP/1.1 200 OK\r\n", "X-a: " + std::string(93, 'b') + "\r\n");
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessHeaderLine() {
+  return std::make_unique<HostileUpstream>(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-a: ",
+      std::string(1024, 'b'));
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessStatusLine() {
+  return std::make_unique<HostileUpstream>("HTTP/1.1 200 ",
+                                           std::string(1024, 'O'));
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessChunkedBody() {
+  return std::make_unique<HostileUpstream>(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n1\r\n[\r\n",
+      "400\r\n" + std::string(1024, ' ') + "\r\n");
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessBody() {
+  return std::make_unique<HostileUpstream>(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\n\r\n[",
+      std::string(1024, ' '));
+}
+
+std::unique_ptr<HostileUpstream> HostileUpstream::EndlessTrailers() {
+  return std::make_unique<HostileUpstream>(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n",
+      "X-t: " + std::string(93, 'b') + "\r\n");
 }
 
 }  // namespace cdc::testing

@@ -155,4 +155,53 @@ class SlowHeadersServer {
   std::thread thread_;
 };
 
+// A raw TCP listener on 127.0.0.1 that plays a hostile upstream: it reads
+// each request head (bounded), then sends `prefix` and `repeat` over and over,
+// as fast as the client reads, until the client hangs up or Stop(): a
+// response head, status line, chunk framing or body that never ends. Serves
+// one connection at a time. Thread-safe.
+class HostileUpstream {
+ public:
+  HostileUpstream(std::string prefix, std::string repeat);
+  ~HostileUpstream();
+  HostileUpstream(const HostileUpstream&) = delete;
+  HostileUpstream& operator=(const HostileUpstream&) = delete;
+
+  std::string Url() const;
+  // "POST /connectors/x/restart?..." per request, in arrival order.
+  std::vector<std::string> Requests() const;
+  // Bytes sent so far, over all connections.
+  std::size_t BytesSent() const;
+  // Ends the connection in progress and the listener. Idempotent.
+  void Stop();
+
+  // "HTTP/1.1 200 OK\r\n" then header lines ("X-a: bbb...\r\n") forever.
+  static std::unique_ptr<HostileUpstream> EndlessHead();
+  // A header field whose value never ends (no line end at all).
+  static std::unique_ptr<HostileUpstream> EndlessHeaderLine();
+  // A status line that never ends.
+  static std::unique_ptr<HostileUpstream> EndlessStatusLine();
+  // A complete head (chunked), then body chunks forever.
+  static std::unique_ptr<HostileUpstream> EndlessChunkedBody();
+  // A complete head without a length (read to the end), then body forever.
+  static std::unique_ptr<HostileUpstream> EndlessBody();
+  // A complete chunked head and last chunk, then trailer fields forever.
+  static std::unique_ptr<HostileUpstream> EndlessTrailers();
+
+ private:
+  void Serve();
+  void Flood(int fd);
+  bool Stopping() const;
+
+  const std::string prefix_;
+  const std::string repeat_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  mutable std::mutex mu_;  // guards the fields below
+  bool stopping_ = false;
+  std::size_t bytes_sent_ = 0;
+  std::vector<std::string> requests_;
+  std::thread thread_;
+};
+
 }  // namespace cdc::testing
