@@ -25,7 +25,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates g++ make cmake pkg-config \
       prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev \
-      default-libmysqlclient-dev libssl-dev zlib1g-dev \
+      default-libmysqlclient-dev libssl-dev zlib1g-dev libboost-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -99,27 +99,18 @@ std::optional<std::string> Gzip(std::string_view in) {
   return out;
 }
 
-void SetLargeBody(const httplib::Request& req, httplib::Response& res,
-                  std::string body, const std::string& content_type) {
-  res.set_header("Vary", "Accept-Encoding");
-  if (body.empty()) {
-    res.set_content("", content_type);
-    return;
-  }
-  if (AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
+EncodedBody EncodeLargeBody(std::string body,
+                            std::string_view accept_encoding) {
+  EncodedBody out;
+  if (!body.empty() && AcceptsGzip(accept_encoding)) {
     if (auto gz = Gzip(body)) {
-      body = std::move(*gz);
-      res.set_header("Content-Encoding", "gzip");
+      out.body = std::move(*gz);
+      out.gzip = true;
+      return out;
     }
   }
-  // A content provider of known length is sent as it is: cpp-httplib
-  // compresses only bodies set directly and chunked providers.
-  auto shared = std::make_shared<const std::string>(std::move(body));
-  res.set_content_provider(shared->size(), content_type,
-                           [shared](std::size_t offset, std::size_t length,
-                                    httplib::DataSink& sink) {
-                             return sink.write(shared->data() + offset, length);
-                           });
+  out.body = std::move(body);
+  return out;
 }
 
 }  // namespace cdc

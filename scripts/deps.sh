@@ -5,7 +5,8 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git
   prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev
-  default-libmysqlclient-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev)
+  default-libmysqlclient-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  libboost-dev)  # Boost.Beast + Asio (header-only): the HTTP front (docs/security.md)
 # Real servers and tools the tests and the sandbox run: MariaDB, Prometheus' promtool, kcat, openssl.
 TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3 python3-yaml chromium
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)
