@@ -55,8 +55,11 @@ using ErrorCode = beast::error_code;
 // most one of them in bcrypt at a time (BcryptGate).
 constexpr int kIoThreads = 2;
 constexpr int kWorkerThreads = 4;
-// Requests whose credentials wait for the one bcrypt slot; more get 429.
+// Requests whose credentials wait for the one bcrypt slot; more get 429, as
+// do those that waited longer than kAuthQueueWait (their client may well be
+// gone: no bcrypt is spent on it).
 constexpr std::size_t kAuthQueue = 8;
+constexpr auto kAuthQueueWait = std::chrono::seconds(2);
 // A kept-alive connection without a new request is closed after this:
 // Prometheus reconnects for its next scrape, back-to-back requests share one.
 constexpr auto kIdleTimeout = std::chrono::seconds(1);
@@ -294,6 +297,8 @@ class HttpServer::Impl {
   void Dispatch(std::shared_ptr<Session> s, Request req);
   void Authorize(std::shared_ptr<Session> s, Request req);
   void Finish(const std::shared_ptr<Session>& s, Response r);
+  // 429: the password checks are saturated.
+  void TooBusy(const std::shared_ptr<Session>& s);
   Response Handle(const Request& req);
   Response Route(const Request& req);
   Response ReloadEndpoint(const Request& req);
@@ -382,9 +387,6 @@ class HttpServer::Impl::Session
       f(tcp_);
     }
   }
-  bool HeadTimedOut(const ErrorCode& ec) const {
-    return ec == beast::error::timeout || Clock::now() >= head_deadline_;
-  }
 
   // TLS: the TLS state (two 17 KB buffers) is made only once the client
   // sends something; until then a connection holds a socket and this.
@@ -392,6 +394,7 @@ class HttpServer::Impl::Session
     timer_.expires_at(head_deadline_);
     timer_.async_wait([self = shared_from_this()](const ErrorCode& ec) {
       if (ec) return;  // cancelled: the client spoke
+      self->silent_past_deadline_ = true;
       ErrorCode ignored;
       self->tcp_.socket().cancel(ignored);
     });
@@ -460,8 +463,9 @@ class HttpServer::Impl::Session
 
   // A failed head or handshake: counted if it ran out of time, then closed.
   void Fail(const ErrorCode& ec) {
-    const bool quiet = ec == http::error::end_of_stream && buffer_.size() == 0;
-    if (!quiet && HeadTimedOut(ec)) server_.Count(Refusal::kHeadTimeout);
+    if (ec == beast::error::timeout || silent_past_deadline_) {
+      server_.Count(Refusal::kHeadTimeout);
+    }
     Close();
   }
 
@@ -542,6 +546,7 @@ class HttpServer::Impl::Session
   http::response<http::string_body> res_;
   Clock::time_point head_deadline_;
   unsigned version_ = 11;
+  bool silent_past_deadline_ = false;  // TLS: nothing sent by the deadline
   bool keep_alive_ = false;
   bool head_ = false;
 };
@@ -788,18 +793,23 @@ void HttpServer::Impl::Authorize(std::shared_ptr<Session> s, Request req) {
       break;
   }
   auto shared_req = std::make_shared<Request>(std::move(req));
-  const bool queued = bcrypt_.TryRun([this, s, shared_req, auth, pending] {
-    if (auth->Verify(*pending)) return Finish(s, Handle(*shared_req));
-    Count(Refusal::kAuthFailed);
-    Finish(s, Unauthorized());
-  });
-  if (!queued) {
-    Count(Refusal::kTooManyRequests);
-    Response r =
-        Response::Text(429, "Too many authentication attempts; retry later.\n");
-    r.headers.emplace_back("Retry-After", "1");
-    Finish(s, std::move(r));
-  }
+  const auto queued_at = Clock::now();
+  const bool queued =
+      bcrypt_.TryRun([this, s, shared_req, auth, pending, queued_at] {
+        if (Clock::now() - queued_at > kAuthQueueWait) return TooBusy(s);
+        if (auth->Verify(*pending)) return Finish(s, Handle(*shared_req));
+        Count(Refusal::kAuthFailed);
+        Finish(s, Unauthorized());
+      });
+  if (!queued) TooBusy(s);
+}
+
+void HttpServer::Impl::TooBusy(const std::shared_ptr<Session>& s) {
+  Count(Refusal::kTooManyRequests);
+  Response r =
+      Response::Text(429, "Too many authentication attempts; retry later.\n");
+  r.headers.emplace_back("Retry-After", "1");
+  Finish(s, std::move(r));
 }
 
 void HttpServer::Impl::Finish(const std::shared_ptr<Session>& s, Response r) {
