@@ -56,11 +56,10 @@ std::string Usage() {
 namespace {
 
 // One flag's value parser: stores `value` in *out or says why it cannot.
-using FlagSetter = std::function<bool(const std::string& value, Flags* out,
-                                      std::string* why)>;
+using FlagSetter =
+    std::function<bool(const std::string& value, Flags* out, std::string* why)>;
 
-bool NonEmpty(const std::string& value, std::string* target,
-              std::string* why) {
+bool NonEmpty(const std::string& value, std::string* target, std::string* why) {
   if (value.empty()) {
     *why = "must not be empty";
     return false;
@@ -202,8 +201,8 @@ bool ParseFlags(int argc, const char* const* argv, Flags* out,
     }
     std::string why;
     if (!setter->second(value, out, &why)) {
-      *error = "flag --" + name + (why == "must not be empty" ? " " : ": ") +
-               why;
+      *error =
+          "flag --" + name + (why == "must not be empty" ? " " : ": ") + why;
       return false;
     }
   }

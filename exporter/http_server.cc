@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,7 +20,6 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 #include <chrono>
 #include <cstring>
@@ -122,9 +122,7 @@ struct Request {
   Request() = default;
   Request(Request&&) = default;
   Request& operator=(Request&&) = default;
-  ~Request() {
-    std::fill(authorization.begin(), authorization.end(), '\0');
-  }
+  ~Request() { std::fill(authorization.begin(), authorization.end(), '\0'); }
   bool head() const { return method == http::verb::head; }
   bool has_body() const {
     return chunked || (content_length && *content_length > 0);
@@ -348,8 +346,7 @@ class HttpServer::Impl {
 
 // One client connection. Everything but Answer() runs on the connection's
 // strand.
-class HttpServer::Impl::Session
-    : public std::enable_shared_from_this<Session> {
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Impl& server, tcp::socket socket)
       : server_(server),
@@ -400,24 +397,22 @@ class HttpServer::Impl::Session
       ErrorCode ignored;
       self->tcp_.socket().cancel(ignored);
     });
-    tcp_.socket().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this()](const ErrorCode& ec) {
-          self->timer_.cancel();
-          if (ec) return self->Fail(ec);
-          self->Handshake();
-        });
+    tcp_.socket().async_wait(tcp::socket::wait_read,
+                             [self = shared_from_this()](const ErrorCode& ec) {
+                               self->timer_.cancel();
+                               if (ec) return self->Fail(ec);
+                               self->Handshake();
+                             });
   }
 
   void Handshake() {
     tcp_.expires_at(head_deadline_);
     ssl_ = std::make_unique<SslStream>(tcp_, *server_.ssl_ctx_);
-    ssl_->async_handshake(
-        asio::ssl::stream_base::server,
-        [self = shared_from_this()](const ErrorCode& ec) {
-          if (ec) return self->Fail(ec);
-          self->ReadHead();
-        });
+    ssl_->async_handshake(asio::ssl::stream_base::server,
+                          [self = shared_from_this()](const ErrorCode& ec) {
+                            if (ec) return self->Fail(ec);
+                            self->ReadHead();
+                          });
   }
 
   // Reads a request head within the deadline set on tcp_.
@@ -431,12 +426,12 @@ class HttpServer::Impl::Session
   }
 
   void OnHead(const ErrorCode& ec, std::size_t) {
-    if (ec == http::error::header_limit ||
-        ec == http::error::buffer_overflow) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return HeadTooLarge();
     }
-    if (ec && ec.category() == http::make_error_code(http::error::bad_method)
-                                   .category() &&
+    if (ec &&
+        ec.category() ==
+            http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream &&
         ec != http::error::partial_message) {
       Response r = Response::Text(400, "Bad request.\n");
@@ -494,7 +489,8 @@ class HttpServer::Impl::Session
     h += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     h += std::to_string(out_.status);
     h += ' ';
-    const auto reason = http::obsolete_reason(static_cast<http::status>(out_.status));
+    const auto reason =
+        http::obsolete_reason(static_cast<http::status>(out_.status));
     h.append(reason.data(), reason.size());
     h += "\r\nContent-Type: " + out_.content_type +
          "\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY"
@@ -512,9 +508,9 @@ class HttpServer::Impl::Session
       out_.body.clear();
       out_.tail.clear();
     }
-    const std::array<asio::const_buffer, 3> buffers = {
-        asio::buffer(out_head_), asio::buffer(out_.body),
-        asio::buffer(out_.tail)};
+    const std::array<asio::const_buffer, 3> buffers = {asio::buffer(out_head_),
+                                                       asio::buffer(out_.body),
+                                                       asio::buffer(out_.tail)};
     tcp_.expires_after(timeout);
     WithStream([&](auto& stream) {
       asio::async_write(
@@ -772,7 +768,8 @@ void HttpServer::Impl::Count(Refusal r) {
                           Clock::now().time_since_epoch())
                           .count();
   int64_t last = last_limit_warning_.load();
-  if (now - last < 60 || !last_limit_warning_.compare_exchange_strong(last, now)) {
+  if (now - last < 60 ||
+      !last_limit_warning_.compare_exchange_strong(last, now)) {
     return;
   }
   log_.Warn("HTTP server at a limit: refusing clients",
@@ -791,9 +788,10 @@ bool HttpServer::Impl::BeginRequest() {
 }
 
 void HttpServer::Impl::Dispatch(std::shared_ptr<Session> s, Request req) {
-  asio::post(workers_, [this, s = std::move(s), req = std::move(req)]() mutable {
-    Authorize(std::move(s), std::move(req));
-  });
+  asio::post(workers_,
+             [this, s = std::move(s), req = std::move(req)]() mutable {
+               Authorize(std::move(s), std::move(req));
+             });
 }
 
 // On a worker. As Prometheus' exporter-toolkit, every endpoint is protected
@@ -858,14 +856,17 @@ Response HttpServer::Impl::Handle(const Request& req) {
 Response HttpServer::Impl::Route(const Request& req) {
   using Handler = Response (Impl::*)(const Request&);
   static const std::map<std::string_view, Handler> kPages = {
-      {"/", &Impl::StatusPage},         {"/status", &Impl::StatusPage},
-      {"/api/v1/status", &Impl::StatusApi}, {"/metrics", &Impl::MetricsPage},
-      {"/-/healthy", &Impl::Healthy},   {"/-/ready", &Impl::ReadyPage},
+      {"/", &Impl::StatusPage},
+      {"/status", &Impl::StatusPage},
+      {"/api/v1/status", &Impl::StatusApi},
+      {"/metrics", &Impl::MetricsPage},
+      {"/-/healthy", &Impl::Healthy},
+      {"/-/ready", &Impl::ReadyPage},
       {"/-/reload", &Impl::ReloadEndpoint}};
   const auto page = kPages.find(req.path());
   if (page == kPages.end()) return Response::Text(404, "Not found.\n");
-  if (page->second != &Impl::ReloadEndpoint &&
-      req.method != http::verb::get && !req.head()) {
+  if (page->second != &Impl::ReloadEndpoint && req.method != http::verb::get &&
+      !req.head()) {
     Response r = Response::Text(405, "Method not allowed.\n");
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;

@@ -93,7 +93,8 @@ void FitConnectionsToFileLimit(cdc::Logger& log, cdc::HttpLimits* limits) {
   }
   constexpr rlim_t kReserved = 256;
   if (lim.rlim_cur == RLIM_INFINITY ||
-      lim.rlim_cur >= static_cast<rlim_t>(limits->max_connections) + kReserved) {
+      lim.rlim_cur >=
+          static_cast<rlim_t>(limits->max_connections) + kReserved) {
     return;
   }
   const int fit = lim.rlim_cur > 2 * kReserved

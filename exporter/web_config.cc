@@ -74,7 +74,8 @@ using X509Ptr = std::unique_ptr<X509, X509Free>;
 using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackFree>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using X509StorePtr = std::unique_ptr<X509_STORE, X509StoreFree>;
-using X509NameStackPtr = std::unique_ptr<STACK_OF(X509_NAME), X509NameStackFree>;
+using X509NameStackPtr =
+    std::unique_ptr<STACK_OF(X509_NAME), X509NameStackFree>;
 
 BioPtr MemBio(const std::string& s) {
   return BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
@@ -148,9 +149,9 @@ std::shared_ptr<const TlsMaterial> TlsMaterial::Load(const WebTlsConfig& cfg,
   }
   {
     BioPtr bio = MemBio(pem);
-    h->key.reset(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr,
-                                               NoPassphrase, nullptr)
-                     : nullptr);
+    h->key.reset(
+        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr)
+            : nullptr);
     OPENSSL_cleanse(pem.data(), pem.size());
   }
   if (!h->key) {
@@ -473,8 +474,7 @@ bool CredentialKey(std::string_view user, std::string_view password,
          EVP_DigestUpdate(md.get(), user.data(), user.size()) == 1 &&
          EVP_DigestUpdate(md.get(), password.data(), password.size()) == 1 &&
          EVP_DigestUpdate(md.get(), hash.data(), hash.size()) == 1 &&
-         EVP_DigestFinal_ex(md.get(), key->data(), &n) == 1 &&
-         n == key->size();
+         EVP_DigestFinal_ex(md.get(), key->data(), &n) == 1 && n == key->size();
 }
 
 }  // namespace

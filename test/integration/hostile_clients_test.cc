@@ -122,8 +122,8 @@ class Scraper {
       }
     }
     std::sort(lat.begin(), lat.end());
-    return std::to_string(results_.size()) + " scrapes, " +
-           std::to_string(ok) + " answered 200 within 1 s; p50 " +
+    return std::to_string(results_.size()) + " scrapes, " + std::to_string(ok) +
+           " answered 200 within 1 s; p50 " +
            std::to_string(Percentile(lat, 0.5)) + " s, p99 " +
            std::to_string(Percentile(lat, 0.99)) + " s, max " +
            std::to_string(lat.empty() ? 0 : lat.back()) + " s" + bad;
@@ -322,8 +322,8 @@ class HostileClientsTest : public ::testing::Test {
     setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     std::string chunk;
     std::size_t sent = 0;
-    std::string start = line_ends ? "GET /metrics HTTP/1.1\r\nHost: x\r\n"
-                                  : "GET /";
+    std::string start =
+        line_ends ? "GET /metrics HTTP/1.1\r\nHost: x\r\n" : "GET /";
     while (chunk.size() < 64 * 1024) {
       chunk += line_ends ? "X-Pad: " + std::string(50, 'a') + "\r\n"
                          : std::string(64, 'a');
@@ -355,8 +355,8 @@ class HostileClientsTest : public ::testing::Test {
     const long rss_after = RssKb(e->pid());
     // The kernel's socket buffers take a few MB before the server reads;
     // the server itself stops at --web.max-header-bytes (64 KiB).
-    EXPECT_LT(sent, kFloodCap / 3) << "the connection took " << sent
-                                   << " bytes";
+    EXPECT_LT(sent, kFloodCap / 3)
+        << "the connection took " << sent << " bytes";
     EXPECT_LT(rss_after - rss_before, 16 * 1024)
         << "RSS " << rss_before << " -> " << rss_after << " kB";
     if (!answer.empty()) {
@@ -392,7 +392,8 @@ TEST_F(HostileClientsTest, SlowlorisHoldsNoScrape) {
   ASSERT_NE(e->port(), 0);
   const int port = e->port();
   std::string head = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
-  for (int i = 0; i < 200; ++i) head += "X-Slow-" + std::to_string(i) + ": a\r\n";
+  for (int i = 0; i < 200; ++i)
+    head += "X-Slow-" + std::to_string(i) + ": a\r\n";
   {
     ConnectionHolder slow(port, 40, head, milliseconds(500));
     Scraper scraper([&] { return PlainGet(port); }, seconds(1));
@@ -419,8 +420,8 @@ TEST_F(HostileClientsTest, ThousandSilentConnectionsHoldNoScrape) {
   double most_open = 0;
   WaitFor(
       [&] {
-        most_open = std::max(
-            most_open, Sample(e->Metrics(), "cdc_http_open_connections"));
+        most_open = std::max(most_open,
+                             Sample(e->Metrics(), "cdc_http_open_connections"));
         return false;
       },
       AttackLength(), seconds(2));
@@ -481,9 +482,8 @@ TEST_F(HostileClientsTest, WrongPasswordFloodCostsAtMostOneCore) {
   EXPECT_TRUE(scraper.AllOkWithin(seconds(1))) << scraper.Summary();
   EXPECT_LT(cores, 1.3) << "the exporter used " << cores << " cores";
   EXPECT_GT(unauthorized.load(), 0);
-  std::cerr << "8 clients with wrong passwords (bcrypt cost 12): "
-            << answered << " answers (" << unauthorized
-            << " 401), exporter at " << cores
+  std::cerr << "8 clients with wrong passwords (bcrypt cost 12): " << answered
+            << " answers (" << unauthorized << " 401), exporter at " << cores
             << " cores; authorised: " << scraper.Summary() << "\n";
 }
 
