@@ -1,11 +1,16 @@
 #include "exporter/flags.h"
 
 #include <charconv>
+#include <functional>
+#include <map>
 #include <string_view>
+
+#include "cdc/common/duration.h"
 
 namespace cdc {
 
 std::string Usage() {
+  const HttpLimits d;
   return "usage: cdc-sentinel --config.file=PATH [flags]\n"
          "       cdc-sentinel report --prometheus URL [--range 1h] [--format "
          "table|json]\n"
@@ -24,12 +29,135 @@ std::string Usage() {
          "endpoints\n"
          "                              (exporter-toolkit format; see "
          "docs/security.md)\n"
+         "  --web.read-header-timeout=D time allowed for a request's head, "
+         "TLS\n"
+         "                              handshake included (default " +
+         FormatDuration(d.read_header_timeout) +
+         ")\n"
+         "  --web.max-header-bytes=N    largest request head accepted "
+         "(default " +
+         std::to_string(d.max_header_bytes) +
+         ")\n"
+         "  --web.max-connections=N     open connections allowed (default " +
+         std::to_string(d.max_connections) +
+         ")\n"
+         "  --web.max-requests=N        requests answered at once, more get "
+         "503;\n"
+         "                              0 for no limit (default " +
+         std::to_string(d.max_requests) +
+         ")\n"
          "  --log.level=LEVEL           debug, info, warn or error (default "
          "info)\n"
          "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
          "  --version                   print the version and exit\n"
          "  -h, --help                  print this help and exit\n";
 }
+
+namespace {
+
+// One flag's value parser: stores `value` in *out or says why it cannot.
+using FlagSetter =
+    std::function<bool(const std::string& value, Flags* out, std::string* why)>;
+
+bool NonEmpty(const std::string& value, std::string* target, std::string* why) {
+  if (value.empty()) {
+    *why = "must not be empty";
+    return false;
+  }
+  *target = value;
+  return true;
+}
+
+bool IntInRange(const std::string& value, long long min, long long max,
+                long long* target, std::string* why) {
+  long long v = 0;
+  auto [ptr, ec] =
+      std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() ||
+      ptr != value.data() + value.size() || v < min || v > max) {
+    *why = "\"" + value + "\" is not an integer from " + std::to_string(min) +
+           " to " + std::to_string(max);
+    return false;
+  }
+  *target = v;
+  return true;
+}
+
+// Flags that take a value.
+const std::map<std::string, FlagSetter, std::less<>>& ValueFlags() {
+  static const std::map<std::string, FlagSetter, std::less<>> flags{
+      {"config.file",
+       [](const std::string& v, Flags* f, std::string* why) {
+         return NonEmpty(v, &f->config_file, why);
+       }},
+      {"web.config.file",
+       [](const std::string& v, Flags* f, std::string* why) {
+         return NonEmpty(v, &f->web_config_file, why);
+       }},
+      {"web.listen-address",
+       [](const std::string& v, Flags* f, std::string* why) {
+         std::string host;
+         int port;
+         if (!SplitListenAddress(v, &host, &port, why)) return false;
+         f->listen_address = v;
+         return true;
+       }},
+      {"web.read-header-timeout",
+       [](const std::string& v, Flags* f, std::string* why) {
+         auto d = ParseDuration(v);
+         if (!d || *d < std::chrono::milliseconds(100) ||
+             *d > std::chrono::minutes(10)) {
+           *why = "\"" + v + "\" is not a duration from 100ms to 10m";
+           return false;
+         }
+         f->http_limits.read_header_timeout = *d;
+         return true;
+       }},
+      {"web.max-header-bytes",
+       [](const std::string& v, Flags* f, std::string* why) {
+         long long n;
+         if (!IntInRange(v, 1024, 16 << 20, &n, why)) return false;
+         f->http_limits.max_header_bytes = static_cast<std::size_t>(n);
+         return true;
+       }},
+      {"web.max-connections",
+       [](const std::string& v, Flags* f, std::string* why) {
+         long long n;
+         if (!IntInRange(v, 1, 1 << 20, &n, why)) return false;
+         f->http_limits.max_connections = static_cast<int>(n);
+         return true;
+       }},
+      {"web.max-requests",
+       [](const std::string& v, Flags* f, std::string* why) {
+         long long n;
+         if (!IntInRange(v, 0, 1 << 20, &n, why)) return false;
+         f->http_limits.max_requests = static_cast<int>(n);
+         return true;
+       }},
+      {"log.level",
+       [](const std::string& v, Flags* f, std::string* why) {
+         if (ParseLogLevel(v, &f->log_level)) return true;
+         *why = "\"" + v + "\" is not one of debug, info, warn, error";
+         return false;
+       }},
+      {"log.format",
+       [](const std::string& v, Flags* f, std::string* why) {
+         if (ParseLogFormat(v, &f->log_format)) return true;
+         *why = "\"" + v + "\" is not one of logfmt, json";
+         return false;
+       }},
+  };
+  return flags;
+}
+
+// Boolean flags: --name, --name=true, --name=false.
+bool* BoolFlag(std::string_view name, Flags* out) {
+  if (name == "config.check") return &out->config_check;
+  if (name == "version") return &out->version;
+  return nullptr;
+}
+
+}  // namespace
 
 bool ParseFlags(int argc, const char* const* argv, Flags* out,
                 std::string* error) {
@@ -43,78 +171,38 @@ bool ParseFlags(int argc, const char* const* argv, Flags* out,
       *error = "unexpected argument \"" + std::string(arg) + "\"";
       return false;
     }
-    std::string_view name = arg.substr(2);
+    std::string name(arg.substr(2));
     std::string value;
     bool has_value = false;
-    if (auto eq = name.find('='); eq != std::string_view::npos) {
-      value = std::string(name.substr(eq + 1));
-      name = name.substr(0, eq);
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
       has_value = true;
     }
-    auto take_value = [&]() -> bool {
-      if (has_value) return true;
+    if (bool* target = BoolFlag(name, out)) {
+      if (has_value && value != "true" && value != "false") {
+        *error = "flag --" + name + " takes no value or true/false";
+        return false;
+      }
+      *target = !has_value || value == "true";
+      continue;
+    }
+    const auto setter = ValueFlags().find(name);
+    if (setter == ValueFlags().end()) {
+      *error = "unknown flag --" + name;
+      return false;
+    }
+    if (!has_value) {
       if (i + 1 >= argc) {
-        *error = "flag --" + std::string(name) + " needs a value";
+        *error = "flag --" + name + " needs a value";
         return false;
       }
       value = argv[++i];
-      return true;
-    };
-    auto boolean = [&](bool* target) -> bool {
-      if (!has_value || value == "true") {
-        *target = true;
-        return true;
-      }
-      if (value == "false") {
-        *target = false;
-        return true;
-      }
-      *error = "flag --" + std::string(name) + " takes no value or true/false";
-      return false;
-    };
-    if (name == "config.file") {
-      if (!take_value()) return false;
-      if (value.empty()) {
-        *error = "flag --config.file must not be empty";
-        return false;
-      }
-      out->config_file = value;
-    } else if (name == "web.listen-address") {
-      if (!take_value()) return false;
-      std::string host;
-      int port;
-      if (!SplitListenAddress(value, &host, &port, error)) {
-        *error = "flag --web.listen-address: " + *error;
-        return false;
-      }
-      out->listen_address = value;
-    } else if (name == "web.config.file") {
-      if (!take_value()) return false;
-      if (value.empty()) {
-        *error = "flag --web.config.file must not be empty";
-        return false;
-      }
-      out->web_config_file = value;
-    } else if (name == "log.level") {
-      if (!take_value()) return false;
-      if (!ParseLogLevel(value, &out->log_level)) {
-        *error = "flag --log.level: \"" + value +
-                 "\" is not one of debug, info, warn, error";
-        return false;
-      }
-    } else if (name == "log.format") {
-      if (!take_value()) return false;
-      if (!ParseLogFormat(value, &out->log_format)) {
-        *error =
-            "flag --log.format: \"" + value + "\" is not one of logfmt, json";
-        return false;
-      }
-    } else if (name == "config.check") {
-      if (!boolean(&out->config_check)) return false;
-    } else if (name == "version") {
-      if (!boolean(&out->version)) return false;
-    } else {
-      *error = "unknown flag --" + std::string(name);
+    }
+    std::string why;
+    if (!setter->second(value, out, &why)) {
+      *error =
+          "flag --" + name + (why == "must not be empty" ? " " : ": ") + why;
       return false;
     }
   }

@@ -84,42 +84,42 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   return star_q && *star_q > 0;
 }
 
-std::optional<std::string> Gzip(std::string_view in) {
+std::optional<std::string> Gzip(std::string_view in) { return Gzip(in, {}); }
+
+std::optional<std::string> Gzip(std::string_view head, std::string_view tail) {
   Deflater d;
   if (!d.ok()) return std::nullopt;
   z_stream& z = d.z();
-  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
-  z.next_in =
-      reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // not written
-  z.avail_in = static_cast<uInt>(in.size());
+  std::string out(
+      deflateBound(&z, static_cast<uLong>(head.size() + tail.size())), '\0');
   z.next_out = reinterpret_cast<Bytef*>(out.data());
   z.avail_out = static_cast<uInt>(out.size());
+  z.next_in =
+      reinterpret_cast<Bytef*>(const_cast<char*>(head.data()));  // not written
+  z.avail_in = static_cast<uInt>(head.size());
+  if (!head.empty() && (deflate(&z, Z_NO_FLUSH) != Z_OK || z.avail_in != 0)) {
+    return std::nullopt;
+  }
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(tail.data()));
+  z.avail_in = static_cast<uInt>(tail.size());
   if (deflate(&z, Z_FINISH) != Z_STREAM_END) return std::nullopt;
   out.resize(z.total_out);
   return out;
 }
 
-void SetLargeBody(const httplib::Request& req, httplib::Response& res,
-                  std::string body, const std::string& content_type) {
-  res.set_header("Vary", "Accept-Encoding");
-  if (body.empty()) {
-    res.set_content("", content_type);
-    return;
-  }
-  if (AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
-    if (auto gz = Gzip(body)) {
-      body = std::move(*gz);
-      res.set_header("Content-Encoding", "gzip");
+EncodedBody EncodeLargeBody(std::string body, std::string_view accept_encoding,
+                            std::string tail) {
+  EncodedBody out;
+  if (!(body.empty() && tail.empty()) && AcceptsGzip(accept_encoding)) {
+    if (auto gz = Gzip(body, tail)) {
+      out.body = std::move(*gz);
+      out.gzip = true;
+      return out;
     }
   }
-  // A content provider of known length is sent as it is: cpp-httplib
-  // compresses only bodies set directly and chunked providers.
-  auto shared = std::make_shared<const std::string>(std::move(body));
-  res.set_content_provider(shared->size(), content_type,
-                           [shared](std::size_t offset, std::size_t length,
-                                    httplib::DataSink& sink) {
-                             return sink.write(shared->data() + offset, length);
-                           });
+  out.body = std::move(body);
+  out.tail = std::move(tail);
+  return out;
 }
 
 }  // namespace cdc

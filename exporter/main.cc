@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -56,6 +57,136 @@ int HealthCheck(int argc, char** argv) {
   return kExitOk;
 }
 
+// --config.check: 0 if the configuration (and the web config, if given)
+// loads, 2 with the error otherwise.
+int CheckConfig(const cdc::Flags& flags) {
+  try {
+    cdc::config::Config cfg = cdc::config::LoadConfigFile(flags.config_file);
+    std::cout << flags.config_file << ": configuration is valid ("
+              << cfg.connect_clusters.size() << " Kafka Connect cluster(s), "
+              << cfg.sources.size() << " source(s), "
+              << cfg.kafka_clusters.size() << " Kafka cluster(s), "
+              << cfg.connectors.size() << " connector(s))\n";
+    if (!flags.web_config_file.empty()) {
+      cdc::WebConfig web = cdc::LoadWebConfigFile(flags.web_config_file);
+      std::cout << flags.web_config_file << ": web configuration is valid ("
+                << (web.tls ? "TLS" : "plain HTTP") << ", "
+                << web.basic_auth_users.size() << " basic auth user(s))\n";
+    }
+    return kExitOk;
+  } catch (const cdc::config::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
+// Each connection is a file descriptor: raise the soft limit to the hard
+// one (as Go programs do since Go 1.19), and keep --web.max-connections
+// within it, with room for the probes' own sockets and files.
+void FitConnectionsToFileLimit(cdc::Logger& log, cdc::HttpLimits* limits) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  constexpr rlim_t kReserved = 256;
+  if (lim.rlim_cur == RLIM_INFINITY ||
+      lim.rlim_cur >=
+          static_cast<rlim_t>(limits->max_connections) + kReserved) {
+    return;
+  }
+  const int fit = lim.rlim_cur > 2 * kReserved
+                      ? static_cast<int>(lim.rlim_cur - kReserved)
+                      : static_cast<int>(lim.rlim_cur / 2);
+  log.Warn("--web.max-connections lowered to fit the open files limit",
+           {{"max_connections", std::to_string(fit)},
+            {"nofile", std::to_string(lim.rlim_cur)}});
+  limits->max_connections = fit;
+}
+
+// Blocks the signals that WaitForSignals() takes; before any thread starts,
+// so that every thread inherits the mask.
+sigset_t BlockSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+// SIGHUP reloads; returns on SIGTERM or SIGINT.
+void WaitForSignals(const sigset_t& signals, cdc::HttpServer& server,
+                    cdc::Logger& log) {
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      log.Info("SIGHUP received: reloading the configuration");
+      std::string reload_error;
+      server.Reload(&reload_error);  // the config and the web config
+      continue;
+    }
+    log.Info("shutting down",
+             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    return;
+  }
+}
+
+// Runs the exporter until SIGTERM or SIGINT.
+int Serve(const cdc::Flags& flags) {
+  cdc::Logger log(std::cerr, flags.log_level, flags.log_format);
+
+  // glibc gives each thread that allocates its own malloc arena and keeps
+  // freed memory there: a multi-MB scrape served by each of the HTTP
+  // server's pool threads in turn left RSS at 108 MB for 1,000 connectors
+  // (bench/RESULTS.md, P2). Two arenas hold it near 40 MB at no measurable
+  // cost. MALLOC_ARENA_MAX in the environment still wins.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  const sigset_t signals = BlockSignals();
+  cdc::HttpLimits limits = flags.http_limits;
+  FitConnectionsToFileLimit(log, &limits);
+
+  cdc::App app(flags.config_file, log);
+  // The web config first: a bad one stops the start before any probe runs.
+  std::unique_ptr<cdc::HttpServer> server_owner;
+  try {
+    server_owner = std::make_unique<cdc::HttpServer>(
+        app, log, flags.web_config_file, limits);
+    app.Start();
+  } catch (const cdc::config::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+  cdc::HttpServer& server = *server_owner;
+  std::string error;
+  if (!server.Bind(flags.listen_address, &error)) {
+    log.Error("cannot start the HTTP server", {{"err", error}});
+    app.Stop();
+    return kExitRuntime;
+  }
+  std::thread http([&] {
+    cdc::NameThisThread("cdc-http");
+    server.Serve();
+  });
+  log.Info("cdc-sentinel started", {{"version", cdc::kVersion},
+                                    {"revision", cdc::kRevision},
+                                    {"config", flags.config_file},
+                                    {"listen", flags.listen_address},
+                                    {"port", std::to_string(server.port())},
+                                    {"tls", server.tls() ? "on" : "off"}});
+  WaitForSignals(signals, server, log);
+  server.Stop();
+  http.join();
+  app.Stop();
+  log.Info("stopped");
+  return kExitOk;
+}
+
 int Run(int argc, char** argv) {
   cdc::Flags flags;
   std::string error;
@@ -73,92 +204,8 @@ int Run(int argc, char** argv) {
               << cdc::kRevision << ")\n";
     return kExitOk;
   }
-  if (flags.config_check) {
-    try {
-      cdc::config::Config cfg = cdc::config::LoadConfigFile(flags.config_file);
-      std::cout << flags.config_file << ": configuration is valid ("
-                << cfg.connect_clusters.size() << " Kafka Connect cluster(s), "
-                << cfg.sources.size() << " source(s), "
-                << cfg.kafka_clusters.size() << " Kafka cluster(s), "
-                << cfg.connectors.size() << " connector(s))\n";
-      if (!flags.web_config_file.empty()) {
-        cdc::WebConfig web = cdc::LoadWebConfigFile(flags.web_config_file);
-        std::cout << flags.web_config_file << ": web configuration is valid ("
-                  << (web.tls ? "TLS" : "plain HTTP") << ", "
-                  << web.basic_auth_users.size() << " basic auth user(s))\n";
-      }
-      return kExitOk;
-    } catch (const cdc::config::ConfigError& e) {
-      std::cerr << e.what() << "\n";
-      return kExitUsage;
-    }
-  }
-
-  cdc::Logger log(std::cerr, flags.log_level, flags.log_format);
-
-  // glibc gives each thread that allocates its own malloc arena and keeps
-  // freed memory there: a multi-MB scrape served by each of the HTTP
-  // server's pool threads in turn left RSS at 108 MB for 1,000 connectors
-  // (bench/RESULTS.md, P2). Two arenas hold it near 40 MB at no measurable
-  // cost. MALLOC_ARENA_MAX in the environment still wins.
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
-
-  // Signals are taken by sigwait() below; block them before any thread
-  // starts so that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  cdc::App app(flags.config_file, log);
-  // The web config first: a bad one stops the start before any probe runs.
-  std::unique_ptr<cdc::HttpServer> server_owner;
-  try {
-    server_owner =
-        std::make_unique<cdc::HttpServer>(app, log, flags.web_config_file);
-    app.Start();
-  } catch (const cdc::config::ConfigError& e) {
-    std::cerr << e.what() << "\n";
-    return kExitUsage;
-  }
-  cdc::HttpServer& server = *server_owner;
-  if (!server.Bind(flags.listen_address, &error)) {
-    log.Error("cannot start the HTTP server", {{"err", error}});
-    app.Stop();
-    return kExitRuntime;
-  }
-  std::thread http([&] {
-    cdc::NameThisThread("cdc-http");
-    server.Serve();
-  });
-  log.Info("cdc-sentinel started", {{"version", cdc::kVersion},
-                                    {"revision", cdc::kRevision},
-                                    {"config", flags.config_file},
-                                    {"listen", flags.listen_address},
-                                    {"port", std::to_string(server.port())},
-                                    {"tls", server.tls() ? "on" : "off"}});
-
-  while (true) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      log.Info("SIGHUP received: reloading the configuration");
-      std::string reload_error;
-      server.Reload(&reload_error);  // the config and the web config
-      continue;
-    }
-    log.Info("shutting down",
-             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    break;
-  }
-  server.Stop();
-  http.join();
-  app.Stop();
-  log.Info("stopped");
-  return kExitOk;
+  if (flags.config_check) return CheckConfig(flags);
+  return Serve(flags);
 }
 
 }  // namespace

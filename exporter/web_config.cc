@@ -47,23 +47,48 @@ std::string OpensslError(const std::string& fallback) {
 // terminal).
 int NoPassphrase(char*, int, int, void*) { return -1; }
 
+// RAII owners of the OpenSSL objects used here (issue #13): none is freed by
+// hand.
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct X509StackFree {
+  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509StoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+};
+struct X509NameStackFree {
+  void operator()(STACK_OF(X509_NAME) * s) const {
+    sk_X509_NAME_pop_free(s, X509_NAME_free);
+  }
+};
 using BioPtr = std::unique_ptr<BIO, BioFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509StorePtr = std::unique_ptr<X509_STORE, X509StoreFree>;
+using X509NameStackPtr =
+    std::unique_ptr<STACK_OF(X509_NAME), X509NameStackFree>;
 
 BioPtr MemBio(const std::string& s) {
   return BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
 }
 
 // Every PEM certificate in `pem`, in order.
-std::vector<X509*> ReadCertificates(const std::string& pem) {
-  std::vector<X509*> out;
+std::vector<X509Ptr> ReadCertificates(const std::string& pem) {
+  std::vector<X509Ptr> out;
   BioPtr bio = MemBio(pem);
   if (!bio) return out;
   while (X509* x =
              PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
-    out.push_back(x);
+    out.emplace_back(x);
   }
   ERR_clear_error();  // the end of the input reads as an error
   return out;
@@ -74,18 +99,11 @@ std::vector<X509*> ReadCertificates(const std::string& pem) {
 // ---------------------------------------------------------------- TlsMaterial
 
 struct TlsMaterial::Handles {
-  X509* cert = nullptr;
-  STACK_OF(X509) * chain = nullptr;
-  EVP_PKEY* key = nullptr;
-  X509_STORE* ca_store = nullptr;
-  STACK_OF(X509_NAME) * ca_names = nullptr;
-  ~Handles() {
-    X509_free(cert);
-    sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(key);
-    X509_STORE_free(ca_store);
-    sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
-  }
+  X509Ptr cert;
+  X509StackPtr chain;
+  PkeyPtr key;
+  X509StorePtr ca_store;
+  X509NameStackPtr ca_names;
 };
 
 TlsMaterial::TlsMaterial(WebTlsConfig cfg, std::unique_ptr<Handles> h)
@@ -110,14 +128,18 @@ std::shared_ptr<const TlsMaterial> TlsMaterial::Load(const WebTlsConfig& cfg,
   } catch (const std::exception& e) {
     return fail("cert_file", e.what());
   }
-  std::vector<X509*> certs = ReadCertificates(pem);
+  std::vector<X509Ptr> certs = ReadCertificates(pem);
   if (certs.empty()) {
     return fail("cert_file", "no PEM certificate in " + cfg.cert_file);
   }
-  h->cert = certs[0];
-  h->chain = sk_X509_new_null();
+  h->cert = std::move(certs[0]);
+  h->chain.reset(sk_X509_new_null());
+  if (!h->chain) return fail("cert_file", OpensslError("out of memory"));
   for (std::size_t i = 1; i < certs.size(); ++i) {
-    sk_X509_push(h->chain, certs[i]);
+    if (sk_X509_push(h->chain.get(), certs[i].get()) <= 0) {
+      return fail("cert_file", OpensslError("out of memory"));
+    }
+    certs[i].release();  // the stack owns it now
   }
 
   try {
@@ -127,17 +149,17 @@ std::shared_ptr<const TlsMaterial> TlsMaterial::Load(const WebTlsConfig& cfg,
   }
   {
     BioPtr bio = MemBio(pem);
-    h->key =
+    h->key.reset(
         bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr)
-            : nullptr;
+            : nullptr);
     OPENSSL_cleanse(pem.data(), pem.size());
   }
-  if (h->key == nullptr) {
+  if (!h->key) {
     return fail("key_file", "no usable PEM private key in " + cfg.key_file +
                                 " (encrypted keys are not supported): " +
                                 OpensslError("unknown error"));
   }
-  if (X509_check_private_key(h->cert, h->key) != 1) {
+  if (X509_check_private_key(h->cert.get(), h->key.get()) != 1) {
     return fail("key_file", "the key in " + cfg.key_file +
                                 " does not match the certificate in " +
                                 cfg.cert_file);
@@ -149,17 +171,26 @@ std::shared_ptr<const TlsMaterial> TlsMaterial::Load(const WebTlsConfig& cfg,
     } catch (const std::exception& e) {
       return fail("client_ca_file", e.what());
     }
-    std::vector<X509*> cas = ReadCertificates(pem);
+    std::vector<X509Ptr> cas = ReadCertificates(pem);
     if (cas.empty()) {
       return fail("client_ca_file",
                   "no PEM certificate in " + cfg.client_ca_file);
     }
-    h->ca_store = X509_STORE_new();
-    h->ca_names = sk_X509_NAME_new_null();
-    for (X509* ca : cas) {
-      X509_STORE_add_cert(h->ca_store, ca);  // takes its own reference
-      sk_X509_NAME_push(h->ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
-      X509_free(ca);
+    h->ca_store.reset(X509_STORE_new());
+    h->ca_names.reset(sk_X509_NAME_new_null());
+    if (!h->ca_store || !h->ca_names) {
+      return fail("client_ca_file", OpensslError("out of memory"));
+    }
+    for (const X509Ptr& ca : cas) {
+      // The store takes its own reference to the certificate.
+      if (X509_STORE_add_cert(h->ca_store.get(), ca.get()) != 1) {
+        return fail("client_ca_file", OpensslError("cannot add a CA"));
+      }
+      X509_NAME* name = X509_NAME_dup(X509_get_subject_name(ca.get()));
+      if (name == nullptr || sk_X509_NAME_push(h->ca_names.get(), name) <= 0) {
+        X509_NAME_free(name);
+        return fail("client_ca_file", OpensslError("out of memory"));
+      }
     }
   }
   ERR_clear_error();
@@ -170,14 +201,15 @@ bool TlsMaterial::ApplyTo(SSL* ssl) const {
   const int min = cfg_.min_version == TlsMinVersion::kTls13 ? TLS1_3_VERSION
                                                             : TLS1_2_VERSION;
   if (SSL_set_min_proto_version(ssl, min) != 1) return false;
-  if (SSL_use_cert_and_key(ssl, h_->cert, h_->key, h_->chain, 1) != 1) {
+  if (SSL_use_cert_and_key(ssl, h_->cert.get(), h_->key.get(), h_->chain.get(),
+                           1) != 1) {
     return false;
   }
   if (cfg_.client_auth == ClientAuth::kRequireAndVerifyClientCert) {
     SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                    nullptr);
-    if (SSL_set1_verify_cert_store(ssl, h_->ca_store) != 1) return false;
-    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(h_->ca_names));
+    if (SSL_set1_verify_cert_store(ssl, h_->ca_store.get()) != 1) return false;
+    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(h_->ca_names.get()));
   } else {
     SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
   }
@@ -283,8 +315,6 @@ std::map<std::string, std::string> LoadUsers(const YamlReader& r,
 }
 
 }  // namespace
-
-namespace {}  // namespace
 
 WebConfig LoadWebConfigString(const std::string& text,
                               const std::string& file) {
@@ -425,60 +455,145 @@ bool ParseBasicAuthorization(std::string_view header, std::string* user,
   return true;
 }
 
+namespace {
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+// SHA-256 of user, password and hash, lengths first so that no two
+// (user, password) pairs collide. False if OpenSSL fails.
+bool CredentialKey(std::string_view user, std::string_view password,
+                   const std::string& hash, BasicAuthenticator::Key* key) {
+  MdCtx md(EVP_MD_CTX_new());
+  const uint64_t lens[2] = {user.size(), password.size()};
+  unsigned int n = 0;
+  return md && EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) == 1 &&
+         EVP_DigestUpdate(md.get(), lens, sizeof(lens)) == 1 &&
+         EVP_DigestUpdate(md.get(), user.data(), user.size()) == 1 &&
+         EVP_DigestUpdate(md.get(), password.data(), password.size()) == 1 &&
+         EVP_DigestUpdate(md.get(), hash.data(), hash.size()) == 1 &&
+         EVP_DigestFinal_ex(md.get(), key->data(), &n) == 1 && n == key->size();
+}
+
+}  // namespace
+
+BasicAuthenticator::Pending::~Pending() {
+  OPENSSL_cleanse(password_.data(), password_.size());
+}
+BasicAuthenticator::Pending::Pending(Pending&& o) noexcept
+    : password_(std::move(o.password_)),
+      hash_(o.hash_),
+      known_(o.known_),
+      cacheable_(o.cacheable_),
+      key_(o.key_) {
+  OPENSSL_cleanse(o.password_.data(), o.password_.size());
+  o.password_.clear();
+}
+BasicAuthenticator::Pending& BasicAuthenticator::Pending::operator=(
+    Pending&& o) noexcept {
+  if (this != &o) {
+    OPENSSL_cleanse(password_.data(), password_.size());
+    password_ = std::move(o.password_);
+    OPENSSL_cleanse(o.password_.data(), o.password_.size());
+    o.password_.clear();
+    hash_ = o.hash_;
+    known_ = o.known_;
+    cacheable_ = o.cacheable_;
+    key_ = o.key_;
+  }
+  return *this;
+}
+
 BasicAuthenticator::BasicAuthenticator(std::map<std::string, std::string> users,
                                        std::chrono::seconds ttl)
     : users_(std::move(users)), ttl_(ttl) {}
 
-bool BasicAuthenticator::Check(std::string_view authorization) {
+BasicAuthenticator::Cached BasicAuthenticator::Lookup(
+    std::string_view authorization, Pending* pending) {
   std::string user, password;
-  if (!ParseBasicAuthorization(authorization, &user, &password)) return false;
-  const bool ok = CheckUser(user, password);
+  if (!ParseBasicAuthorization(authorization, &user, &password)) {
+    return Cached::kDenied;
+  }
+  const Cached c = LookupUser(user, password, pending);
   OPENSSL_cleanse(password.data(), password.size());
+  return c;
+}
+
+BasicAuthenticator::Cached BasicAuthenticator::LookupUser(
+    const std::string& user, std::string_view password, Pending* pending) {
+  if (users_.empty()) return Cached::kDenied;
+  const auto it = users_.find(user);
+  pending->known_ = it != users_.end();
+  // An unknown user is checked against a configured hash all the same, so
+  // that the time taken does not tell which users exist.
+  pending->hash_ = pending->known_ ? &it->second : &users_.begin()->second;
+  pending->password_.assign(password);
+  pending->cacheable_ =
+      CredentialKey(user, password, *pending->hash_, &pending->key_);
+  if (!pending->cacheable_) return Cached::kUnknown;
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto a = allowed_.find(pending->key_);
+      a != allowed_.end() && now < a->second) {
+    a->second = now + ttl_;  // sliding: a regular scraper stays verified
+    return Cached::kAllowed;
+  }
+  if (auto d = denied_.find(pending->key_);
+      d != denied_.end() && now < d->second) {
+    return Cached::kDenied;
+  }
+  return Cached::kUnknown;
+}
+
+bool BasicAuthenticator::Verify(Pending& p) {
+  if (p.hash_ == nullptr) return false;
+  const bool ok = BcryptVerify(p.password_, *p.hash_) && p.known_;
+  OPENSSL_cleanse(p.password_.data(), p.password_.size());
+  p.password_.clear();
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  ++bcrypt_runs_;
+  if (p.cacheable_) Remember(ok ? allowed_ : denied_, p.key_, now + ttl_, now);
   return ok;
+}
+
+void BasicAuthenticator::Remember(std::map<Key, Clock::time_point>& cache,
+                                  const Key& key, Clock::time_point expires,
+                                  Clock::time_point now) {
+  if (cache.size() >= kMaxEntries) {
+    std::erase_if(cache, [&](const auto& e) { return now >= e.second; });
+    if (cache.size() >= kMaxEntries) cache.clear();
+  }
+  cache[key] = expires;
+}
+
+bool BasicAuthenticator::Check(std::string_view authorization) {
+  Pending p;
+  switch (Lookup(authorization, &p)) {
+    case Cached::kAllowed:
+      return true;
+    case Cached::kDenied:
+      return false;
+    case Cached::kUnknown:
+      break;
+  }
+  return Verify(p);
 }
 
 bool BasicAuthenticator::CheckUser(const std::string& user,
                                    std::string_view password) {
-  if (users_.empty()) return false;
-  const auto it = users_.find(user);
-  const bool known = it != users_.end();
-  // An unknown user is checked against a configured hash all the same, so
-  // that the time taken does not tell which users exist.
-  const std::string& hash = known ? it->second : users_.begin()->second;
-
-  Key key;
-  {
-    // Lengths first, so that no two (user, password) pairs collide.
-    EVP_MD_CTX* md = EVP_MD_CTX_new();
-    const uint64_t lens[2] = {user.size(), password.size()};
-    unsigned int n = 0;
-    const bool ok =
-        md != nullptr && EVP_DigestInit_ex(md, EVP_sha256(), nullptr) == 1 &&
-        EVP_DigestUpdate(md, lens, sizeof(lens)) == 1 &&
-        EVP_DigestUpdate(md, user.data(), user.size()) == 1 &&
-        EVP_DigestUpdate(md, password.data(), password.size()) == 1 &&
-        EVP_DigestUpdate(md, hash.data(), hash.size()) == 1 &&
-        EVP_DigestFinal_ex(md, key.data(), &n) == 1 && n == key.size();
-    EVP_MD_CTX_free(md);
-    if (!ok) return known && BcryptVerify(password, hash);  // no cache
+  Pending p;
+  switch (LookupUser(user, password, &p)) {
+    case Cached::kAllowed:
+      return true;
+    case Cached::kDenied:
+      return false;
+    case Cached::kUnknown:
+      break;
   }
-  const auto now = Clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto c = cache_.find(key);
-    if (c != cache_.end() && now < c->second.expires) return c->second.ok;
-  }
-  const bool ok = BcryptVerify(password, hash) && known;
-  std::lock_guard<std::mutex> lock(mu_);
-  ++bcrypt_runs_;
-  if (cache_.size() >= kMaxEntries) {
-    std::erase_if(cache_, [&](const auto& e) {
-      return now >= e.second.expires || !e.second.ok;
-    });
-    if (cache_.size() >= kMaxEntries) cache_.clear();
-  }
-  cache_[key] = Entry{ok, now + ttl_};
-  return ok;
+  return Verify(p);
 }
 
 uint64_t BasicAuthenticator::bcrypt_runs() const {

@@ -94,14 +94,42 @@ bool BcryptVerify(std::string_view password, const std::string& hash);
 bool ParseBasicAuthorization(std::string_view header, std::string* user,
                              std::string* password);
 
-// Checks HTTP basic authentication against bcrypt hashes. A successful or
-// failed verification of the same user, password and hash is remembered for
-// `ttl` (keyed by SHA-256, the password itself is not kept), so that a scrape
-// every second does not cost a bcrypt every second. Unknown users cost a
-// bcrypt too, so timing does not tell which users exist. Thread-safe.
+// Checks HTTP basic authentication against bcrypt hashes. The outcome of
+// verifying a user, password and hash is remembered, keyed by SHA-256 (the
+// password itself is not kept): a success for `ttl` after its last use (so a
+// scrape every few seconds costs one bcrypt per start or reload), a failure
+// for `ttl` after it was found. Successes and failures are kept apart, so
+// that a flood of wrong passwords never evicts a success. Unknown users cost
+// a bcrypt too, so timing does not tell which users exist. Thread-safe.
+//
+// A server answers from the cache with Lookup() (fast, no bcrypt) and runs
+// Verify() on what the cache cannot answer, where and as often as it allows
+// (exporter/http_server.cc bounds concurrent bcrypt work).
 class BasicAuthenticator {
  public:
   using Clock = std::chrono::steady_clock;
+  using Key = std::array<unsigned char, 32>;
+
+  // A verification the cache could not answer. Wipes the password when
+  // destroyed. Movable, not copyable.
+  class Pending {
+   public:
+    Pending() = default;
+    ~Pending();
+    Pending(Pending&&) noexcept;
+    Pending& operator=(Pending&&) noexcept;
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+
+   private:
+    friend class BasicAuthenticator;
+    std::string password_;
+    const std::string* hash_ = nullptr;  // owned by the authenticator
+    bool known_ = false;
+    bool cacheable_ = false;
+    Key key_{};
+  };
+  enum class Cached { kAllowed, kDenied, kUnknown };
 
   explicit BasicAuthenticator(
       std::map<std::string, std::string> users,
@@ -110,6 +138,15 @@ class BasicAuthenticator {
   BasicAuthenticator& operator=(const BasicAuthenticator&) = delete;
 
   // `authorization` is the request's Authorization header ("" if absent).
+  // kAllowed or kDenied when known without bcrypt (a malformed header, no
+  // users, a remembered outcome); kUnknown otherwise, with *pending ready
+  // for Verify().
+  Cached Lookup(std::string_view authorization, Pending* pending);
+  // Runs bcrypt for `pending` (tens to hundreds of milliseconds) and
+  // remembers the outcome. `pending` must come from this authenticator.
+  bool Verify(Pending& pending);
+
+  // Lookup, then Verify if needed.
   bool Check(std::string_view authorization);
   bool CheckUser(const std::string& user, std::string_view password);
 
@@ -117,17 +154,17 @@ class BasicAuthenticator {
   uint64_t bcrypt_runs() const;
 
  private:
-  using Key = std::array<unsigned char, 32>;
-  struct Entry {
-    bool ok;
-    Clock::time_point expires;
-  };
   static constexpr std::size_t kMaxEntries = 256;
+  Cached LookupUser(const std::string& user, std::string_view password,
+                    Pending* pending);
+  static void Remember(std::map<Key, Clock::time_point>& cache, const Key& key,
+                       Clock::time_point expires, Clock::time_point now);
 
   const std::map<std::string, std::string> users_;
   const std::chrono::seconds ttl_;
-  mutable std::mutex mu_;  // guards cache_ and bcrypt_runs_
-  std::map<Key, Entry> cache_;
+  mutable std::mutex mu_;  // guards the caches and bcrypt_runs_
+  std::map<Key, Clock::time_point> allowed_;  // key -> expiry (sliding)
+  std::map<Key, Clock::time_point> denied_;   // key -> expiry
   uint64_t bcrypt_runs_ = 0;
 };
 

@@ -3,11 +3,13 @@
 # Idempotent: packages already present are skipped without touching apt.
 set -euo pipefail
 
-# libboost-dev: Boost.Beast/Asio (header-only) for the bounded upstream HTTP client
-# (probes/upstream_http.h): unlike cpp-httplib's client it caps the response head.
+# libboost-dev: Boost.Beast/Asio (header-only) for the HTTP front and the bounded
+# upstream HTTP client (probes/upstream_http.h): unlike cpp-httplib they cap the
+# request and response heads (docs/security.md).
 BUILD_PKGS=(build-essential cmake pkg-config git
   prometheus-cpp-dev libcpp-httplib-dev librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev
-  default-libmysqlclient-dev libssl-dev zlib1g-dev libboost-dev libgtest-dev libgmock-dev)
+  default-libmysqlclient-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  libboost-dev)
 # Real servers and tools the tests and the sandbox run: MariaDB, Prometheus' promtool, kcat, openssl.
 TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3 python3-yaml chromium iptables
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)

@@ -58,5 +58,23 @@ TEST(HttpBody, GzipRoundTrips) {
   EXPECT_EQ(Gunzip(*empty), "");
 }
 
+TEST(HttpBody, TwoPartsGzipAsOneStreamOrGoAsTheyAre) {
+  const std::string head(100000, 'h'), tail = "# TYPE t gauge\nt 1\n";
+  auto gz = Gzip(head, tail);
+  ASSERT_TRUE(gz);
+  EXPECT_EQ(Gunzip(*gz), head + tail);
+  ASSERT_TRUE(Gzip("", tail));
+  EXPECT_EQ(Gunzip(*Gzip("", tail)), tail);
+
+  EncodedBody e = EncodeLargeBody(head, "gzip", tail);
+  EXPECT_TRUE(e.gzip);
+  EXPECT_TRUE(e.tail.empty());
+  EXPECT_EQ(Gunzip(e.body), head + tail);
+  e = EncodeLargeBody(head, "br", tail);
+  EXPECT_FALSE(e.gzip);
+  EXPECT_EQ(e.body, head);
+  EXPECT_EQ(e.tail, tail);
+}
+
 }  // namespace
 }  // namespace cdc

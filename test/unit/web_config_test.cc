@@ -3,7 +3,6 @@
 // header, the verification cache and the TLS material.
 
 #include "exporter/web_config.h"
-#include "config/yaml_reader.h"
 
 #include <crypt.h>
 #include <gtest/gtest.h>
@@ -13,13 +12,16 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
+#include "config/yaml_reader.h"
 #include "exporter/flags.h"
 
 namespace cdc {
@@ -237,7 +239,8 @@ TEST_F(WebConfigTest, Errors) {
        "DIR/tls/not-pem.txt"},
       {"tls_server_config:\n  cert_file: /dev/zero\n  key_file: "
        "tls/server-key.pem\n",
-       "FILE:2:14: tls_server_config.cert_file: cannot read file /dev/zero: not a "
+       "FILE:2:14: tls_server_config.cert_file: cannot read file /dev/zero: "
+       "not a "
        "regular file"},
       {"tls_server_config:\n  cert_file: tls/server.pem\n  key_file: "
        "tls/server.pem\n",
@@ -474,6 +477,55 @@ TEST(WebConfigFlagTest, ParsesFlag) {
   EXPECT_FALSE(ParseFlags(3, empty, &g, &error));
   EXPECT_EQ(error, "flag --web.config.file must not be empty");
   EXPECT_NE(Usage().find("--web.config.file=PATH"), std::string::npos);
+}
+
+TEST(WebConfigFlagTest, HttpLimitFlags) {
+  Flags d;
+  std::string error;
+  const char* none[] = {"cdc-sentinel", "--config.file=c.yaml"};
+  ASSERT_TRUE(ParseFlags(2, none, &d, &error)) << error;
+  EXPECT_EQ(d.http_limits.read_header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(d.http_limits.max_header_bytes, 65536u);
+  EXPECT_EQ(d.http_limits.max_connections, 1024);
+  EXPECT_EQ(d.http_limits.max_requests, 40);
+
+  Flags f;
+  const char* args[] = {"cdc-sentinel",
+                        "--config.file=c.yaml",
+                        "--web.read-header-timeout=1500ms",
+                        "--web.max-header-bytes",
+                        "8192",
+                        "--web.max-connections=10",
+                        "--web.max-requests=0"};
+  ASSERT_TRUE(ParseFlags(7, args, &f, &error)) << error;
+  EXPECT_EQ(f.http_limits.read_header_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(f.http_limits.max_header_bytes, 8192u);
+  EXPECT_EQ(f.http_limits.max_connections, 10);
+  EXPECT_EQ(f.http_limits.max_requests, 0);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"--web.read-header-timeout=0s",
+       "flag --web.read-header-timeout: \"0s\" is not a duration from 100ms "
+       "to 10m"},
+      {"--web.read-header-timeout=5", "flag --web.read-header-timeout: \"5\""},
+      {"--web.max-header-bytes=512",
+       "flag --web.max-header-bytes: \"512\" is not an integer from 1024 to "
+       "16777216"},
+      {"--web.max-connections=0", "flag --web.max-connections: \"0\""},
+      {"--web.max-requests=-1", "flag --web.max-requests: \"-1\""},
+      {"--web.max-requests=4x", "flag --web.max-requests: \"4x\""},
+  };
+  for (const auto& [arg, want] : bad) {
+    Flags g;
+    const char* argv[] = {"cdc-sentinel", "--config.file=c.yaml", arg};
+    EXPECT_FALSE(ParseFlags(3, argv, &g, &error)) << arg;
+    EXPECT_EQ(error.rfind(want, 0), 0u) << arg << ": " << error;
+  }
+  for (const char* flag :
+       {"--web.read-header-timeout", "--web.max-header-bytes",
+        "--web.max-connections", "--web.max-requests"}) {
+    EXPECT_NE(Usage().find(flag), std::string::npos) << flag;
+  }
 }
 
 }  // namespace
