@@ -89,6 +89,8 @@ const std::string kBinary =
 const std::string kSourceDir = CDC_SOURCE_DIR;
 const std::string kScripts = kSourceDir + "/test/sandbox";
 const std::string kRules = kSourceDir + "/alerts/cdc-sentinel.rules.yml";
+const std::string kInhibitRules =
+    kSourceDir + "/alerts/alertmanager-inhibit.yml";
 const std::string kDashboardsTest = kSourceDir + "/test/dashboards_test.py";
 // Kept after the test: the lead looks at the screenshot.
 const fs::path kArtifacts = fs::path(CDC_BINARY_DIR) / "artifacts";
@@ -324,7 +326,9 @@ class PagingTest : public ::testing::Test {
                   "      - url: http://127.0.0.1:" +
                   std::to_string(webhook_->port()) +
                   "/alerts\n"
-                  "        send_resolved: true\n");
+                  "        send_resolved: true\n" +
+                  // The shipped inhibitions, as a user pastes them.
+                  ReadFile(kInhibitRules));
     fs::create_directories(dir_ / "alertmanager-data");
     const fs::path log = dir_ / "alertmanager.log";
     alertmanager_ = std::make_unique<ChildProcess>(
