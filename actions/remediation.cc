@@ -263,91 +263,51 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
   return "evidence capture " + out.result + ": " + out.detail;
 }
 
-RemediationProbe::CaptureOutcome RemediationProbe::Capture(
-    const Verdict& v, std::string_view trigger,
-    SteadyClock::time_point deadline) {
-  const auto& ev = connector_.evidence;
-  CaptureOutcome out;
-  out.result = kError;
-  if (ev.directory.empty()) {
-    out.detail = "evidence.directory is empty";
-    return out;
-  }
-  if (!MakeDirectories(ev.directory, &out.detail)) return out;
+namespace {
 
-  // The file: <dir>/<connector>-<UTC>.txt, never an existing one.
-  const auto wall_now = WallClock::now();
-  const std::string dir =
-      ev.directory.back() == '/' ? ev.directory : ev.directory + "/";
-  const std::string base = dir + SafeFileName(connector_.name) + "-" +
-                           FormatUtc(wall_now, "%Y%m%dT%H%M%SZ");
+// Creates <dir>/<connector>-<UTC>.txt (mode 0640), never an existing one
+// ("-1", "-2", ... suffixes). Sets *path; on failure returns an invalid Fd
+// and sets *why.
+Fd CreateEvidenceFile(const std::string& directory, const std::string& name,
+                      WallClock::time_point now, std::string* path,
+                      std::string* why) {
+  const std::string dir = directory.back() == '/' ? directory : directory + "/";
+  const std::string base =
+      dir + SafeFileName(name) + "-" + FormatUtc(now, "%Y%m%dT%H%M%SZ");
   int open_err = 0;
   int raw_fd = -1;
   for (int i = 0; i < 100 && raw_fd < 0; ++i) {
-    out.path = base + (i == 0 ? "" : "-" + std::to_string(i)) + ".txt";
+    *path = base + (i == 0 ? "" : "-" + std::to_string(i)) + ".txt";
     raw_fd = ::open(
-        out.path.c_str(),
+        path->c_str(),
         O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
     open_err = errno;
     if (raw_fd < 0 && open_err != EEXIST) break;
   }
   Fd file(raw_fd);
-  if (file.get() < 0) {
-    out.detail = "cannot create " + out.path + ": " + ErrnoText(open_err);
-    out.path.clear();
-    return out;
+  if (!file.valid()) {
+    *why = "cannot create " + *path + ": " + ErrnoText(open_err);
+    path->clear();
+    return file;
   }
   ::fchmod(file.get(), 0640);  // not narrowed by the umask
+  return file;
+}
 
-  std::string command;
-  for (const auto& arg : ev.command) {
-    if (!command.empty()) command += ' ';
-    command += ShellQuote(arg);
-  }
-  std::string reason = v.ReasonText();
-  if (trigger == "solo_failure") {
-    reason += "; solo cohort failure: missed a marker another connector of "
-              "source " +
-              connector_.source + " got";
-  }
-  const std::string header =
-      "# cdc-sentinel evidence capture\n"
-      "# connector: " +
-      OneLine(connector_.name) +
-      "\n"
-      "# tls_version: " +
-      OneLine(v.tls_version) +
-      "\n"
-      "# trigger: " +
-      std::string(trigger) +
-      "\n"
-      "# reason: " +
-      OneLine(reason) +
-      "\n"
-      "# time: " +
-      FormatUtc(wall_now, "%Y-%m-%dT%H:%M:%SZ") +
-      "\n"
-      "# command: " +
-      OneLine(command) +
-      "\n"
-      "#\n";
-  int write_err = 0;
-  if (!WriteAll(file.get(), header, &write_err)) {
-    out.detail = "cannot write " + out.path + ": " + ErrnoText(write_err);
-    ::unlink(out.path.c_str());
-    return out;
-  }
-
-  // Spawn: no shell, own process group, stdin /dev/null, stdout and stderr
-  // into the file, no other inherited descriptors, default signal handling.
+// Starts `command` (argv, no shell) in its own process group, stdin from
+// /dev/null, stdout and stderr into `out_fd`, no other inherited
+// descriptors, default signal handling. Returns 0 or an errno value.
+int SpawnCapture(const std::vector<std::string>& command, int out_fd,
+                 pid_t* pid) {
   SpawnFileActions fa;
   SpawnAttr attr;
   int rc = fa.ok() && attr.ok() ? 0 : ENOMEM;
-  if (rc == 0)
+  if (rc == 0) {
     rc =
         posix_spawn_file_actions_addopen(fa.get(), 0, "/dev/null", O_RDONLY, 0);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), file.get(), 1);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), file.get(), 2);
+  }
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), out_fd, 1);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa.get(), out_fd, 2);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(fa.get(), 3);
   sigset_t no_signals, default_signals;
   sigemptyset(&no_signals);
@@ -365,15 +325,63 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
   if (rc == 0) rc = posix_spawnattr_setsigmask(attr.get(), &no_signals);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(attr.get(), &default_signals);
   std::vector<char*> argv;
-  for (const auto& arg : ev.command)
-    argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  pid_t pid = -1;
   if (rc == 0) {
-    rc =
-        posix_spawnp(&pid, argv[0], fa.get(), attr.get(), argv.data(), environ);
+    rc = posix_spawnp(pid, argv[0], fa.get(), attr.get(), argv.data(), environ);
   }
-  if (rc != 0) {
+  return rc;
+}
+
+}  // namespace
+
+std::string RemediationProbe::EvidenceHeader(const Verdict& v,
+                                             std::string_view trigger,
+                                             WallClock::time_point now) const {
+  std::string command;
+  for (const auto& arg : connector_.evidence.command) {
+    if (!command.empty()) command += ' ';
+    command += ShellQuote(arg);
+  }
+  std::string reason = v.ReasonText();
+  if (trigger == "solo_failure") {
+    reason += "; solo cohort failure: missed a marker another connector of "
+              "source " +
+              connector_.source + " got";
+  }
+  return "# cdc-sentinel evidence capture\n"
+         "# connector: " +
+         OneLine(connector_.name) + "\n# tls_version: " +
+         OneLine(v.tls_version) + "\n# trigger: " + std::string(trigger) +
+         "\n# reason: " + OneLine(reason) +
+         "\n# time: " + FormatUtc(now, "%Y-%m-%dT%H:%M:%SZ") +
+         "\n# command: " + OneLine(command) + "\n#\n";
+}
+
+RemediationProbe::CaptureOutcome RemediationProbe::Capture(
+    const Verdict& v, std::string_view trigger,
+    SteadyClock::time_point deadline) {
+  const auto& ev = connector_.evidence;
+  CaptureOutcome out;
+  out.result = kError;
+  if (ev.directory.empty()) {
+    out.detail = "evidence.directory is empty";
+    return out;
+  }
+  if (!MakeDirectories(ev.directory, &out.detail)) return out;
+  const auto wall_now = WallClock::now();
+  Fd file = CreateEvidenceFile(ev.directory, connector_.name, wall_now,
+                               &out.path, &out.detail);
+  if (!file.valid()) return out;
+  int write_err = 0;
+  if (!WriteAll(file.get(), EvidenceHeader(v, trigger, wall_now),
+                &write_err)) {
+    out.detail = "cannot write " + out.path + ": " + ErrnoText(write_err);
+    ::unlink(out.path.c_str());
+    return out;
+  }
+  pid_t pid = -1;
+  if (const int rc = SpawnCapture(ev.command, file.get(), &pid); rc != 0) {
     out.detail = "cannot start " + ev.command[0] + ": " + ErrnoText(rc);
     ::unlink(out.path.c_str());
     out.path.clear();
@@ -384,7 +392,15 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
     child_ = pid;
     if (cancelled_) ::kill(-pid, SIGKILL);
   }
+  Finish(pid, deadline, out);
+  int ignored = 0;
+  WriteAll(file.get(), "\n# result: " + out.result + " (" + out.detail + ")\n",
+           &ignored);
+  return out;
+}
 
+void RemediationProbe::Finish(pid_t pid, SteadyClock::time_point deadline,
+                              CaptureOutcome& out) {
   const auto started = SteadyClock::now();
   std::string how;
   const std::optional<int> status = Await(pid, deadline, &how);
@@ -394,7 +410,7 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
   if (how == "timeout") {
     out.result = kTimeout;
     out.detail = "killed after " + elapsed + " (evidence.timeout " +
-                 FormatDuration(ev.timeout) + ")";
+                 FormatDuration(connector_.evidence.timeout) + ")";
   } else if (how == "cancelled") {
     out.result = kTimeout;
     out.detail = "killed after " + elapsed + ": the run was cancelled";
@@ -406,10 +422,6 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
         WIFEXITED(*status) && WEXITSTATUS(*status) == 0 ? kOk : kFailed;
     out.detail = DescribeWaitStatus(*status) + " after " + elapsed;
   }
-  int ignored = 0;
-  WriteAll(file.get(), "\n# result: " + out.result + " (" + out.detail + ")\n",
-           &ignored);
-  return out;
 }
 
 std::optional<int> RemediationProbe::Await(pid_t pid,

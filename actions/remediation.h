@@ -137,6 +137,13 @@ class RemediationProbe final : public Probe {
   CaptureOutcome Capture(const Verdict& v,
                          std::string_view trigger,
                          SteadyClock::time_point deadline);
+  // The "# key: value" header of an evidence file.
+  std::string EvidenceHeader(const Verdict& v, std::string_view trigger,
+                             WallClock::time_point now) const;
+  // Waits for the started capture `pid` (Await) and sets out's result and
+  // detail from how it ended.
+  void Finish(pid_t pid, SteadyClock::time_point deadline,
+              CaptureOutcome& out);
   // Waits for the started command `pid` until `deadline`, kills and reaps
   // it. Sets *how to "exit", "timeout" or "cancelled"; returns the wait
   // status (valid for "exit"), or nullopt if it could not be collected.

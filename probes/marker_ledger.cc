@@ -79,9 +79,11 @@ void MarkerLedger::Expect(const std::string& token,
       m.last_write = MarkerObservation::Write::kOk;
       if (m.first_write_at == 0) m.first_write_at = w;
       if (m.pending_since == 0 || w < m.pending_since) m.pending_since = w;
-      // The connector must answer this write with some output; not armed
-      // while its Kafka cluster cannot be read (nothing could be seen).
-      if (e.obs.kafka.up.value_or(true)) {
+      // The connector must answer this write with some output; armed only
+      // once the exporter reads its Kafka cluster (before the first
+      // metadata look-up and partition assignment nothing can be seen, and
+      // the wait must not teach the stall window).
+      if (e.obs.kafka.up.value_or(false)) {
         if (m.unanswered_since == 0) m.unanswered_since = w;
         ++m.unanswered_writes;
       }

@@ -41,8 +41,15 @@ class PipelineHarness {
   ActionCounters& counters() { return counters_; }
   MarkerLedger& ledger() { return ledger_; }
 
+  // Their Kafka clusters count as readable (as after the kafka probe's
+  // first metadata look-up) unless a test says otherwise.
   void SetConnectors(const std::vector<config::Connector>& connectors) {
     store_.SetConnectors(connectors);
+    for (const auto& c : connectors) {
+      if (!store_.KafkaUp(c.kafka)) {
+        store_.SetKafkaUp(c.kafka, true, WallClock::time_point{});
+      }
+    }
     ledger_.Retain(connectors);
     counters_.Retain(connectors);
   }
