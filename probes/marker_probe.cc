@@ -168,6 +168,9 @@ class MarkerKind final : public ProbeKind {
       ledger_.OnRecord(name, r.key, r.received);
     }
     env_.store.Update(name, [&](ObservationStore::Entry& e) {
+      if (e.obs.marker.topic_seen_at == 0) {
+        e.obs.marker.topic_seen_at = UnixSeconds(r.received);
+      }
       RecordOutput(e.obs, r.produced, r.received);
     });
   }

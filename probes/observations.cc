@@ -89,7 +89,8 @@ void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
   // A record made before the write (e.g. the last heartbeat read when the
   // exporter starts) does not answer it.
   if (m.unanswered_since == 0 || made + kSkew < m.unanswered_since) return;
-  if (seen >= m.unanswered_since) {
+  if (seen >= m.unanswered_since && m.topic_seen_at > 0 &&
+      m.topic_seen_at <= m.unanswered_since) {
     p.responses.push_back(seen - m.unanswered_since);
     if (p.responses.size() > ProgressObservation::kMaxResponses) {
       p.responses.erase(p.responses.begin());

@@ -86,6 +86,10 @@ struct MarkerObservation {
   Write last_write = Write::kNone;
   double first_write_at = 0;   // Unix seconds of the first successful write
   std::string write_error;     // of the last failed write
+  // When the exporter first received a record on the marker topic (Unix
+  // seconds, 0 never): only writes after it teach the stall window (before,
+  // the consumer may not be reading that topic yet).
+  double topic_seen_at = 0;
   // Partitions of the marker topic at the last metadata look-up: 0 means
   // it does not exist; nullopt not looked up yet.
   std::optional<int> topic_partitions;

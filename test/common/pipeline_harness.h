@@ -99,6 +99,9 @@ class PipelineHarness {
   void OnMarkerTopicRecord(const std::string& connector,
                            WallClock::time_point received) {
     store_.Update(connector, [&](ObservationStore::Entry& e) {
+      if (e.obs.marker.topic_seen_at == 0) {
+        e.obs.marker.topic_seen_at = UnixSeconds(received);
+      }
       RecordOutput(e.obs, received, received);
     });
   }

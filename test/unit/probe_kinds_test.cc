@@ -588,6 +588,12 @@ TEST_F(ProbeKindsTest, NothingSinceAMarkerWriteIsStalled) {
 
 TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
   Rest({Status("a", "RUNNING")});
+  // A write before the exporter has read anything from the marker topic
+  // teaches nothing (the consumer may not be reading it yet): still 30 s.
+  FoundRound('0', At(-10s), At(-9s), "a");
+  EXPECT_EQ(Collect(At(-8s)).Value("cdc_stall_window_seconds",
+                                   {{"connector", "a"}}),
+            30);
   // Three rounds answered within 0.5 s: the window is learned (5 s).
   for (int i = 0; i < 3; ++i) {
     const auto w = At(std::chrono::seconds(10 * i));
