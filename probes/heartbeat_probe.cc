@@ -82,7 +82,7 @@ void RecordHeartbeat(ObservationStore& store, const std::string& connector,
     if (ts_seconds) h.last_ts = std::max(h.last_ts, *ts_seconds);
     h.last_received = UnixSeconds(received);
     ++h.records;
-    RecordOutput(e.obs, produced.value_or(received), received);
+    RecordOutput(e.obs, e.config, produced.value_or(received), received);
   });
 }
 

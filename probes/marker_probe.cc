@@ -171,7 +171,7 @@ class MarkerKind final : public ProbeKind {
       if (e.obs.marker.topic_seen_at == 0) {
         e.obs.marker.topic_seen_at = UnixSeconds(r.received);
       }
-      RecordOutput(e.obs, r.produced, r.received);
+      RecordOutput(e.obs, e.config, r.produced, r.received);
     });
   }
 

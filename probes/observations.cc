@@ -1,5 +1,8 @@
 #include "probes/observations.h"
 
+#include "cdc/common/duration.h"
+#include "probes/verdict.h"
+
 #include <algorithm>
 #include <array>
 
@@ -75,7 +78,8 @@ std::string TlsLabel(const config::Connector& c,
   return o.session.detected_tls.empty() ? "unknown" : o.session.detected_tls;
 }
 
-void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
+void RecordOutput(ConnectorObservations& o, const config::Connector& c,
+                  WallClock::time_point produced,
                   WallClock::time_point received) {
   // Clocks of the connector's host (or the broker) and the exporter's.
   constexpr double kSkew = 2.0;
@@ -89,9 +93,11 @@ void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
   // A record made before the write (e.g. the last heartbeat read when the
   // exporter starts) does not answer it.
   if (m.unanswered_since == 0 || made + kSkew < m.unanswered_since) return;
-  if (seen >= m.unanswered_since && m.topic_seen_at > 0 &&
-      m.topic_seen_at <= m.unanswered_since) {
-    p.responses.push_back(seen - m.unanswered_since);
+  const double response = seen - m.unanswered_since;
+  if (response >= 0 && m.topic_seen_at > 0 &&
+      m.topic_seen_at <= m.unanswered_since &&
+      response <= ToSeconds(StallWindow(o, c))) {
+    p.responses.push_back(response);
     if (p.responses.size() > ProgressObservation::kMaxResponses) {
       p.responses.erase(p.responses.begin());
     }

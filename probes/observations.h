@@ -159,7 +159,11 @@ struct ConnectorObservations {
 // produced after the first marker written since its previous output (less
 // a little clock skew), the response time to that write. Call inside
 // ObservationStore::Update.
-void RecordOutput(ConnectorObservations& o, WallClock::time_point produced,
+// A response longer than the connector's stall window at that moment is an
+// outage that ended (it was, or would have been, judged stalled), not how the
+// connector normally answers: it is not learned.
+void RecordOutput(ConnectorObservations& o, const config::Connector& c,
+                  WallClock::time_point produced,
                   WallClock::time_point received);
 
 // The `tls_version` label of a connector: configured, or as the server

@@ -72,7 +72,7 @@ class PipelineHarness {
                                      WallClock::time_point produced,
                                      WallClock::time_point received) {
     store_.Update(connector, [&](ObservationStore::Entry& e) {
-      RecordOutput(e.obs, produced, received);
+      RecordOutput(e.obs, e.config, produced, received);
     });
   }
   // A record on the connector's marker topic, as the marker kind handles
@@ -102,7 +102,7 @@ class PipelineHarness {
       if (e.obs.marker.topic_seen_at == 0) {
         e.obs.marker.topic_seen_at = UnixSeconds(received);
       }
-      RecordOutput(e.obs, received, received);
+      RecordOutput(e.obs, e.config, received, received);
     });
   }
   void OnBinlogSessions(const std::string& connector,

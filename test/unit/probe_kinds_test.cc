@@ -616,6 +616,10 @@ TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
   // ...one produced after it does.
   state_.OnMarkerTopicRecordProducedAt("a", At(46s), At(46s));
   EXPECT_FALSE(state_.GetVerdict("a", At(46s)).silent_failure);
+  // That 6 s answer ended a stall: it does not widen the window.
+  EXPECT_EQ(Collect(At(47s)).Value("cdc_stall_window_seconds",
+                                   {{"connector", "a"}}),
+            5);
 }
 
 TEST_F(ProbeKindsTest, LateMarkersWhileProducingAreLaggingNotStalled) {
