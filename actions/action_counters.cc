@@ -7,8 +7,7 @@ namespace cdc {
 void ActionCounters::Count(Action action, const std::string& connector,
                            const std::string& result) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++(action == Action::kEvidence ? evidence_
-                                 : restarts_)[{connector, result}];
+  ++(action == Action::kEvidence ? evidence_ : restarts_)[{connector, result}];
 }
 
 void ActionCounters::Retain(const std::vector<config::Connector>& connectors) {
@@ -16,9 +15,8 @@ void ActionCounters::Retain(const std::vector<config::Connector>& connectors) {
   for (const auto& c : connectors) keep.insert(c.name);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto* m : {&evidence_, &restarts_}) {
-    std::erase_if(*m, [&](const auto& kv) {
-      return keep.count(kv.first.first) == 0;
-    });
+    std::erase_if(
+        *m, [&](const auto& kv) { return keep.count(kv.first.first) == 0; });
   }
 }
 

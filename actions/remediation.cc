@@ -230,7 +230,8 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
 
   const auto now = SteadyClock::now();
   if (last_capture_ && now - *last_capture_ < ev.min_interval) {
-    counters_.Count(ActionCounters::Action::kEvidence, connector_.name, kRateLimited);
+    counters_.Count(ActionCounters::Action::kEvidence, connector_.name,
+                    kRateLimited);
     log_.Debug("evidence capture skipped: within min_interval of the last one",
                {{"connector", connector_.name},
                 {"trigger", trigger},
@@ -247,7 +248,8 @@ std::optional<std::string> RemediationProbe::MaybeCapture(
   const CaptureOutcome out =
       Capture(v, trigger,
               std::min<SteadyClock::time_point>(now + ev.timeout, deadline));
-  counters_.Count(ActionCounters::Action::kEvidence, connector_.name, out.result);
+  counters_.Count(ActionCounters::Action::kEvidence, connector_.name,
+                  out.result);
   const double seconds = ToSeconds(SteadyClock::now() - now);
   const bool ok = out.result == kOk;
   log_.Log(ok ? LogLevel::kInfo : LogLevel::kWarn,
@@ -325,7 +327,8 @@ int SpawnCapture(const std::vector<std::string>& command, int out_fd,
   if (rc == 0) rc = posix_spawnattr_setsigmask(attr.get(), &no_signals);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(attr.get(), &default_signals);
   std::vector<char*> argv;
-  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& arg : command)
+    argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   if (rc == 0) {
     rc = posix_spawnp(pid, argv[0], fa.get(), attr.get(), argv.data(), environ);
@@ -345,14 +348,16 @@ std::string RemediationProbe::EvidenceHeader(const Verdict& v,
   }
   std::string reason = v.ReasonText();
   if (trigger == "solo_failure") {
-    reason += "; solo cohort failure: missed a marker another connector of "
-              "source " +
-              connector_.source + " got";
+    reason +=
+        "; solo cohort failure: missed a marker another connector of "
+        "source " +
+        connector_.source + " got";
   }
   return "# cdc-sentinel evidence capture\n"
          "# connector: " +
-         OneLine(connector_.name) + "\n# tls_version: " +
-         OneLine(v.tls_version) + "\n# trigger: " + std::string(trigger) +
+         OneLine(connector_.name) +
+         "\n# tls_version: " + OneLine(v.tls_version) +
+         "\n# trigger: " + std::string(trigger) +
          "\n# reason: " + OneLine(reason) +
          "\n# time: " + FormatUtc(now, "%Y-%m-%dT%H:%M:%SZ") +
          "\n# command: " + OneLine(command) + "\n#\n";
@@ -374,8 +379,7 @@ RemediationProbe::CaptureOutcome RemediationProbe::Capture(
                                &out.path, &out.detail);
   if (!file.valid()) return out;
   int write_err = 0;
-  if (!WriteAll(file.get(), EvidenceHeader(v, trigger, wall_now),
-                &write_err)) {
+  if (!WriteAll(file.get(), EvidenceHeader(v, trigger, wall_now), &write_err)) {
     out.detail = "cannot write " + out.path + ": " + ErrnoText(write_err);
     ::unlink(out.path.c_str());
     return out;
@@ -530,7 +534,8 @@ std::optional<std::string> RemediationProbe::MaybeRestart(
   }
   if (restarts_.size() >=
       static_cast<std::size_t>(std::max(0, ar.max_per_hour))) {
-    counters_.Count(ActionCounters::Action::kRestart, connector_.name, kRateLimited);
+    counters_.Count(ActionCounters::Action::kRestart, connector_.name,
+                    kRateLimited);
     log_.Warn("restart not sent: auto_restart.max_per_hour reached",
               {{"connector", connector_.name},
                {"max_per_hour", std::to_string(ar.max_per_hour)},

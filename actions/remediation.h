@@ -11,10 +11,10 @@
 #include <string_view>
 #include <vector>
 
+#include "actions/action_counters.h"
 #include "cdc/common/log.h"
 #include "config/config.h"
 #include "probes/connect_client.h"
-#include "actions/action_counters.h"
 #include "probes/observations.h"
 #include "probes/probe.h"
 #include "probes/probe_kind.h"
@@ -134,16 +134,14 @@ class RemediationProbe final : public Probe {
   // Step 1; returns why it failed, if it did.
   std::optional<std::string> MaybeCapture(const Verdict& v,
                                           SteadyClock::time_point deadline);
-  CaptureOutcome Capture(const Verdict& v,
-                         std::string_view trigger,
+  CaptureOutcome Capture(const Verdict& v, std::string_view trigger,
                          SteadyClock::time_point deadline);
   // The "# key: value" header of an evidence file.
   std::string EvidenceHeader(const Verdict& v, std::string_view trigger,
                              WallClock::time_point now) const;
   // Waits for the started capture `pid` (Await) and sets out's result and
   // detail from how it ended.
-  void Finish(pid_t pid, SteadyClock::time_point deadline,
-              CaptureOutcome& out);
+  void Finish(pid_t pid, SteadyClock::time_point deadline, CaptureOutcome& out);
   // Waits for the started command `pid` until `deadline`, kills and reaps
   // it. Sets *how to "exit", "timeout" or "cancelled"; returns the wait
   // status (valid for "exit"), or nullopt if it could not be collected.

@@ -1,9 +1,9 @@
 #include "exporter/app.h"
 
 #include "actions/remediation.h"
+#include "cdc/common/clock.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
-#include "cdc/common/clock.h"
 
 namespace cdc {
 

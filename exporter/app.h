@@ -5,12 +5,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include "cdc/common/log.h"
-#include "config/config.h"
 #include <vector>
 
 #include "actions/action_counters.h"
+#include "cdc/common/log.h"
+#include "config/config.h"
 #include "exporter/scheduler.h"
 #include "probes/observations.h"
 #include "probes/probe_kind.h"

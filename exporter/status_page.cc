@@ -60,8 +60,7 @@ std::string VerdictClass(const Verdict& v) {
 // Seconds since the last heartbeat was received, -1 if none ever was.
 double HeartbeatAge(const ConnectorView& c, WallClock::time_point now) {
   if (c.obs.heartbeat.records == 0) return -1;
-  return UnixSeconds(now) -
-         c.obs.heartbeat.last_received;
+  return UnixSeconds(now) - c.obs.heartbeat.last_received;
 }
 
 // Whether the binlog session is up; nullopt if it is not watched or not
@@ -119,9 +118,9 @@ json ConnectorJson(const ConnectorView& c, WallClock::time_point now) {
   j["stall_window_seconds"] = c.verdict.window_s;
   j["marker_pending_age_seconds"] = c.verdict.pending_age_s;
   j["marker_late_total"] = m.late;
-  j["last_output_timestamp_seconds"] =
-      c.obs.progress.last_output > 0 ? json(c.obs.progress.last_output)
-                                     : json(nullptr);
+  j["last_output_timestamp_seconds"] = c.obs.progress.last_output > 0
+                                           ? json(c.obs.progress.last_output)
+                                           : json(nullptr);
   return j;
 }
 
@@ -130,8 +129,7 @@ json ConnectorJson(const ConnectorView& c, WallClock::time_point now) {
 std::string StatusJson(App& app) {
   const auto now = WallClock::now();
   json j;
-  j["generated_at"] =
-      UnixSeconds(now);
+  j["generated_at"] = UnixSeconds(now);
   j["version"] = kVersion;
   j["connectors"] = json::array();
   for (const auto& c : app.Connectors(now)) {
@@ -182,7 +180,7 @@ void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
     mclass = *m.last_found ? "ok" : "bad";
   }
   const bool listed = v.rest.source == RestObservation::Source::kListed;
-  const std::string rclass = !listed               ? "idle"
+  const std::string rclass = !listed                  ? "idle"
                              : v.rest.ClaimsRunning() ? "ok"
                                                       : "warn";
   std::string session = "–", sclass = "idle";
@@ -191,10 +189,10 @@ void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
     sclass = *up ? "ok" : "bad";
   }
   const double hb_age = HeartbeatAge(c, now);
-  const std::string hclass =
-      hb_age < 0                                          ? "idle"
-      : HeartbeatStale(c.config, c.obs.heartbeat, now) ? "bad"
-                                                          : "ok";
+  const std::string hclass = hb_age < 0 ? "idle"
+                             : HeartbeatStale(c.config, c.obs.heartbeat, now)
+                                 ? "bad"
+                                 : "ok";
   const bool no_api = v.rest.source == RestObservation::Source::kNoApi;
   h << "<tr data-connector=\"" << Esc(c.name) << "\" data-verdict=\""
     << Esc(v.StatusText()) << "\"><td>" << Esc(c.name) << "</td><td>"
@@ -205,10 +203,9 @@ void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
     << m.consecutive_misses << "</td><td class=\"num " << hclass << "\">"
     << (hb_age >= 0 ? Secs(hb_age) : "–") << "</td><td class=\"" << sclass
     << "\">" << session << "</td><td class=\"num\">"
-    << Bytes(c.obs.offset.lag_bytes.value_or(-1))
-    << "</td><td class=\"verdict " << VerdictClass(v) << "\">"
-    << v.StatusText() << "<div class=\"reason\">" << Esc(v.ReasonText())
-    << "</div></td></tr>\n";
+    << Bytes(c.obs.offset.lag_bytes.value_or(-1)) << "</td><td class=\"verdict "
+    << VerdictClass(v) << "\">" << v.StatusText() << "<div class=\"reason\">"
+    << Esc(v.ReasonText()) << "</div></td></tr>\n";
 }
 
 void WriteProbeTable(std::ostringstream& h,

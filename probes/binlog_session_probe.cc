@@ -1,7 +1,8 @@
-#include "cdc/common/clock.h"
 #include "probes/binlog_session_probe.h"
 
 #include <set>
+
+#include "cdc/common/clock.h"
 
 namespace cdc {
 
@@ -113,9 +114,9 @@ void RecordBinlogSessions(ObservationStore& store, const std::string& connector,
     c.observed = true;
     if (sessions.empty()) {
       if (before > 0) {
-        log.Warn("binlog session gone from the source",
-                 {{"connector", connector},
-                  {"session_id", std::to_string(c.id)}});
+        log.Warn(
+            "binlog session gone from the source",
+            {{"connector", connector}, {"session_id", std::to_string(c.id)}});
       }
       return;  // id keeps the last session seen
     }

@@ -1,9 +1,10 @@
-#include "cdc/common/clock.h"
 #include "probes/connect_rest_probe.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "cdc/common/clock.h"
 
 namespace cdc {
 namespace {

@@ -1,10 +1,9 @@
 #include "probes/heartbeat_probe.h"
 
-#include "cdc/common/clock.h"
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "cdc/common/clock.h"
 #include "probes/verdict.h"
 
 namespace cdc {
@@ -24,10 +23,10 @@ class HeartbeatKind final : public ProbeKind {
           {c.kafka, c.HeartbeatTopic(), KafkaSubscription::Start::kLastRecord,
            "heartbeat",
            [&store = env_.store, name = c.name](const KafkaRecord& r) {
-             RecordHeartbeat(store, name,
-                             ParseHeartbeatSeconds(
-                                 r.value, UnixSeconds(WallClock::now())),
-                             r.received, r.produced);
+             RecordHeartbeat(
+                 store, name,
+                 ParseHeartbeatSeconds(r.value, UnixSeconds(WallClock::now())),
+                 r.received, r.produced);
            }});
     }
   }

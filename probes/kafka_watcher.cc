@@ -98,14 +98,14 @@ void KafkaWatcher::SetSubscriptions(
   if (gone->cnt > 0) {
     KafkaError e(rd_kafka_incremental_unassign(rk_.get(), gone.get()));
     if (e) {
-      log_.Warn("cannot release Kafka partitions",
-                {{"kafka", cluster_.name},
-                 {"err", rd_kafka_error_string(e.get())}});
+      log_.Warn(
+          "cannot release Kafka partitions",
+          {{"kafka", cluster_.name}, {"err", rd_kafka_error_string(e.get())}});
     }
   }
   for (auto it = partitions_.begin(); it != partitions_.end();) {
-    it = next->by_topic.count(it->first) ? std::next(it)
-                                         : partitions_.erase(it);
+    it =
+        next->by_topic.count(it->first) ? std::next(it) : partitions_.erase(it);
   }
   table_ = std::move(next);
 }
@@ -254,15 +254,14 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
                {{"kafka", cluster_.name}}, static_cast<double>(records_));
   for (const auto& [topic, n] : partitions_) {
     auto it = table_->by_topic.find(topic);
-    sink.Gauge(
-        "cdc_kafka_topic_partitions",
-        "Partitions of a watched topic (0: the topic does not exist; "
-        "for a marker topic, is the canary table in the connector's "
-        "table.include.list?).",
-        {{"kafka", cluster_.name},
-         {"topic", topic},
-         {"kind", it == table_->by_topic.end() ? "" : it->second.kind}},
-        n);
+    sink.Gauge("cdc_kafka_topic_partitions",
+               "Partitions of a watched topic (0: the topic does not exist; "
+               "for a marker topic, is the canary table in the connector's "
+               "table.include.list?).",
+               {{"kafka", cluster_.name},
+                {"topic", topic},
+                {"kind", it == table_->by_topic.end() ? "" : it->second.kind}},
+               n);
   }
 }
 
@@ -300,10 +299,10 @@ class KafkaKind final : public ProbeKind {
       for (const auto& [name, w] : wants) {
         const config::KafkaCluster& k = *cfg.FindKafka(name);
         auto it = watchers_.find(name);
-        next[name] = it != watchers_.end() && it->second->cluster().SameConsumer(k)
-                         ? it->second
-                         : std::make_shared<KafkaWatcher>(k, env_.store,
-                                                          env_.log);
+        next[name] =
+            it != watchers_.end() && it->second->cluster().SameConsumer(k)
+                ? it->second
+                : std::make_shared<KafkaWatcher>(k, env_.store, env_.log);
         parts.probes.push_back(std::make_shared<KafkaProbe>(next[name], k));
       }
     }

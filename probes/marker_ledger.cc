@@ -151,13 +151,12 @@ void MarkerLedger::JudgeLocked(Round& round, const std::string& connector,
         m.last_found = false;
         ++m.consecutive_misses;
         ++m.not_found;
-        log_.Warn(
-            "marker not delivered within the timeout",
-            {{"connector", connector},
-             {"tls_version", TlsLabel(e.config, e.obs)},
-             {"timeout", FormatDuration(e.config.marker.timeout)},
-             {"consecutive_misses", std::to_string(m.consecutive_misses)},
-             {"rest_state", e.obs.rest.ToString()}});
+        log_.Warn("marker not delivered within the timeout",
+                  {{"connector", connector},
+                   {"tls_version", TlsLabel(e.config, e.obs)},
+                   {"timeout", FormatDuration(e.config.marker.timeout)},
+                   {"consecutive_misses", std::to_string(m.consecutive_misses)},
+                   {"rest_state", e.obs.rest.ToString()}});
         return;
     }
   });
@@ -201,8 +200,7 @@ bool MarkerLedger::FinishRound(std::map<std::string, Round>::iterator it,
     }
     r.cohort_counted = true;
   }
-  if (r.arrived.size() < r.outcome.size() &&
-      now - r.written_at < kRetention) {
+  if (r.arrived.size() < r.outcome.size() && now - r.written_at < kRetention) {
     return false;
   }
   std::vector<std::string> members;
@@ -274,7 +272,8 @@ void MarkerLedger::Expire(WallClock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   // Oldest rounds first, so consecutive misses count in order.
   std::vector<std::pair<WallClock::time_point, std::string>> order;
-  for (const auto& [token, r] : rounds_) order.emplace_back(r.written_at, token);
+  for (const auto& [token, r] : rounds_)
+    order.emplace_back(r.written_at, token);
   std::sort(order.begin(), order.end());
   for (const auto& [when, token] : order) {
     auto it = rounds_.find(token);
@@ -287,8 +286,8 @@ void MarkerLedger::Expire(WallClock::time_point now) {
         continue;
       }
       std::string kafka;
-      store_.Update(name,
-                    [&](ObservationStore::Entry& e) { kafka = e.config.kafka; });
+      store_.Update(
+          name, [&](ObservationStore::Entry& e) { kafka = e.config.kafka; });
       const std::optional<bool> up = store_.KafkaUp(kafka);
       JudgeLocked(it->second, name,
                   up.has_value() && !*up ? MarkerOutcome::kError

@@ -70,7 +70,7 @@ class MarkerLedger {
     std::map<std::string, MarkerOutcome> outcome;
     std::map<std::string, WallClock::time_point> deadline;
     std::map<std::string, bool> arrived;  // in time or late
-    std::size_t pending = 0;  // members not judged yet
+    std::size_t pending = 0;              // members not judged yet
     bool cohort_counted = false;
   };
 

@@ -91,7 +91,8 @@ ProbeOutcome MarkerProbe::Run(const ProbeContext& ctx) {
     const std::string token = MarkerLedger::NewToken();
     // Timed from before the write: the row cannot reach the binlog sooner.
     const auto written_at = WallClock::now();
-    session_.Execute(UpsertSql(source_.canary), {row_id_, token}, ctx.Remaining());
+    session_.Execute(UpsertSql(source_.canary), {row_id_, token},
+                     ctx.Remaining());
     ledger_.Expect(token, written_at, connectors_);
     log_.Debug("marker written", {{"source", source_.name}, {"token", token}});
     return ProbeOutcome::Ok();
@@ -122,11 +123,10 @@ class MarkerKind final : public ProbeKind {
         if (c.source != src.name || !c.marker.enabled) continue;
         by_interval[c.marker.interval].push_back(c.name);
         kafka_clusters.insert(c.kafka);
-        KafkaSubscription sub{c.kafka, c.MarkerTopic(src.canary),
-                              KafkaSubscription::Start::kEnd, "marker",
-                              [this, name = c.name](const KafkaRecord& r) {
-                                OnRecord(name, r);
-                              }};
+        KafkaSubscription sub{
+            c.kafka, c.MarkerTopic(src.canary), KafkaSubscription::Start::kEnd,
+            "marker",
+            [this, name = c.name](const KafkaRecord& r) { OnRecord(name, r); }};
         sub.on_metadata = [&store = env_.store, name = c.name](int n) {
           store.Update(name, [n](ObservationStore::Entry& e) {
             e.obs.marker.topic_partitions = n;
@@ -146,17 +146,16 @@ class MarkerKind final : public ProbeKind {
             ledger.Expire(now);
           });
     }
-    parts.commits.push_back([this, connectors = cfg.connectors] {
-      ledger_.Retain(connectors);
-    });
+    parts.commits.push_back(
+        [this, connectors = cfg.connectors] { ledger_.Retain(connectors); });
   }
 
   void Collect(MetricSink& sink, WallClock::time_point now) override {
     ledger_.Expire(now);
-    env_.store.ForEach([&](const std::string& name,
-                           const ObservationStore::Entry& e) {
-      if (e.config.marker.enabled) CollectConnector(sink, name, e, now);
-    });
+    env_.store.ForEach(
+        [&](const std::string& name, const ObservationStore::Entry& e) {
+          if (e.config.marker.enabled) CollectConnector(sink, name, e, now);
+        });
   }
 
  private:
@@ -180,17 +179,16 @@ class MarkerKind final : public ProbeKind {
                                WallClock::time_point now) {
     const MarkerObservation& m = e.obs.marker;
     const MetricLabels l = ConnectorLabels(name, e);
-    const double now_s =
-        UnixSeconds(now);
+    const double now_s = UnixSeconds(now);
     sink.Counter("cdc_marker_late_total",
                  "Markers that arrived after their timeout (still observed in "
                  "cdc_marker_latency_seconds).",
                  l, static_cast<double>(m.late));
-    sink.Gauge("cdc_marker_pending_age_seconds",
-               "Age of the oldest marker written to the source and not yet "
-               "seen in the connector's topic (0: none pending).",
-               l, m.pending_since > 0 ? std::max(0.0, now_s - m.pending_since)
-                                      : 0.0);
+    sink.Gauge(
+        "cdc_marker_pending_age_seconds",
+        "Age of the oldest marker written to the source and not yet "
+        "seen in the connector's topic (0: none pending).",
+        l, m.pending_since > 0 ? std::max(0.0, now_s - m.pending_since) : 0.0);
     if (m.last_found) {
       sink.Gauge("cdc_marker_success",
                  "1 if the last marker written to the source arrived in the "

@@ -5,8 +5,8 @@
 
 #include "cdc/common/log.h"
 #include "config/config.h"
-#include "probes/mysql_session.h"
 #include "probes/marker_ledger.h"
+#include "probes/mysql_session.h"
 #include "probes/probe.h"
 #include "probes/probe_kind.h"
 

@@ -1,10 +1,10 @@
 #include "probes/observations.h"
 
-#include "cdc/common/duration.h"
-#include "probes/verdict.h"
-
 #include <algorithm>
 #include <array>
+
+#include "cdc/common/duration.h"
+#include "probes/verdict.h"
 
 namespace cdc {
 namespace {
@@ -83,10 +83,8 @@ void RecordOutput(ConnectorObservations& o, const config::Connector& c,
                   WallClock::time_point received) {
   // Clocks of the connector's host (or the broker) and the exporter's.
   constexpr double kSkew = 2.0;
-  const double made =
-      UnixSeconds(produced);
-  const double seen =
-      UnixSeconds(received);
+  const double made = UnixSeconds(produced);
+  const double seen = UnixSeconds(received);
   ProgressObservation& p = o.progress;
   p.last_output = std::max(p.last_output, made);
   MarkerObservation& m = o.marker;
@@ -143,8 +141,7 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
   KafkaView& v = kafka_[kafka];
   const bool went_down = !up && v.up.value_or(true);
   if (up && v.up.has_value() && !*v.up) {
-    v.recovered_at =
-        UnixSeconds(now);
+    v.recovered_at = UnixSeconds(now);
   }
   v.up = up;
   for (auto& [name, e] : entries_) {

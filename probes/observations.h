@@ -16,7 +16,6 @@
 
 namespace cdc {
 
-
 // A Kafka Connect connector or task state (AbstractStatus.State), typed.
 // kOther is a state this version does not know; its text is kept for output.
 enum class RunState {
@@ -74,7 +73,7 @@ struct MarkerObservation {
   double last_success_ts = 0;  // Unix seconds, 0 never
   HistogramData latency{kMarkerLatencyBuckets};
   uint64_t solo = 0, shared = 0;  // cohort failures by kind
-  uint64_t late = 0;               // arrived after their timeout
+  uint64_t late = 0;              // arrived after their timeout
   // Write time (Unix seconds) of the oldest marker not seen yet, 0 none.
   double pending_since = 0;
   // The first marker written since the connector's last output (Unix
@@ -84,8 +83,8 @@ struct MarkerObservation {
   // How the last marker write went.
   enum class Write { kNone, kOk, kUnreachable, kSetupError };
   Write last_write = Write::kNone;
-  double first_write_at = 0;   // Unix seconds of the first successful write
-  std::string write_error;     // of the last failed write
+  double first_write_at = 0;  // Unix seconds of the first successful write
+  std::string write_error;    // of the last failed write
   // When the exporter first received a record on the marker topic (Unix
   // seconds, 0 never): only writes after it teach the stall window (before,
   // the consumer may not be reading that topic yet).
@@ -108,7 +107,7 @@ struct ProgressObservation {
 
 // Whether the exporter can read the connector's Kafka cluster.
 struct KafkaView {
-  std::optional<bool> up;  // nullopt: not looked up yet
+  std::optional<bool> up;   // nullopt: not looked up yet
   double recovered_at = 0;  // Unix seconds it last came back up, 0 never down
 };
 

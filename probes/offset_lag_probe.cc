@@ -87,8 +87,7 @@ void RecordCommittedOffset(ObservationStore& store,
     OffsetObservation& o = e.obs.offset;
     if (!o.committed || o.committed->file != offset.file ||
         o.committed->pos != offset.pos) {
-      o.changed_at =
-          UnixSeconds(now);
+      o.changed_at = UnixSeconds(now);
     }
     o.committed = offset;
   });
@@ -266,8 +265,8 @@ class OffsetLagKind final : public ProbeKind {
                      l, o.committed->ts_sec);
         }
         sink.Gauge("cdc_source_offset_last_change_timestamp_seconds",
-                   "When cdc-sentinel last saw the committed position move.",
-                   l, o.changed_at);
+                   "When cdc-sentinel last saw the committed position move.", l,
+                   o.changed_at);
       }
       if (o.lag_bytes) {
         sink.Gauge("cdc_source_binlog_lag_bytes",

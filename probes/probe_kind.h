@@ -51,7 +51,8 @@ struct KindParts {
   std::vector<KafkaSubscription> subscriptions;
   // Called on each Kafka cluster's consumer thread every poll (about ten
   // times a second), whatever the traffic: kafka cluster -> callbacks.
-  std::vector<std::pair<std::string, std::function<void(WallClock::time_point)>>>
+  std::vector<
+      std::pair<std::string, std::function<void(WallClock::time_point)>>>
       tickers;
   // Run in order when the configuration is switched to (after every kind
   // has built its part), under the App's reload lock.

@@ -39,8 +39,8 @@ void JudgeMarkers(const ConnectorObservations& obs, const config::Connector& c,
     return decide(VerdictState::kUnknown, VerdictReason::kMarkerWriteFailed);
   }
   // Output seen since the exporter began writing markers.
-  const bool produced = obs.progress.last_output > m.first_write_at &&
-                        m.first_write_at > 0;
+  const bool produced =
+      obs.progress.last_output > m.first_write_at && m.first_write_at > 0;
   if (!m.ever_arrived() && produced && m.pending_since > 0 &&
       v.pending_age_s > timeout) {
     // It produces, yet no marker ever arrived: either the canary table is
@@ -139,8 +139,8 @@ milliseconds StallWindow(const ConnectorObservations& obs,
   const auto& r = obs.progress.responses;
   if (r.size() < kStallWindowSamples) return max;
   const double slowest = *std::max_element(r.begin(), r.end());
-  const auto learned = milliseconds(static_cast<int64_t>(
-      std::min(2 * slowest + 2.0, ToSeconds(max)) * 1000));
+  const auto learned = milliseconds(
+      static_cast<int64_t>(std::min(2 * slowest + 2.0, ToSeconds(max)) * 1000));
   return std::clamp(learned, floor, max);
 }
 
@@ -187,11 +187,13 @@ std::string Verdict::ReasonText() const {
     case VerdictReason::kNotRunning:
       return state + " (not a silent failure)";
     case VerdictReason::kKafkaUnreadable:
-      return state + "; not judged: cdc-sentinel cannot read the Kafka "
-                     "cluster (cdc_kafka_up 0)";
+      return state +
+             "; not judged: cdc-sentinel cannot read the Kafka "
+             "cluster (cdc_kafka_up 0)";
     case VerdictReason::kKafkaRecovering:
-      return state + "; not judged yet: cdc-sentinel's Kafka view came back "
-                     "less than " +
+      return state +
+             "; not judged yet: cdc-sentinel's Kafka view came back "
+             "less than " +
              Secs(window_s) + " ago";
     case VerdictReason::kMarkerWriteFailed:
       return state + "; not judged: the marker could not be written (" +

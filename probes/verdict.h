@@ -23,25 +23,28 @@ enum class VerdictState {
 // "ok", "lagging", "stalled", "not_running", "misconfigured", "unknown".
 std::string_view ToString(VerdictState s);
 inline constexpr VerdictState kAllVerdictStates[] = {
-    VerdictState::kOk,         VerdictState::kLagging,
-    VerdictState::kStalled,    VerdictState::kNotRunning,
-    VerdictState::kMisconfigured, VerdictState::kUnknown};
+    VerdictState::kOk,
+    VerdictState::kLagging,
+    VerdictState::kStalled,
+    VerdictState::kNotRunning,
+    VerdictState::kMisconfigured,
+    VerdictState::kUnknown};
 
 // The evidence that decided.
 enum class VerdictReason {
-  kNotRunning,         // REST says the connector (or a task) does not run
-  kKafkaUnreadable,    // the exporter cannot read the Kafka cluster
-  kKafkaRecovering,    // grace after the exporter's Kafka view came back
-  kMarkerWriteFailed,  // the marker could not be written (source unreachable)
-  kCanaryNotWritable,  // setup: the write was refused (table, privilege)
+  kNotRunning,          // REST says the connector (or a task) does not run
+  kKafkaUnreadable,     // the exporter cannot read the Kafka cluster
+  kKafkaRecovering,     // grace after the exporter's Kafka view came back
+  kMarkerWriteFailed,   // the marker could not be written (source unreachable)
+  kCanaryNotWritable,   // setup: the write was refused (table, privilege)
   kMarkerTopicMissing,  // setup: the marker topic does not exist
-  kCanaryNotCaptured,  // setup: committed past markers that never arrived
-  kNoOutput,           // stalled: nothing since a marker write
-  kHeartbeatStale,     // stalled, markers off: heartbeats stopped
-  kMarkersLate,        // lagging: markers late, output still flowing
-  kBacklog,            // lagging: no marker yet, committed position behind
-  kDelivering,         // ok
-  kNoResultYet,        // unknown: nothing judged yet
+  kCanaryNotCaptured,   // setup: committed past markers that never arrived
+  kNoOutput,            // stalled: nothing since a marker write
+  kHeartbeatStale,      // stalled, markers off: heartbeats stopped
+  kMarkersLate,         // lagging: markers late, output still flowing
+  kBacklog,             // lagging: no marker yet, committed position behind
+  kDelivering,          // ok
+  kNoResultYet,         // unknown: nothing judged yet
 };
 
 // What the status page shows (a colour and a word).
@@ -73,9 +76,9 @@ struct Verdict {
   bool silent_failure = false;  // state == kStalled
   RestObservation rest;
   std::string tls_version;
-  double window_s = 0;         // the stall window in force
-  double silence_s = 0;        // since the first unanswered marker write
-  double pending_age_s = 0;    // of the oldest marker not seen yet
+  double window_s = 0;       // the stall window in force
+  double silence_s = 0;      // since the first unanswered marker write
+  double pending_age_s = 0;  // of the oldest marker not seen yet
   int consecutive_misses = 0;
   int heartbeat_silence_s = 0;
   std::string detail;  // the error or topic behind a setup reason

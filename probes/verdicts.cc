@@ -66,18 +66,18 @@ void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
     const bool first = it == last_.end();
     if (!first && it->second == v.state) continue;
     // The first verdict of a connector is logged only if it is not ok.
-    if (first && (v.state == VerdictState::kOk ||
-                  v.state == VerdictState::kUnknown)) {
+    if (first &&
+        (v.state == VerdictState::kOk || v.state == VerdictState::kUnknown)) {
       continue;
     }
-    log_.Log(v.state == VerdictState::kStalled ? LogLevel::kWarn
-                                               : LogLevel::kInfo,
-             "connector verdict changed",
-             {{"connector", name},
-              {"tls_version", v.tls_version},
-              {"from", first ? "none" : std::string(ToString(it->second))},
-              {"verdict", std::string(ToString(v.state))},
-              {"reason", v.ReasonText()}});
+    log_.Log(
+        v.state == VerdictState::kStalled ? LogLevel::kWarn : LogLevel::kInfo,
+        "connector verdict changed",
+        {{"connector", name},
+         {"tls_version", v.tls_version},
+         {"from", first ? "none" : std::string(ToString(it->second))},
+         {"verdict", std::string(ToString(v.state))},
+         {"reason", v.ReasonText()}});
   }
   last_ = std::move(states);
 }

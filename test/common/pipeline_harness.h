@@ -145,8 +145,8 @@ class PipelineHarness {
                          WallClock::time_point now) const {
     const std::optional<Verdict> v = CurrentVerdict(store_, connector, now);
     if (!v) return {};
-    return {v->silent_failure, v->ReasonText(), v->RestState(),
-            v->tls_version, v->state};
+    return {v->silent_failure, v->ReasonText(), v->RestState(), v->tls_version,
+            v->state};
   }
   std::string TlsLabel(const std::string& connector) const {
     std::string label = "unknown";

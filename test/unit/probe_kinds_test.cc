@@ -1,5 +1,3 @@
-#include "test/common/pipeline_harness.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +16,7 @@
 #include "config/config.h"
 #include "probes/connect_status.h"
 #include "probes/metric_sink.h"
+#include "test/common/pipeline_harness.h"
 
 namespace cdc {
 namespace {
@@ -311,8 +310,7 @@ TEST_F(ProbeKindsTest, NotFoundByTheDeadlineIsAMiss) {
   EXPECT_EQ(Probes(s, "a", "not_found"), 1);
   EXPECT_EQ(Probes(s, "a", "found"), 0);
   EXPECT_EQ(s.Value("cdc_marker_late_total", {{"connector", "a"}}), 1);
-  EXPECT_EQ(s.Value("cdc_marker_pending_age_seconds", {{"connector", "a"}}),
-            0);
+  EXPECT_EQ(s.Value("cdc_marker_pending_age_seconds", {{"connector", "a"}}), 0);
   const auto* h = s.Find("cdc_marker_latency_seconds", {{"connector", "a"}});
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(h->histogram.sample_count, 1u);  // the late one, 31 s
@@ -579,9 +577,9 @@ TEST_F(ProbeKindsTest, NothingSinceAMarkerWriteIsStalled) {
   EXPECT_EQ(s.Value("cdc_connector_verdict",
                     {{"connector", "a"}, {"verdict", "stalled"}}),
             1);
-  EXPECT_EQ(s.Value("cdc_connector_verdict",
-                    {{"connector", "a"}, {"verdict", "ok"}}),
-            0);
+  EXPECT_EQ(
+      s.Value("cdc_connector_verdict", {{"connector", "a"}, {"verdict", "ok"}}),
+      0);
   EXPECT_EQ(s.Value("cdc_stall_window_seconds", {{"connector", "a"}}), 30);
   EXPECT_THAT(log_text_.str(), HasSubstr("connector verdict changed"));
 }
@@ -591,17 +589,17 @@ TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
   // A write before the exporter has read anything from the marker topic
   // teaches nothing (the consumer may not be reading it yet): still 30 s.
   FoundRound('0', At(-10s), At(-9s), "a");
-  EXPECT_EQ(Collect(At(-8s)).Value("cdc_stall_window_seconds",
-                                   {{"connector", "a"}}),
-            30);
+  EXPECT_EQ(
+      Collect(At(-8s)).Value("cdc_stall_window_seconds", {{"connector", "a"}}),
+      30);
   // Three rounds answered within 0.5 s: the window is learned (5 s).
   for (int i = 0; i < 3; ++i) {
     const auto w = At(std::chrono::seconds(10 * i));
     FoundRound(static_cast<char>('1' + i), w, w + 500ms, "a");
   }
-  EXPECT_EQ(Collect(At(25s)).Value("cdc_stall_window_seconds",
-                                   {{"connector", "a"}}),
-            5);
+  EXPECT_EQ(
+      Collect(At(25s)).Value("cdc_stall_window_seconds", {{"connector", "a"}}),
+      5);
   // A heartbeat answers the next write: producing, not stalled.
   state_.ExpectMarker(Token('4'), At(30s), {"a"});
   state_.OnHeartbeat("a", std::nullopt, At(31s));
@@ -617,9 +615,9 @@ TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
   state_.OnMarkerTopicRecordProducedAt("a", At(46s), At(46s));
   EXPECT_FALSE(state_.GetVerdict("a", At(46s)).silent_failure);
   // That 6 s answer ended a stall: it does not widen the window.
-  EXPECT_EQ(Collect(At(47s)).Value("cdc_stall_window_seconds",
-                                   {{"connector", "a"}}),
-            5);
+  EXPECT_EQ(
+      Collect(At(47s)).Value("cdc_stall_window_seconds", {{"connector", "a"}}),
+      5);
 }
 
 TEST_F(ProbeKindsTest, LateMarkersWhileProducingAreLaggingNotStalled) {
@@ -634,8 +632,7 @@ TEST_F(ProbeKindsTest, LateMarkersWhileProducingAreLaggingNotStalled) {
     state_.Expire(w);
     if (i >= 4) {  // the round of 30 s earlier arrives, 40 s late
       state_.OnMarkerRecord(
-          "a", JsonEvent(Token(static_cast<char>('1' + i - 4 + 1))),
-          w + 500ms);
+          "a", JsonEvent(Token(static_cast<char>('1' + i - 4 + 1))), w + 500ms);
     }
   }
   const auto v = state_.GetVerdict("a", At(62s));

@@ -793,10 +793,12 @@ TEST_F(RemediationProbeTest, MismatchedClusterThrows) {
   auto cluster = ClusterFor("http://127.0.0.1:8083");
   cluster.name = "other";
   auto c = Restarting(1, 1);
-  EXPECT_THROW(RemediationProbe(c, &cluster, state_.store(), state_.counters(), log_),
-               std::invalid_argument);
-  EXPECT_THROW(RemediationProbe(c, nullptr, state_.store(), state_.counters(), log_),
-               std::invalid_argument);
+  EXPECT_THROW(
+      RemediationProbe(c, &cluster, state_.store(), state_.counters(), log_),
+      std::invalid_argument);
+  EXPECT_THROW(
+      RemediationProbe(c, nullptr, state_.store(), state_.counters(), log_),
+      std::invalid_argument);
 }
 
 }  // namespace

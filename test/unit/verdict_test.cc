@@ -21,7 +21,6 @@ using ::testing::HasSubstr;
 const WallClock::time_point kNow{std::chrono::seconds(1'700'000'000)};
 const double kNowS = 1'700'000'000;
 
-
 config::Connector Connector() {
   config::Connector c;
   c.name = "a";
@@ -101,8 +100,8 @@ const std::vector<Row>& Rows() {
   using Src = RestObservation::Source;
   static const std::vector<Row> rows = {
       {"nothing observed yet",
-       [](auto& o, auto&) { o.rest = Listed(RunState::kRunning); },
-       V::kUnknown, R::kNoResultYet, "WAITING", "no end-to-end result yet"},
+       [](auto& o, auto&) { o.rest = Listed(RunState::kRunning); }, V::kUnknown,
+       R::kNoResultYet, "WAITING", "no end-to-end result yet"},
       {"delivering", [](auto& o, auto&) { Delivering(o); }, V::kOk,
        R::kDelivering, "OK", "delivering"},
       {"nothing since a marker write for longer than the window is stalled",
@@ -328,9 +327,8 @@ const std::vector<Row>& Rows() {
          Unanswered(o, 60);
        },
        V::kNotRunning, R::kNotRunning, "FAILED", "REST state TASK_FAILED"},
-      {"PAUSED is not running", [](auto& o, auto&) {
-         o.rest = Listed(RunState::kPaused);
-       },
+      {"PAUSED is not running",
+       [](auto& o, auto&) { o.rest = Listed(RunState::kPaused); },
        V::kNotRunning, R::kNotRunning, "PAUSED", "REST state PAUSED"},
       {"STOPPED", [](auto& o, auto&) { o.rest = Listed(RunState::kStopped); },
        V::kNotRunning, R::kNotRunning, "STOPPED", "(not a silent failure)"},
