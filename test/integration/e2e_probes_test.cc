@@ -522,6 +522,40 @@ TEST_F(E2eProbesTest, BlackholedConnectorIsSilentFailureWhileSiblingIsHealthy) {
       Secs(Clock::now() - t1));
 }
 
+// Still right when it is real (verdict v2): the connectors' own path to
+// Kafka cut (iptables on cdc-sim's source address) while the exporter reads
+// Kafka fine. They claim to run and produce nothing: stalled, not unknown.
+TEST_F(E2eProbesTest, ConnectorsKafkaPathCutIsStalled) {
+  if (geteuid() != 0 || env_.GetOr("SIM_KAFKA_SOURCE_ADDRESS", "").empty()) {
+    GTEST_SKIP() << "needs root and a sandbox whose cdc-sim binds its Kafka "
+                    "connections (SIM_KAFKA_SOURCE_ADDRESS)";
+  }
+  ASSERT_TRUE(Start(WriteConfig()));
+  ASSERT_TRUE(WaitHealthy());
+  HealOnExit heal(kScripts);
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(Fault("connectors-kafka drop"));
+  ASSERT_TRUE(Poll(kDetectWithin,
+                   [&](const Scrape& s) {
+                     for (const char* c : {kTls13, kTls12}) {
+                       if (!s.Is("cdc_connector_verdict",
+                                 {{"connector", c}, {"verdict", "stalled"}},
+                                 1)) {
+                         return false;
+                       }
+                     }
+                     return s.Is("cdc_kafka_up", {{"kafka", "sandbox"}}, 1);
+                   }))
+      << "not both stalled within " << Secs(kDetectWithin)
+      << " s of cutting their Kafka path" << Diag();
+  std::printf("[   TIME   ] stalled after %.1f s\n", Secs(Clock::now() - t0));
+  ASSERT_TRUE(Fault("connectors-kafka pass"));
+  EXPECT_TRUE(Poll(kDetectWithin + seconds(10), [&](const Scrape& s) {
+    return s.Is("cdc_silent_failure", Conn(kTls13), 0) &&
+           s.Is("cdc_silent_failure", Conn(kTls12), 0);
+  })) << "still stalled after the cut was healed" << Diag();
+}
+
 TEST_F(E2eProbesTest, BothBlackholedAreSharedFailures) {
   ASSERT_TRUE(Start(WriteConfig()));
   ASSERT_TRUE(WaitHealthy());
