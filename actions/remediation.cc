@@ -17,6 +17,7 @@
 
 #include "cdc/common/duration.h"
 #include "cdc/common/posix.h"
+#include "probes/verdicts.h"
 
 namespace cdc {
 namespace {
@@ -101,11 +102,7 @@ uint64_t SoloFailures(const ObservationStore& store,
 // The verdict on the connector now (an unwatched one: no failure).
 Verdict VerdictNow(const ObservationStore& store,
                    const std::string& connector) {
-  Verdict v;
-  store.Read(connector, [&](const ObservationStore::Entry& e) {
-    v = Judge(e.obs, e.config, WallClock::now());
-  });
-  return v;
+  return CurrentVerdict(store, connector, WallClock::now()).value_or(Verdict{});
 }
 
 }  // namespace

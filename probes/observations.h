@@ -192,21 +192,13 @@ class ObservationStore {
   // connector is not watched.
   template <typename Fn>
   bool Update(const std::string& connector, Fn&& fn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(connector);
-    if (it == entries_.end()) return false;
-    fn(it->second);
-    return true;
+    return Visit(*this, connector, fn);
   }
   // Runs fn(const Entry&) on the connector's entry under the lock. False if
   // the connector is not watched.
   template <typename Fn>
   bool Read(const std::string& connector, Fn&& fn) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(connector);
-    if (it == entries_.end()) return false;
-    fn(it->second);
-    return true;
+    return Visit(*this, connector, fn);
   }
   // Runs fn(const std::string& name, Entry&) on every entry, by name.
   template <typename Fn>
@@ -233,6 +225,16 @@ class ObservationStore {
   std::optional<bool> KafkaUp(const std::string& kafka) const;
 
  private:
+  // Update and Read: `self` is const for Read.
+  template <typename Self, typename Fn>
+  static bool Visit(Self& self, const std::string& connector, Fn& fn) {
+    std::lock_guard<std::mutex> lock(self.mu_);
+    auto it = self.entries_.find(connector);
+    if (it == self.entries_.end()) return false;
+    fn(it->second);
+    return true;
+  }
+
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
   std::map<std::string, KafkaView> kafka_;
