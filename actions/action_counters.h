@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
-#include "probes/metric_sink.h"
 
 namespace cdc {
 

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "cdc/common/duration.h"
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
 #include "cdc/common/secret.h"
 
 namespace cdc::config {

@@ -34,11 +34,11 @@
 #include <utility>
 #include <vector>
 
+#include "cdc/common/metric_sink.h"
 #include "cdc/common/thread_name.h"
 #include "config/config.h"
 #include "exporter/http_body.h"
 #include "exporter/status_page.h"
-#include "probes/metric_sink.h"
 
 namespace cdc {
 namespace {

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "probes/metric_sink.h"
+#include "cdc/common/metric_sink.h"
 
 namespace cdc {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cdc/common/log.h"
-#include "probes/metric_sink.h"
+#include "cdc/common/metric_sink.h"
 #include "probes/probe.h"
 
 namespace cdc {

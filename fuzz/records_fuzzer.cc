@@ -11,9 +11,9 @@
 #include <string_view>
 
 #include "cdc/common/log.h"
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
 #include "probes/kafka_watcher.h"
-#include "probes/metric_sink.h"
 #include "test/common/pipeline_harness.h"
 
 namespace {

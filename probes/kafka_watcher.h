@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
 #include "cdc/common/log.h"
 #include "config/config.h"
 #include "probes/observations.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/mysql_handles.h"
 #include "config/config.h"
 
 namespace cdc {

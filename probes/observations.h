@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "cdc/common/clock.h"
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
-#include "probes/metric_sink.h"
 
 namespace cdc {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "probes/metric_sink.h"
+#include "cdc/common/metric_sink.h"
 
 namespace cdc {
 

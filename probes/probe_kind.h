@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "cdc/common/log.h"
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
-#include "probes/metric_sink.h"
 #include "probes/observations.h"
 #include "probes/probe.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cdc/common/log.h"
-#include "probes/metric_sink.h"
+#include "cdc/common/metric_sink.h"
 #include "probes/observations.h"
 #include "probes/verdict.h"
 

@@ -38,7 +38,8 @@
 #include <thread>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
+#include "cdc/common/mysql_handles.h"
 #include "sandbox_env.h"
 #include "test_support.h"
 
@@ -983,30 +984,30 @@ TEST_F(SandboxTest, ExporterKafkaCutsOnlyTheExporterUid) {
 
   // The dedicated user can read what the exporter needs.
   std::string out;
-  EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " +
-                           env_.Get("MYSQL_MONITOR_PASSWORD_FILE") +
-                           " >/dev/null",
-                       &out),
+  EXPECT_EQ(cdc::testing::RunCommand(
+                AsUserPrefix(user) + "cat " +
+                    env_.Get("MYSQL_MONITOR_PASSWORD_FILE") + " >/dev/null",
+                &out),
             0)
       << out;
-  EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " + env_.Get("MYSQL_CA") +
-                           " >/dev/null",
-                       &out),
+  EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " +
+                                         env_.Get("MYSQL_CA") + " >/dev/null",
+                                     &out),
             0)
       << out;
   // ... and no other secret.
   EXPECT_NE(cdc::testing::RunCommand(AsUserPrefix(user) + "cat " +
-                           env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
-                           " >/dev/null 2>&1"),
+                                     env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
+                                     " >/dev/null 2>&1"),
             0);
 
   // Metadata from the broker (kcat, 3 s budget) as `as_user` or as root.
   auto kcat = [&](bool as_user, std::string* output) {
     const auto start = Clock::now();
-    const int rc = cdc::testing::RunCommand(std::string(as_user ? AsUserPrefix(user) : "") +
-                                  "timeout 20 kcat -b " + bootstrap +
-                                  " -L -m 3",
-                              output);
+    const int rc = cdc::testing::RunCommand(
+        std::string(as_user ? AsUserPrefix(user) : "") + "timeout 20 kcat -b " +
+            bootstrap + " -L -m 3",
+        output);
     return std::make_pair(rc, Secs(Clock::now() - start));
   };
   ASSERT_EQ(kcat(true, &out).first, 0) << "uid " << user << ": " << out;
@@ -1018,9 +1019,9 @@ TEST_F(SandboxTest, ExporterKafkaCutsOnlyTheExporterUid) {
       env_.Get("CONNECTOR_TLS13_TOPIC_PREFIX") + ".inventory.customers";
   auto delivered = [&](const std::string& email) {
     std::string records;
-    cdc::testing::RunCommand("timeout 20 kcat -C -b " + bootstrap + " -t " + topic +
-                   " -o beginning -e -q -m 5",
-               &records);
+    cdc::testing::RunCommand("timeout 20 kcat -C -b " + bootstrap + " -t " +
+                                 topic + " -o beginning -e -q -m 5",
+                             &records);
     return records.find(email) != std::string::npos;
   };
   std::string error;
@@ -1055,10 +1056,12 @@ TEST_F(SandboxTest, ExporterKafkaCutsOnlyTheExporterUid) {
     ASSERT_TRUE(root) << error;
     const std::string sql =
         "INSERT INTO inventory.customers (first_name, last_name, email) "
-        "VALUES ('Cut', 'Exporter', '" + email + "')";
+        "VALUES ('Cut', 'Exporter', '" +
+        email + "')";
     ASSERT_EQ(mysql_real_query(root.get(), sql.data(), sql.size()), 0)
         << mysql_error(root.get());
-    EXPECT_TRUE(cdc::testing::WaitFor([&] { return delivered(email); }, 15s, 500ms))
+    EXPECT_TRUE(
+        cdc::testing::WaitFor([&] { return delivered(email); }, 15s, 500ms))
         << "the connector stopped producing while the exporter was cut";
   }
   ASSERT_TRUE(SandboxFault(scripts, "exporter-kafka pass"));
@@ -1107,7 +1110,8 @@ TEST_F(SandboxTest, ConnectorsKafkaCutsOnlyTheSimsProducer) {
       "connectors-kafka-" + std::to_string(getpid()) + "@example.com";
   const std::string sql =
       "INSERT INTO inventory.customers (first_name, last_name, email) "
-      "VALUES ('Cut', 'Connectors', '" + email + "')";
+      "VALUES ('Cut', 'Connectors', '" +
+      email + "')";
   ASSERT_EQ(mysql_real_query(root.get(), sql.data(), sql.size()), 0)
       << mysql_error(root.get());
   // The connector read it but cannot deliver it; other clients (root here,
@@ -1121,11 +1125,11 @@ TEST_F(SandboxTest, ConnectorsKafkaCutsOnlyTheSimsProducer) {
       << out;
   const std::string user = env_.GetOr("EXPORTER_TEST_USER", "");
   if (!user.empty()) {
-    EXPECT_EQ(cdc::testing::RunCommand(AsUserPrefix(user) +
-                                           "timeout 20 kcat -b " + bootstrap +
-                                           " -L -m 3",
-                                       &out),
-              0)
+    EXPECT_EQ(
+        cdc::testing::RunCommand(
+            AsUserPrefix(user) + "timeout 20 kcat -b " + bootstrap + " -L -m 3",
+            &out),
+        0)
         << out;
   }
   // Healed: the held record is delivered (acks=all, retried forever).
@@ -1393,8 +1397,8 @@ TEST(SandboxLifecycle, UpIsIdempotentAndDownLeavesNothingRunning) {
 
   // Faults left in place must not survive down: a paused (SIGSTOPped)
   // cdc-sim, a pauser, iptables rules.
-  const bool sim = ReadFile(dir + "/env").find("SIM_ENABLED=1") !=
-                   std::string::npos;
+  const bool sim =
+      ReadFile(dir + "/env").find("SIM_ENABLED=1") != std::string::npos;
   if (sim) {
     auto pause =
         RunCommand({scripts + "/fault", "tls13", "pause-every", "5000", "6000"},
@@ -1411,8 +1415,8 @@ TEST(SandboxLifecycle, UpIsIdempotentAndDownLeavesNothingRunning) {
     EXPECT_NE(TaggedRules(dir, "exporter-kafka"), "");
   }
   if (sim && cdc::testing::RunCommand("command -v iptables >/dev/null") == 0) {
-    auto cut = RunCommand({scripts + "/fault", "connectors-kafka", "drop"},
-                          env, 30s, tmp);
+    auto cut = RunCommand({scripts + "/fault", "connectors-kafka", "drop"}, env,
+                          30s, tmp);
     EXPECT_EQ(cut.exit_code, 0) << cut.output;
   }
 

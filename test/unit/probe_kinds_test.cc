@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "cdc/common/log.h"
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
 #include "probes/connect_status.h"
-#include "probes/metric_sink.h"
 #include "test/common/pipeline_harness.h"
 
 namespace cdc {

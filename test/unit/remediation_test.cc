@@ -25,9 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "cdc/common/metric_sink.h"
 #include "config/config.h"
 #include "config/url.h"
-#include "probes/metric_sink.h"
 #include "test/common/pipeline_harness.h"
 
 namespace cdc {

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
 #include "cdc/common/log.h"
 
 namespace {

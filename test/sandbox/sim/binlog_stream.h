@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/mysql_handles.h"
 #include "mariadb_rpl_include.h"
 #include "mysql_session.h"
 

@@ -10,13 +10,13 @@
 #include <string>
 #include <thread>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
 #include "cdc/common/log.h"
 #include "debezium_event.h"
 
 namespace cdc::sim {
 
-// RAII owners for the librdkafka handles cdc/common/handles.h lacks.
+// RAII owners for the librdkafka handles cdc/common/kafka_handles.h lacks.
 struct KafkaTopicDestroyer {
   void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
 };

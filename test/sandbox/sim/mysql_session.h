@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/mysql_handles.h"
 #include "row_decoder.h"
 
 namespace cdc::sim {

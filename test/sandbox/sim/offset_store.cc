@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cdc/common/handles.h"
+#include "cdc/common/kafka_handles.h"
 
 namespace cdc::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "probes/metric_sink.h"
+#include "cdc/common/metric_sink.h"
 
 #include <prometheus/text_serializer.h>
 

@@ -1,28 +1,14 @@
 #pragma once
 
-// RAII owners for the C handles of MariaDB Connector/C and librdkafka.
-// Every MYSQL*, MYSQL_RES*, rd_kafka_t* etc. in this project lives in one of
-// these; none is ever freed by hand.
+// RAII owners for the C handles of librdkafka. Every rd_kafka_t*,
+// rd_kafka_conf_t*, rd_kafka_error_t* etc. in this project lives in one of
+// these; none is ever freed by hand. Link cdc::kafka to use them.
 
 #include <librdkafka/rdkafka.h>
-#include <mysql.h>
 
 #include <memory>
 
 namespace cdc {
-
-struct MysqlCloser {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
-struct MysqlResultFreer {
-  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
-};
-struct MysqlStmtCloser {
-  void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
-};
-using MysqlHandle = std::unique_ptr<MYSQL, MysqlCloser>;
-using MysqlStmt = std::unique_ptr<MYSQL_STMT, MysqlStmtCloser>;
-using MysqlResult = std::unique_ptr<MYSQL_RES, MysqlResultFreer>;
 
 struct KafkaDestroyer {
   void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
