@@ -44,8 +44,6 @@ class ConnectClient {
   upstream::HttpClient http_;
 };
 
-
-
 // Percent-encodes a path segment (connector names may hold any character).
 std::string EncodePathSegment(const std::string& s);
 

@@ -44,6 +44,7 @@ KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
   }
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_log_cb(conf.get(), &KafkaWatcher::LogCallback);
+  rd_kafka_conf_set_error_cb(conf.get(), &KafkaWatcher::ErrorCallback);
   char err[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
   if (!rk_) throw std::runtime_error(where + ": " + err);
@@ -73,6 +74,30 @@ void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
   self->log_.Log(
       l, "librdkafka",
       {{"kafka", self->cluster_.name}, {"facility", fac}, {"detail", buf}});
+}
+
+void KafkaWatcher::ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
+                                 void* opaque) {
+  auto* self = static_cast<KafkaWatcher*>(opaque);
+  if (self == nullptr || rk == nullptr) return;
+  // Logged as librdkafka logs an error when no error callback is set.
+  self->log_.Log(LogLevel::kError, "librdkafka",
+                 {{"kafka", self->cluster_.name},
+                  {"facility", "ERROR"},
+                  {"detail", reason ? reason : ""}});
+  // Every broker connection is down: the exporter is blind now, not at the
+  // next metadata request (up to interval + timeout away), which is long
+  // enough for a marker written meanwhile to look unanswered. The next
+  // metadata request that succeeds sets it up again.
+  if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
+  {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    if (!self->refreshed_ || !self->up_) return;
+    self->up_ = false;
+  }
+  self->store_.SetKafkaUp(self->cluster_.name, false);
+  self->log_.Warn("cannot read the Kafka cluster: all brokers are down",
+                  {{"kafka", self->cluster_.name}});
 }
 
 void KafkaWatcher::SetSubscriptions(
@@ -236,6 +261,7 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
     ++records_;
     table = table_;
   }
+  store_.ConfirmKafka(cluster_.name, r.received);
   // Handlers run without mu_: they take their own kinds' locks.
   auto range = table->by_topic.equal_range(std::string(topic));
   for (auto it = range.first; it != range.second; ++it) {
@@ -247,7 +273,8 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!refreshed_) return;
   sink.Gauge("cdc_kafka_up",
-             "1 if the last metadata request to the Kafka cluster succeeded.",
+             "1 if the last metadata request to the Kafka cluster succeeded "
+             "and librdkafka has not reported all brokers down since.",
              {{"kafka", cluster_.name}}, up_ ? 1 : 0);
   sink.Counter("cdc_kafka_records_consumed_total",
                "Records read from the watched topics of the Kafka cluster.",

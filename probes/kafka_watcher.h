@@ -53,6 +53,10 @@ class KafkaWatcher {
  private:
   void PollLoop();
   void Handle(const rd_kafka_message_t& msg);
+  // librdkafka's error callback (its poll thread): logs the error; all
+  // brokers down marks the cluster unreadable at once.
+  static void ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
+                            void* opaque);
   static void LogCallback(const rd_kafka_t* rk, int level, const char* fac,
                           const char* buf);
 

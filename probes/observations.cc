@@ -144,6 +144,7 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
     v.recovered_at = UnixSeconds(now);
   }
   v.up = up;
+  if (up) v.confirmed_at = UnixSeconds(now);
   for (auto& [name, e] : entries_) {
     if (e.config.kafka != kafka) continue;
     e.obs.kafka = v;
@@ -151,6 +152,18 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
       e.obs.marker.unanswered_since = 0;
       e.obs.marker.unanswered_writes = 0;
     }
+  }
+}
+
+void ObservationStore::ConfirmKafka(const std::string& kafka,
+                                    WallClock::time_point now) {
+  const double now_s = UnixSeconds(now);
+  std::lock_guard<std::mutex> lock(mu_);
+  KafkaView& v = kafka_[kafka];
+  if (now_s - v.confirmed_at < 0.1) return;
+  v.confirmed_at = now_s;
+  for (auto& [name, e] : entries_) {
+    if (e.config.kafka == kafka) e.obs.kafka.confirmed_at = now_s;
   }
 }
 

@@ -109,6 +109,11 @@ struct ProgressObservation {
 struct KafkaView {
   std::optional<bool> up;   // nullopt: not looked up yet
   double recovered_at = 0;  // Unix seconds it last came back up, 0 never down
+  // Unix seconds of the last evidence that the exporter reads the cluster: a
+  // metadata request answered or a record received (0: none yet). A stall
+  // is judged only on silence that began before it: silence the exporter
+  // cannot tell from its own blindness is unknown, not stalled.
+  double confirmed_at = 0;
 };
 
 // The connector's Debezium heartbeats (written by the heartbeat kind).
@@ -223,6 +228,11 @@ class ObservationStore {
   void SetKafkaUp(const std::string& kafka, bool up,
                   WallClock::time_point now = WallClock::now());
   std::optional<bool> KafkaUp(const std::string& kafka) const;
+  // Evidence that the exporter reads `kafka` at `now` (a record received):
+  // moves its KafkaView's confirmed_at (at most every 100 ms, so a busy
+  // topic costs no lock traffic per record).
+  void ConfirmKafka(const std::string& kafka,
+                    WallClock::time_point now = WallClock::now());
 
  private:
   // Update and Read: `self` is const for Read.

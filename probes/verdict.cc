@@ -83,6 +83,15 @@ void JudgeHeartbeats(const ConnectorObservations& obs,
   }
 }
 
+// When the silence a stall is judged on began: the oldest marker write not
+// answered, or (heartbeats alone) the moment the last heartbeat became
+// overdue.
+double SilenceBegan(const ConnectorObservations& obs,
+                    const config::Connector& c) {
+  if (c.marker.enabled) return obs.marker.unanswered_since;
+  return obs.heartbeat.last_received + ToSeconds(c.heartbeat.max_age);
+}
+
 VerdictStatus StatusOf(const Verdict& v) {
   switch (v.state) {
     case VerdictState::kStalled:
@@ -176,6 +185,15 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
   } else {
     JudgeHeartbeats(obs, c, now, v);
   }
+  if (v.state == VerdictState::kStalled &&
+      obs.kafka.confirmed_at < SilenceBegan(obs, c)) {
+    // The exporter has read nothing from the cluster (no metadata answer, no
+    // record) since the silence began: its own view may have just broken
+    // (a broker down before the next metadata request notices). A stall
+    // waits for that evidence; it comes within the kafka probe's interval.
+    v.state = VerdictState::kUnknown;
+    v.reason = VerdictReason::kKafkaUnconfirmed;
+  }
   v.silent_failure = v.state == VerdictState::kStalled;
   v.status = StatusOf(v);
   return v;
@@ -195,6 +213,12 @@ std::string Verdict::ReasonText() const {
              "; not judged yet: cdc-sentinel's Kafka view came back "
              "less than " +
              Secs(window_s) + " ago";
+    case VerdictReason::kKafkaUnconfirmed:
+      return state +
+             "; not judged yet: silent, but cdc-sentinel has read nothing "
+             "from the Kafka cluster since the silence began (no metadata "
+             "answer, no record): it cannot yet tell a stall from its own "
+             "blindness";
     case VerdictReason::kMarkerWriteFailed:
       return state + "; not judged: the marker could not be written (" +
              detail + ")";

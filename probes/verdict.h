@@ -35,6 +35,7 @@ enum class VerdictReason {
   kNotRunning,          // REST says the connector (or a task) does not run
   kKafkaUnreadable,     // the exporter cannot read the Kafka cluster
   kKafkaRecovering,     // grace after the exporter's Kafka view came back
+  kKafkaUnconfirmed,    // silent, but nothing read from Kafka since: blind?
   kMarkerWriteFailed,   // the marker could not be written (source unreachable)
   kCanaryNotWritable,   // setup: the write was refused (table, privilege)
   kMarkerTopicMissing,  // setup: the marker topic does not exist

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@ class PipelineHarness {
   void SetConnectors(const std::vector<config::Connector>& connectors) {
     store_.SetConnectors(connectors);
     for (const auto& c : connectors) {
+      kafkas_.insert(c.kafka);
       if (!store_.KafkaUp(c.kafka)) {
         store_.SetKafkaUp(c.kafka, true, WallClock::time_point{});
       }
@@ -142,7 +144,8 @@ class PipelineHarness {
     VerdictState state = VerdictState::kUnknown;
   };
   VerdictText GetVerdict(const std::string& connector,
-                         WallClock::time_point now) const {
+                         WallClock::time_point now) {
+    KafkaAnswers(now);
     const std::optional<Verdict> v = CurrentVerdict(store_, connector, now);
     if (!v) return {};
     return {v->silent_failure, v->ReasonText(), v->RestState(), v->tls_version,
@@ -164,6 +167,7 @@ class PipelineHarness {
   }
   // Every per-connector series, as App::ScrapeText adds them.
   void Collect(MetricSink& sink, WallClock::time_point now) {
+    KafkaAnswers(now);
     ledger_.Expire(now);
     verdicts_.Collect(store_, sink, now);
     for (const auto& k : kinds_) k->Collect(sink, now);
@@ -182,7 +186,8 @@ class PipelineHarness {
     double lag_bytes = -1;
     VerdictText verdict;
   };
-  std::vector<Snapshot> Snapshots(WallClock::time_point now) const {
+  std::vector<Snapshot> Snapshots(WallClock::time_point now) {
+    KafkaAnswers(now);
     std::vector<Snapshot> out;
     for (const auto& c : ConnectorViews(store_, now)) {
       Snapshot s;
@@ -211,7 +216,22 @@ class PipelineHarness {
     return out;
   }
 
+  // The kafka kind's metadata answers, which confirm that the exporter reads
+  // each readable cluster (KafkaView::confirmed_at), are simulated as
+  // arriving just before every judgement, unless a test stops them to see
+  // what a broken view does (verdict_test has the rule itself).
+  void StopKafkaAnswers() { kafka_answers_ = false; }
+  // One such answer at `now` (what every judgement here does first).
+  void KafkaAnswers(WallClock::time_point now) {
+    if (!kafka_answers_) return;
+    for (const auto& k : kafkas_) {
+      if (store_.KafkaUp(k).value_or(false)) store_.ConfirmKafka(k, now);
+    }
+  }
+
  private:
+  bool kafka_answers_ = true;
+  std::set<std::string> kafkas_;
   Logger& log_;
   ObservationStore store_;
   VerdictBoard verdicts_{log_};

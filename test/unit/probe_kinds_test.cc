@@ -663,6 +663,26 @@ TEST_F(ProbeKindsTest, KafkaUnreadableIsUnknownThenGraceThenJudged) {
   EXPECT_TRUE(state_.GetVerdict("a", At(131s)).silent_failure);
 }
 
+TEST_F(ProbeKindsTest, SilenceWithNothingReadFromKafkaWaitsForEvidence) {
+  Rest({Status("a", "RUNNING")});
+  state_.KafkaAnswers(At(-1s));
+  // The cluster dies unnoticed (cdc_kafka_up still 1: the next metadata
+  // request is seconds away) just before a write: the silence that follows
+  // is the exporter's own blindness as much as the connector's.
+  state_.StopKafkaAnswers();
+  state_.ExpectMarker(Token('1'), At(0s), {"a"});
+  const auto blind = state_.GetVerdict("a", At(31s));
+  EXPECT_EQ(blind.state, VerdictState::kUnknown) << blind.reason;
+  EXPECT_FALSE(blind.silent_failure);
+  EXPECT_THAT(blind.reason, HasSubstr("read nothing from the Kafka cluster"));
+  EXPECT_EQ(Collect(At(31s)).Value("cdc_silent_failure", {{"connector", "a"}}),
+            0);
+  // A metadata answer after the write: the exporter reads the cluster, the
+  // silence is the connector's.
+  state_.SetKafkaUp("kafka1", true, At(32s));
+  EXPECT_TRUE(state_.GetVerdict("a", At(32s)).silent_failure);
+}
+
 TEST_F(ProbeKindsTest, MarkerWriteFailuresAreUnknownOrMisconfigured) {
   Rest({Status("a", "RUNNING")});
   state_.ExpectMarker(Token('1'), At(0s), {"a"});

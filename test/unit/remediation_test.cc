@@ -254,6 +254,9 @@ class RemediationProbeTest : public ::testing::Test {
       state_.OnMarkerRecord(name, "{\"token\":\"" + token + "\"}", now);
     }
     state_.Expire(now);
+    // The exporter reads Kafka (the kafka probe's metadata answer): the
+    // silence is the connector's, not the exporter's own blindness.
+    state_.KafkaAnswers(now);
   }
   // The connector delivers a marker: healthy again.
   void DeliverMarker(const std::string& name) {

@@ -70,6 +70,7 @@ void Delivering(ConnectorObservations& o) {
   o.marker.last_found = true;
   o.progress.last_output = kNowS - 1;
   o.kafka.up = true;
+  o.kafka.confirmed_at = kNowS - 0.5;  // a metadata answer
 }
 // The first marker written since the last output, `ago` seconds ago.
 void Unanswered(ConnectorObservations& o, double ago, int writes = 1) {
@@ -87,6 +88,7 @@ void NeverArrived(ConnectorObservations& o) {
   o.rest = Listed(RunState::kRunning);
   Learned(o);
   o.kafka.up = true;
+  o.kafka.confirmed_at = kNowS - 0.5;  // a metadata answer
   o.marker.last_write = MarkerObservation::Write::kOk;
   o.marker.first_write_at = kNowS - 90;
   o.marker.pending_since = kNowS - 90;
@@ -261,6 +263,30 @@ const std::vector<Row>& Rows() {
          o.kafka.up = false;
        },
        V::kUnknown, R::kKafkaUnreadable, "UNKNOWN", "cdc_kafka_up 0"},
+      {"silent since a marker write, but nothing read from Kafka since: "
+       "unknown (a broker down before the next metadata request)",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.confirmed_at = kNowS - 13;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
+      {"... and stalled once a metadata answer or a record follows the write",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.confirmed_at = kNowS - 11;
+       },
+       V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
+      {"markers off: a stale heartbeat with nothing read from Kafka since it "
+       "became overdue is unknown",
+       [](auto& o, auto& c) {
+         c.marker.enabled = false;
+         o.rest = Listed(RunState::kRunning);
+         Heartbeat(o, 65);
+         o.kafka.confirmed_at = kNowS - 6;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
       {"grace after the exporter's Kafka view recovers",
        [](auto& o, auto&) {
          Delivering(o);
@@ -300,6 +326,7 @@ const std::vector<Row>& Rows() {
        [](auto& o, auto&) {
          o.rest = Listed(RunState::kRunning);
          o.kafka.up = true;
+         o.kafka.confirmed_at = kNowS - 0.5;
          o.marker.last_write = MarkerObservation::Write::kOk;
          o.marker.first_write_at = kNowS - 40;
          Unanswered(o, 40, 4);
@@ -348,6 +375,7 @@ const std::vector<Row>& Rows() {
       {"markers off: fresh heartbeats are ok",
        [](auto& o, auto& c) {
          c.marker.enabled = false;
+         o.kafka.confirmed_at = kNowS - 0.5;
          o.rest = Listed(RunState::kRunning);
          Heartbeat(o, 5);
        },
@@ -355,6 +383,7 @@ const std::vector<Row>& Rows() {
       {"markers off: a stale heartbeat is a stall",
        [](auto& o, auto& c) {
          c.marker.enabled = false;
+         o.kafka.confirmed_at = kNowS - 0.5;
          o.rest = Listed(RunState::kRunning);
          Heartbeat(o, 61);
        },
@@ -363,6 +392,7 @@ const std::vector<Row>& Rows() {
       {"markers off: a stale heartbeat while Kafka is unreadable is unknown",
        [](auto& o, auto& c) {
          c.marker.enabled = false;
+         o.kafka.confirmed_at = kNowS - 0.5;
          o.rest = Listed(RunState::kRunning);
          Heartbeat(o, 61);
          o.kafka.up = false;
@@ -371,6 +401,7 @@ const std::vector<Row>& Rows() {
       {"markers and heartbeats off: nothing to judge",
        [](auto& o, auto& c) {
          c.marker.enabled = false;
+         o.kafka.confirmed_at = kNowS - 0.5;
          c.heartbeat.enabled = false;
          o.rest = Listed(RunState::kRunning);
        },
