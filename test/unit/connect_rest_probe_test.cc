@@ -664,14 +664,14 @@ TEST_F(ConnectRestProbeTest, HugeBodyIsRefused) {
   for (FakeMode mode : {FakeMode::kHugeBody, FakeMode::kHugeBodyChunked}) {
     SCOPED_TRACE(static_cast<int>(mode));
     worker_.SetMode(mode);
-    auto cluster = ClusterFor(worker_.Url(), 5s);
+    // A timeout long enough for 16 MB under TSan: the refusal must come from
+    // the byte limit (the error names it), not from the deadline.
+    auto cluster = ClusterFor(worker_.Url(), 60s);
     ASSERT_EQ(cluster.max_response_bytes, 16u * 1024 * 1024);  // the default
     ConnectRestProbe probe(cluster, log_);
-    const auto start = Clock::now();
     ProbeOutcome out = RunOnce(probe);
     EXPECT_FALSE(out.success);
     EXPECT_THAT(out.error, HasSubstr("max_response_bytes (16777216)"));
-    EXPECT_LT(Clock::now() - start, 4s);
     EXPECT_EQ(Series(probe).at(UpKey()), 0);
   }
 }
