@@ -261,7 +261,10 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
     ++records_;
     table = table_;
   }
-  store_.ConfirmKafka(cluster_.name, r.received);
+  if (r.received - last_confirm_ >= std::chrono::milliseconds(100)) {
+    last_confirm_ = r.received;
+    store_.ConfirmKafka(cluster_.name, r.received);
+  }
   // Handlers run without mu_: they take their own kinds' locks.
   auto range = table->by_topic.equal_range(std::string(topic));
   for (auto it = range.first; it != range.second; ++it) {

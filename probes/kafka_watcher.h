@@ -81,6 +81,9 @@ class KafkaWatcher {
   bool refreshed_ = false;
   std::map<std::string, int> partitions_;  // watched topic -> partitions
   uint64_t records_ = 0;
+  // Poll thread only: when a record last confirmed the cluster to the store
+  // (at most every 100 ms, so a busy topic takes no store lock per record).
+  WallClock::time_point last_confirm_{};
 
   std::atomic<bool> stop_{false};
   std::mutex stop_mu_;  // serialises StopPolling

@@ -160,7 +160,6 @@ void ObservationStore::ConfirmKafka(const std::string& kafka,
   const double now_s = UnixSeconds(now);
   std::lock_guard<std::mutex> lock(mu_);
   KafkaView& v = kafka_[kafka];
-  if (now_s - v.confirmed_at < 0.1) return;
   v.confirmed_at = now_s;
   for (auto& [name, e] : entries_) {
     if (e.config.kafka == kafka) e.obs.kafka.confirmed_at = now_s;

@@ -229,8 +229,8 @@ class ObservationStore {
                   WallClock::time_point now = WallClock::now());
   std::optional<bool> KafkaUp(const std::string& kafka) const;
   // Evidence that the exporter reads `kafka` at `now` (a record received):
-  // moves its KafkaView's confirmed_at (at most every 100 ms, so a busy
-  // topic costs no lock traffic per record).
+  // moves its KafkaView's confirmed_at. The watcher calls it at most every
+  // 100 ms, so a busy topic takes no lock per record.
   void ConfirmKafka(const std::string& kafka,
                     WallClock::time_point now = WallClock::now());
 
