@@ -294,14 +294,15 @@ ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
   if (c.timeout < std::chrono::milliseconds(100)) {
     r.Fail(r.At(n, "timeout"), tp, "must be at least 100ms");
   }
+  // As Prometheus' scrape_timeout: a timeout left out follows a shorter
+  // interval; one written out longer than the interval is an error.
   if (c.timeout > c.interval) {
     if (n["timeout"].IsDefined() && !n["timeout"].IsNull()) {
       r.Fail(r.At(n, "timeout"), tp,
              "must not exceed interval (" + FormatDuration(c.interval) + ")");
+    } else {
+      c.timeout = c.interval;
     }
-    r.Fail(r.At(n, "interval"), ip,
-           "must not be shorter than the default timeout (" +
-               FormatDuration(c.timeout) + "); set timeout as well");
   }
   if (auto b = n["basic_auth"]; b.IsDefined()) {
     const std::string bp = YamlReader::Join(path, "basic_auth");

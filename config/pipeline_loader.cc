@@ -92,7 +92,9 @@ std::optional<Duration> DurationIn(const YamlReader& r, const YAML::Node& map,
 }
 
 // `interval` (at least 1s) and `timeout` (at least 100ms, at most the
-// interval) of a probe, into the defaults given.
+// interval) of a probe, into the defaults given. As Prometheus does with
+// scrape_timeout: a timeout left out follows an interval shorter than its
+// default; one written out longer than the interval is an error.
 void IntervalAndTimeout(const YamlReader& r, const YAML::Node& n,
                         const std::string& path, Duration* interval,
                         Duration* timeout) {
@@ -101,16 +103,12 @@ void IntervalAndTimeout(const YamlReader& r, const YAML::Node& n,
       DurationIn(r, n, path, "timeout", std::chrono::milliseconds(100));
   if (i) *interval = *i;
   if (t) *timeout = *t;
-  if (*timeout > *interval) {
-    // Point at what the user wrote: a short interval alone trips over the
-    // default timeout.
-    if (t) {
-      r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
-             "must not exceed interval (" + FormatDuration(*interval) + ")");
-    }
-    r.Fail(J::At(n, "interval"), J::Join(path, "interval"),
-           "must not be shorter than the default timeout (" +
-               FormatDuration(*timeout) + "); set timeout as well");
+  if (*timeout <= *interval) return;
+  if (t) {
+    r.Fail(J::At(n, "timeout"), J::Join(path, "timeout"),
+           "must not exceed interval (" + FormatDuration(*interval) + ")");
+  } else {
+    *timeout = *interval;
   }
 }
 

@@ -486,6 +486,40 @@ TEST(ConfigGoodPipeline, DurationBounds) {
   EXPECT_EQ(cfg.connectors[1].auto_restart.max_per_hour, 60);
 }
 
+// As Prometheus' scrape_timeout: a timeout left out follows an interval
+// shorter than its default (the bad fixtures show a written-out one longer
+// than the interval is still an error), and a longer interval keeps the
+// default.
+TEST(ConfigGoodPipeline, ShortIntervalShortensTheDefaultTimeout) {
+  FixtureEnv env;
+  const config::Config cfg = LoadConfigString(
+      "connect_clusters:\n"
+      "  - name: short\n"
+      "    url: http://h\n"
+      "    interval: 2s\n"
+      "  - name: long\n"
+      "    url: http://h2\n"
+      "    interval: 1m\n"
+      "sources:\n"
+      "  - name: db\n"
+      "    host: db.internal\n"
+      "    user: monitor\n"
+      "    password_env: CDC_SENTINEL_TEST_PASSWORD\n"
+      "    interval: 3s\n"
+      "kafka_clusters:\n"
+      "  - name: k\n"
+      "    bootstrap_servers: kafka:9092\n"
+      "    interval: 1s\n",
+      "inline.yaml");
+  ASSERT_EQ(cfg.connect_clusters.size(), 2u);
+  EXPECT_EQ(cfg.connect_clusters[0].timeout, seconds(2));
+  EXPECT_EQ(cfg.connect_clusters[1].timeout, seconds(5));
+  ASSERT_EQ(cfg.sources.size(), 1u);
+  EXPECT_EQ(cfg.sources[0].timeout, seconds(3));
+  ASSERT_EQ(cfg.kafka_clusters.size(), 1u);
+  EXPECT_EQ(cfg.kafka_clusters[0].timeout, seconds(1));
+}
+
 // A failure after a Kafka secret was read must not show it.
 TEST(ConfigSecrets, KafkaSecretNotInErrorMessages) {
   FixtureEnv env;
