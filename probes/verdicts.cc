@@ -1,5 +1,6 @@
 #include "probes/verdicts.h"
 
+#include "cdc/common/duration.h"
 #include "probes/probe_kind.h"
 
 namespace cdc {
@@ -50,6 +51,24 @@ void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
                "write before it is judged stalled (learned from its own "
                "response times with silent_failure.window: auto).",
                l, v.window_s);
+    // The connector's own settings, so that rules and dashboards compare
+    // against them instead of the defaults.
+    if (e.config.marker.enabled) {
+      sink.Gauge("cdc_marker_interval_seconds",
+                 "How often cdc-sentinel writes a marker for the connector "
+                 "(its marker.interval).",
+                 l, ToSeconds(e.config.marker.interval));
+      sink.Gauge("cdc_marker_timeout_seconds",
+                 "How long a marker may take to arrive before it counts as "
+                 "missed (the connector's marker.timeout).",
+                 l, ToSeconds(e.config.marker.timeout));
+    }
+    if (e.config.heartbeat.enabled) {
+      sink.Gauge("cdc_heartbeat_max_age_seconds",
+                 "The heartbeat age above which the connector's heartbeats "
+                 "count as stale (its heartbeat.max_age).",
+                 l, ToSeconds(e.config.heartbeat.max_age));
+    }
     if (e.obs.progress.last_output > 0) {
       sink.Gauge("cdc_connector_last_output_timestamp_seconds",
                  "When the newest record the connector wrote (marker or "

@@ -32,7 +32,9 @@ std::vector<ConnectorView> ConnectorViews(const ObservationStore& store,
                                           WallClock::time_point now);
 
 // Every connector's verdict series (cdc_connector_verdict,
-// cdc_silent_failure, cdc_stall_window_seconds,
+// cdc_silent_failure, cdc_stall_window_seconds, the connector's own
+// settings (cdc_marker_interval_seconds, cdc_marker_timeout_seconds,
+// cdc_heartbeat_max_age_seconds),
 // cdc_connector_last_output_timestamp_seconds), and one log line per change
 // of a connector's verdict, with the evidence that decided. Thread-safe.
 class VerdictBoard {

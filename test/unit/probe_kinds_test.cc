@@ -584,6 +584,33 @@ TEST_F(ProbeKindsTest, NothingSinceAMarkerWriteIsStalled) {
   EXPECT_THAT(log_text_.str(), HasSubstr("connector verdict changed"));
 }
 
+// Each connector's own marker and heartbeat settings are exported, so that
+// rules compare against them (CdcMarkerLatencyHigh, dashboards); a probe that
+// is off exports none.
+TEST_F(ProbeKindsTest, EachConnectorsOwnSettingsAreExported) {
+  auto fast = MakeConnector("fast");
+  fast.marker.interval = std::chrono::seconds(5);
+  fast.marker.timeout = std::chrono::seconds(12);
+  fast.heartbeat.max_age = std::chrono::seconds(45);
+  auto quiet = MakeConnector("quiet");
+  quiet.marker.enabled = false;
+  quiet.heartbeat.enabled = false;
+  state_.SetConnectors({MakeConnector("a"), fast, quiet});
+  const Scrape s = Collect(At(0s));
+  EXPECT_EQ(s.Value("cdc_marker_interval_seconds", {{"connector", "a"}}), 10);
+  EXPECT_EQ(s.Value("cdc_marker_timeout_seconds", {{"connector", "a"}}), 30);
+  EXPECT_EQ(s.Value("cdc_heartbeat_max_age_seconds", {{"connector", "a"}}), 60);
+  EXPECT_EQ(s.Value("cdc_marker_interval_seconds", {{"connector", "fast"}}), 5);
+  EXPECT_EQ(s.Value("cdc_marker_timeout_seconds", {{"connector", "fast"}}), 12);
+  EXPECT_EQ(s.Value("cdc_heartbeat_max_age_seconds", {{"connector", "fast"}}),
+            45);
+  EXPECT_FALSE(s.Value("cdc_marker_timeout_seconds", {{"connector", "quiet"}}));
+  EXPECT_FALSE(
+      s.Value("cdc_marker_interval_seconds", {{"connector", "quiet"}}));
+  EXPECT_FALSE(
+      s.Value("cdc_heartbeat_max_age_seconds", {{"connector", "quiet"}}));
+}
+
 TEST_F(ProbeKindsTest, LearnedWindowDetectsFasterAndOutputAnswersAWrite) {
   Rest({Status("a", "RUNNING")});
   // A write before the exporter has read anything from the marker topic
