@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # cdc-sentinel container image: built on Debian 12, run on debian:12-slim as a non-root user.
 #
-#   docker build -t cdc-sentinel .
+#   docker build -t cdc-sentinel \
+#     --build-arg VERSION=0.1.0 \
+#     --build-arg REVISION="$(git rev-parse --short=12 HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
 #   docker run -d -p 9877:9877 \
 #     -v $PWD/config.yaml:/etc/cdc-sentinel/config.yaml:ro \
 #     -v $PWD/secrets:/run/secrets:ro \
@@ -62,13 +65,31 @@ RUN groupadd --system --gid 65532 cdc-sentinel \
  && chmod 0750 /var/lib/cdc-sentinel /var/lib/cdc-sentinel/evidence
 COPY --from=build /build/exporter/cdc-sentinel /usr/local/bin/cdc-sentinel
 COPY config/examples/ /usr/local/share/cdc-sentinel/examples/
+# OCI image labels. VERSION, REVISION and CREATED come from the build (see the top of this file):
+# .dockerignore keeps .git out of the context and CMake has no revision option, so the binary's
+# --version and cdc_exporter_build_info say revision "unknown"; these labels carry the revision.
+# Declared here, after the heavy layers, so that a new revision changes only the image metadata.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=
 LABEL org.opencontainers.image.title="cdc-sentinel" \
       org.opencontainers.image.description="Prometheus exporter for Debezium MySQL connectors that stay RUNNING while delivering nothing" \
-      org.opencontainers.image.documentation="docs/deployment.md"
+      org.opencontainers.image.url="https://github.com/cdc-sentinel/cdc-sentinel" \
+      org.opencontainers.image.source="https://github.com/cdc-sentinel/cdc-sentinel" \
+      org.opencontainers.image.documentation="https://github.com/cdc-sentinel/cdc-sentinel/blob/main/docs/deployment.md" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="docker.io/library/debian:12-slim"
 USER 65532:65532
 WORKDIR /var/lib/cdc-sentinel
 EXPOSE 9877
-# `cdc-sentinel healthcheck` exits 0 if http://127.0.0.1:9877/-/healthy answers 200 (no curl needed).
-HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-  CMD ["/usr/local/bin/cdc-sentinel", "healthcheck"]
+# `cdc-sentinel healthcheck URL` exits 0 if URL answers 200 or 401 within 5 s (no curl needed).
+# Plain HTTP first, then HTTPS (certificate not verified) for a --web.config.file with
+# tls_server_config: over TLS the plain attempt fails at once (the TLS handshake rejects it), so
+# the check needs no knowledge of the web config. /bin/sh is debian:12-slim's dash. With
+# client_auth_type RequireAndVerifyClientCert, or another --web.listen-address port, use
+# `docker run --no-healthcheck` or a --health-cmd of your own (docs/deployment.md#docker).
+HEALTHCHECK --interval=30s --timeout=15s --start-period=20s --retries=3 \
+  CMD ["/bin/sh", "-c", "/usr/local/bin/cdc-sentinel healthcheck http://127.0.0.1:9877/-/healthy 2>/dev/null || exec /usr/local/bin/cdc-sentinel healthcheck https://127.0.0.1:9877/-/healthy"]
 ENTRYPOINT ["/usr/local/bin/cdc-sentinel", "--config.file=/etc/cdc-sentinel/config.yaml", "--web.listen-address=:9877"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Checks the deployment files (no Docker engine needed): Dockerfile, deploy/compose/ and
-deploy/kubernetes/, against each other, the built binary and the rest of the repository.
+"""Checks the deployment files (no Docker engine needed): Dockerfile, deploy/compose/,
+deploy/kubernetes/ and deploy/systemd/, against each other, the built binary and the rest of the
+repository.
 
   python3 test/deploy_test.py BUILD/exporter/cdc-sentinel     # ctest: deploy_files
 
@@ -13,14 +14,19 @@ Dockerfile
     plus ca-certificates;
   - every `apt-get install` uses --no-install-recommends, runs after `apt-get update` and removes
     /var/lib/apt/lists in the same RUN; no `curl | sh`, no ADD of a URL;
-  - USER is numeric and not 0; HEALTHCHECK runs `<binary> healthcheck`; EXPOSE and the
-    ENTRYPOINT's --web.listen-address use the binary's default port (from --help);
+  - USER is numeric and not 0; HEALTHCHECK runs, through /bin/sh, `<binary> healthcheck
+    http://127.0.0.1:PORT/-/healthy || ... <binary> healthcheck https://...` (so that it passes
+    with web TLS on) with a timeout above 10 s; EXPOSE and the ENTRYPOINT's --web.listen-address use the binary's default
+    port (from --help);
+  - OCI labels: title, description, source, documentation, and version/revision/created from
+    ARG VERSION/REVISION/CREATED, VERSION defaulting to CMakeLists.txt's project version;
   - .dockerignore keeps .git, build*/ and .sandbox/ out; hadolint runs if it is installed.
 deploy/compose
   - docker-compose.yml parses; published host ports are unique; every bind mount, secret file and
     build context exists; references between services resolve;
   - the cdc-sentinel config passes `--config.check` with /run/secrets/* mapped to the compose
-    secret files; its hosts are compose services;
+    secret files; its hosts are compose services; the service is read_only with a /tmp tmpfs,
+    cap_drop [ALL] and no-new-privileges;
   - connectors/*.json: names and topic.prefix equal the exporter's connectors, cdc_canary.markers
     in table.include.list, heartbeat.interval.ms set, database.user = binlog_user, registered on
     the worker the exporter names; passwords agree between secrets/ and mysql/init.sql;
@@ -28,17 +34,29 @@ deploy/compose
   - prometheus.yml's rule file is the repository's alerts/cdc-sentinel.rules.yml (mounted) and
     the config passes `promtool check config`; alertmanager.yml passes `amtool check-config`.
 deploy/kubernetes
-  - every manifest parses; kustomization.yaml lists every manifest (not secret.example.yaml);
-  - prometheusrule.yaml and grafana-dashboards.yaml are what generate.py produces now, the rule
-    groups equal alerts/cdc-sentinel.rules.yml's, one grafana_dashboard ConfigMap per dashboard;
+  - every file parses; the base kustomization and the Component components/prometheus-operator
+    use every YAML file of their folders (not secret.example.yaml); the base holds no
+    monitoring.coreos.com object (applies without the Operator's CRDs), the component exactly the
+    ServiceMonitor and the PrometheusRule; the exporter's configuration is config.yaml through a
+    configMapGenerator with its hash suffix (no hand-written ConfigMap);
+  - components/prometheus-operator/prometheusrule.yaml and grafana-dashboards.yaml are what
+    generate.py produces now, the rule groups equal alerts/cdc-sentinel.rules.yml's, one
+    grafana_dashboard ConfigMap per dashboard;
   - the Deployment's probes hit /-/ready and /-/healthy on the port the Service targets, runs as
     the Dockerfile's non-root uid, has resources; the ServiceMonitor scrapes the Service's port;
   - the ConfigMap's config passes `--config.check` with its secret files replaced by temp files,
-    and every such file is a key of the mounted Secret (secret.example.yaml, placeholders only).
+    and every such file is a key of the mounted Secret (secret.example.yaml, placeholders only);
+  - with kubectl: `kubectl kustomize` builds the base (hashed ConfigMap that the Deployment
+    references, no Operator objects) and an overlay with the component.
+deploy/systemd
+  - credentials.conf's LoadCredential= names are exactly those the unit's comments, the drop-in
+    and docs/deployment.md#systemd show, and the /run/credentials/cdc-sentinel.service/<name>
+    paths they tell the configuration to use; `systemd-analyze verify` accepts the unit with the
+    drop-in when systemd-analyze is installed.
 
 CDC_DEPLOY_ROOT=DIR checks a copy of the repository instead (to try broken files).
 Needs python3 with PyYAML, ldd, dpkg, promtool (Debian package prometheus); amtool, hadolint and
-kubectl are used when present. Exit status 0 when everything passed, 1 otherwise.
+kubectl and systemd-analyze are used when present. Exit status 0 when everything passed, 1 otherwise.
 """
 
 import glob
@@ -58,6 +76,7 @@ REPO = os.path.abspath(os.environ.get("CDC_DEPLOY_ROOT")
                        or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPOSE_DIR = os.path.join(REPO, "deploy", "compose")
 K8S_DIR = os.path.join(REPO, "deploy", "kubernetes")
+SYSTEMD_DIR = os.path.join(REPO, "deploy", "systemd")
 
 # The Debian packages of debian:12-slim (bookworm-slim, amd64), from the image's package manifest
 # (docker-library/repo-info, repos/debian/local/bookworm-slim.md). Shared libraries owned by these
@@ -364,11 +383,55 @@ def check_dockerfile(binary, port, owners):
     if hc:
         m = re.search(r"\bCMD\s+(\[.*\])\s*$", hc[-1])
         hc_cmd = exec_form(m.group(1)) if m else None
-    hc_ok = hc_cmd and binary_dest and hc_cmd[0] == binary_dest and hc_cmd[1:2] == ["healthcheck"]
-    if hc_ok and len(hc_cmd) > 2:
-        hc_ok = re.search(r":%d/" % port, hc_cmd[2]) is not None
-    R.check("Dockerfile HEALTHCHECK uses the binary", hc_ok,
-            "want HEALTHCHECK ... CMD [\"%s\", \"healthcheck\"], got %s" % (binary_dest, hc))
+    hc_ok = False
+    want_hc = ("CMD [\"/bin/sh\", \"-c\", \"%s healthcheck http://127.0.0.1:%d/-/healthy ... || "
+               "... %s healthcheck https://127.0.0.1:%d/-/healthy\"]"
+               % (binary_dest, port, binary_dest, port))
+    if hc_cmd and binary_dest and hc_cmd[:2] == ["/bin/sh", "-c"] and len(hc_cmd) == 3:
+        # Plain HTTP, then HTTPS (web TLS on): both on the default port, in that order. The binary
+        # alone (`healthcheck` with one URL) would fail whenever --web.config.file turns TLS on.
+        attempts = re.findall(r"(?:^|\|\||exec\s)\s*(\S+)\s+healthcheck\s+(\S+)", hc_cmd[2])
+        hc_ok = attempts == [
+            (binary_dest, "http://127.0.0.1:%d/-/healthy" % port),
+            (binary_dest, "https://127.0.0.1:%d/-/healthy" % port)] and "||" in hc_cmd[2]
+    R.check("Dockerfile HEALTHCHECK uses the binary (http, then https)", hc_ok,
+            "want HEALTHCHECK ... %s, got %s" % (want_hc, hc))
+    timeout = re.search(r"--timeout=(\S+)", hc[-1]) if hc else None
+    secs = duration_seconds(timeout.group(1)) if timeout else 30  # Docker's default: 30 s
+    R.check("Dockerfile HEALTHCHECK timeout fits two attempts", secs is not None and secs > 10,
+            "--timeout=%s: the first attempt may take its 5 s connect + 5 s read timeouts"
+            % (timeout.group(1) if timeout else None))
+
+    # OCI labels; version, revision and creation time from build arguments.
+    args = {}
+    for w, a in final:
+        if w == "ARG":
+            name, _, default = a.partition("=")
+            args[name.strip()] = default.strip().strip('"')
+    labels = {}
+    for w, a in final:
+        if w == "LABEL":
+            for k, v in re.findall(r'(\S+?)=("(?:[^"\\]|\\.)*"|\S+)', a):
+                labels[k] = v.strip('"')
+    oci = "org.opencontainers.image."
+    problems = [oci + k for k in ("title", "description", "source", "documentation")
+                if not labels.get(oci + k)]
+    for key, arg in (("version", "VERSION"), ("revision", "REVISION"), ("created", "CREATED")):
+        if arg not in args:
+            problems.append("no ARG %s in the final stage" % arg)
+        if labels.get(oci + key) not in ("${%s}" % arg, "$" + arg):
+            problems.append("%s%s is %r, want \"${%s}\"" % (oci, key, labels.get(oci + key), arg))
+    cmake = read(os.path.join(REPO, "CMakeLists.txt"))
+    m = re.search(r"project\(cdc-sentinel\s+VERSION\s+(\S+)", cmake)
+    if m and args.get("VERSION") != m.group(1):
+        problems.append("ARG VERSION defaults to %r, CMakeLists.txt's project version is %s"
+                        % (args.get("VERSION"), m.group(1)))
+    for k, v in labels.items():
+        if k.startswith(oci) and k.endswith(("source", "url", "documentation")) and \
+                not v.startswith(("http://", "https://")):
+            problems.append("%s is not a URL: %s" % (k, v))
+    R.check("Dockerfile OCI labels (version, revision, created from ARGs)", not problems,
+            "; ".join(problems))
 
     exposed = set()
     for w, a in final:
@@ -595,6 +658,17 @@ def check_compose(binary, port):
     R.check("compose cdc-sentinel hosts are services", all(h in services for h in hosts),
             "unknown hosts: %s" % sorted(set(h for h in hosts if h not in services)))
 
+    # Hardening of the exporter's service: read-only root, no capabilities, no new privileges.
+    tmpfs = exp.get("tmpfs") or []
+    tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+    R.check("compose cdc-sentinel hardened",
+            exp.get("read_only") is True and exp.get("cap_drop") == ["ALL"]
+            and "no-new-privileges:true" in (exp.get("security_opt") or [])
+            and any(t.split(":")[0] == "/tmp" for t in tmpfs),
+            "want read_only: true, a tmpfs at /tmp, cap_drop: [ALL], security_opt: "
+            "[\"no-new-privileges:true\"]; got read_only %s, tmpfs %s, cap_drop %s, security_opt %s"
+            % (exp.get("read_only"), tmpfs, exp.get("cap_drop"), exp.get("security_opt")))
+
     check_connectors(config, services, secrets)
     check_prometheus(services, port)
     check_alertmanager()
@@ -771,25 +845,118 @@ def load_generator():
     return mod
 
 
+PROMETHEUS_OPERATOR_COMPONENT = "components/prometheus-operator"
+CONFIG_GENERATOR = "cdc-sentinel-config"
+
+
+def kustomize_local(directory, components=()):
+    """What kustomize builds from directory, as far as these checks need it (no kubectl needed):
+    resources (files and directories), components, configMapGenerator (files and literals) and the
+    extra components given. Generated ConfigMaps keep their bare name (no hash suffix); images,
+    namespaces and patches are not applied. Returns [(path relative to K8S_DIR, document)]."""
+    kust = load_yaml(os.path.join(directory, "kustomization.yaml")) or {}
+    out = []
+    for r in kust.get("resources") or []:
+        path = os.path.normpath(os.path.join(directory, r))
+        if os.path.isdir(path):
+            out += kustomize_local(path)
+        else:
+            out += [(os.path.relpath(path, K8S_DIR), d) for d in load_yaml_all(path)]
+    for c in list(kust.get("components") or []) + list(components):
+        out += kustomize_local(os.path.normpath(os.path.join(directory, c)))
+    defaults = kust.get("generatorOptions") or {}
+    for g in kust.get("configMapGenerator") or []:
+        data = {}
+        for f in g.get("files") or []:
+            key, _, src = f.partition("=") if "=" in f else (os.path.basename(f), "", f)
+            data[key] = read(os.path.join(directory, src))
+        for lit in g.get("literals") or []:
+            k, _, v = lit.partition("=")
+            data[k] = v
+        opts = dict(defaults, **(g.get("options") or {}))
+        meta = {"name": g["name"]}
+        if opts.get("labels"):
+            meta["labels"] = dict(opts["labels"])
+        out.append((os.path.relpath(os.path.join(directory, "kustomization.yaml"), K8S_DIR),
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}))
+    return out
+
+
+def kustomization_files(directory):
+    """The files a kustomization consumes from its own directory: resources and generator files."""
+    kust = load_yaml(os.path.join(directory, "kustomization.yaml")) or {}
+    used = {r for r in kust.get("resources") or []
+            if not os.path.isdir(os.path.join(directory, r))}
+    for g in kust.get("configMapGenerator") or []:
+        used |= {f.partition("=")[2] if "=" in f else f for f in g.get("files") or []}
+    return kust, used
+
+
 def check_kubernetes(binary, port, image_uid):
     docs, problems = {}, []
-    for f in sorted(glob.glob(os.path.join(K8S_DIR, "*.yaml"))):
+    for f in sorted(glob.glob(os.path.join(K8S_DIR, "**", "*.yaml"), recursive=True)):
         try:
-            docs[os.path.basename(f)] = load_yaml_all(f)
+            docs[os.path.relpath(f, K8S_DIR)] = load_yaml_all(f)
         except yaml.YAMLError as e:
             problems.append("%s: %s" % (rel(f), e))
     if not R.check("kubernetes manifests parse", not problems and docs, "; ".join(problems)):
         return
-    kust = (docs.get("kustomization.yaml") or [{}])[0]
-    resources = kust.get("resources") or []
-    manifests = set(docs) - {"kustomization.yaml", "secret.example.yaml"}
-    R.check("kustomization lists every manifest", set(resources) == manifests,
-            "resources %s vs files %s" % (sorted(resources), sorted(manifests)))
 
+    # The base and the Prometheus Operator component: every YAML file of each directory is used.
+    comp_dir = os.path.join(K8S_DIR, PROMETHEUS_OPERATOR_COMPONENT)
+    problems = []
+    kust, used = kustomization_files(K8S_DIR)
+    if kust.get("kind") != "Kustomization":
+        problems.append("kustomization.yaml is kind %s, not Kustomization" % kust.get("kind"))
+    comp = {}
+    if not os.path.exists(os.path.join(comp_dir, "kustomization.yaml")):
+        problems.append("%s/kustomization.yaml missing" % PROMETHEUS_OPERATOR_COMPONENT)
+    else:
+        comp, comp_used = kustomization_files(comp_dir)
+        if comp.get("kind") != "Component" or comp.get("apiVersion") != \
+                "kustomize.config.k8s.io/v1alpha1":
+            problems.append("%s/kustomization.yaml is %s %s, not "
+                            "kustomize.config.k8s.io/v1alpha1 Component"
+                            % (PROMETHEUS_OPERATOR_COMPONENT, comp.get("apiVersion"),
+                               comp.get("kind")))
+        used |= {os.path.join(PROMETHEUS_OPERATOR_COMPONENT, f) for f in comp_used}
+    files = {n for n in docs if os.path.basename(n) != "kustomization.yaml"} - {
+        "secret.example.yaml"}
+    if used != files:
+        problems.append("listed (resources, configMapGenerator files) %s vs files %s"
+                        % (sorted(used), sorted(files)))
+    R.check("kustomizations list every manifest (base and %s)" % PROMETHEUS_OPERATOR_COMPONENT,
+            not problems, "; ".join(problems))
+
+    base = kustomize_local(K8S_DIR)
+    crds = ["%s %s (%s)" % (d.get("kind"), d["metadata"].get("name"), n) for n, d in base
+            if str(d.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
+    R.check("the base applies without the Prometheus Operator's CRDs", not crds,
+            "the base (without components) holds %s: move them to %s"
+            % (", ".join(crds), PROMETHEUS_OPERATOR_COMPONENT))
+    comp_docs = kustomize_local(comp_dir) if comp else []
+    comp_kinds = sorted(d.get("kind") for _, d in comp_docs)
+    R.check("%s holds the ServiceMonitor and the PrometheusRule" % PROMETHEUS_OPERATOR_COMPONENT,
+            comp_kinds == ["PrometheusRule", "ServiceMonitor"] and all(
+                str(d.get("apiVersion", "")).startswith("monitoring.coreos.com/")
+                for _, d in comp_docs),
+            "component objects: %s" % comp_kinds)
+    gens = [g for g in kust.get("configMapGenerator") or [] if g.get("name") == CONFIG_GENERATOR]
+    opts = dict(kust.get("generatorOptions") or {}, **((gens or [{}])[0].get("options") or {}))
+    hand = [n for n, d in base if d.get("kind") == "ConfigMap"
+            and d["metadata"].get("name") == CONFIG_GENERATOR
+            and os.path.basename(n) != "kustomization.yaml"]
+    R.check("the configuration is a configMapGenerator with a hash suffix",
+            len(gens) == 1 and (gens[0].get("files") or []) == ["config.yaml"]
+            and not opts.get("disableNameSuffixHash") and not hand,
+            "want configMapGenerator %s from files [config.yaml], hash suffix on, and no "
+            "hand-written ConfigMap of that name (%s)" % (CONFIG_GENERATOR, hand))
+
+    # Everything below checks the base with the component, as a cluster with the Operator gets it.
+    rendered = base + comp_docs
     by_kind = {}
-    for name in manifests:
-        for d in docs[name]:
-            by_kind.setdefault(d.get("kind"), []).append(d)
+    for _, d in rendered:
+        by_kind.setdefault(d.get("kind"), []).append(d)
 
     # Generated files.
     try:
@@ -912,11 +1079,104 @@ def check_kubernetes(binary, port, image_uid):
         config_check(binary, config, repl, "ConfigMap config --config.check")
 
     kubectl = shutil.which("kubectl")
-    if kubectl:
-        res = run([kubectl, "kustomize", K8S_DIR])
-        R.check("kubectl kustomize deploy/kubernetes", res.returncode == 0, res.stderr.strip())
-    else:
+    if not kubectl:
         R.skip("kubectl kustomize", "kubectl not installed")
+        return
+    res = run([kubectl, "kustomize", K8S_DIR])
+    if R.check("kubectl kustomize deploy/kubernetes", res.returncode == 0, res.stderr.strip()):
+        out = [d for d in yaml.safe_load_all(res.stdout) if d]
+        cm = [d["metadata"]["name"] for d in out if d.get("kind") == "ConfigMap"
+              and d["metadata"]["name"].startswith(CONFIG_GENERATOR + "-")]
+        vols = [v.get("configMap", {}).get("name") for d in out if d.get("kind") == "Deployment"
+                for v in d["spec"]["template"]["spec"].get("volumes") or []]
+        crd_kinds = [d.get("kind") for d in out
+                     if str(d.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
+        R.check("kubectl kustomize: hashed config ConfigMap, referenced by the Deployment, "
+                "no Operator objects", len(cm) == 1 and cm[0] in vols and not crd_kinds,
+                "ConfigMaps %s, Deployment configMap volumes %s, Operator objects %s"
+                % (cm, vols, crd_kinds))
+    # An overlay that opts in to the component, as docs/deployment.md shows. kustomize wants
+    # relative paths to local directories.
+    with tempfile.TemporaryDirectory() as tmp:
+        base_rel = os.path.relpath(K8S_DIR, tmp)
+        with open(os.path.join(tmp, "kustomization.yaml"), "w", encoding="utf-8") as f:
+            yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                            "kind": "Kustomization", "resources": [base_rel],
+                            "components": [base_rel + "/" + PROMETHEUS_OPERATOR_COMPONENT]}, f)
+        res = run([kubectl, "kustomize", tmp])
+    kinds = sorted(d.get("kind") for d in yaml.safe_load_all(res.stdout) if d) \
+        if res.returncode == 0 else []
+    R.check("kubectl kustomize with components: [%s]" % PROMETHEUS_OPERATOR_COMPONENT,
+            res.returncode == 0 and "ServiceMonitor" in kinds and "PrometheusRule" in kinds,
+            res.stderr.strip() or "kinds %s" % kinds)
+
+
+# ------------------------------------------------------------------------------------------------
+# systemd
+# ------------------------------------------------------------------------------------------------
+
+CREDENTIALS_DIR = "/run/credentials/cdc-sentinel.service/"
+
+
+def check_systemd():
+    unit = os.path.join(SYSTEMD_DIR, "cdc-sentinel.service")
+    dropin = os.path.join(SYSTEMD_DIR, "credentials.conf")
+    if not R.check("systemd credentials.conf drop-in exists", os.path.exists(dropin),
+                   "%s missing" % rel(dropin)):
+        return
+    loaded = {}
+    section = None
+    for line in read(dropin).splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and line.startswith("LoadCredential="):
+            name, _, src = line[len("LoadCredential="):].partition(":")
+            loaded[name] = src
+    problems = []
+    if not loaded:
+        problems.append("credentials.conf has no LoadCredential= in [Service]")
+    for name, src in loaded.items():
+        if not src.startswith("/etc/cdc-sentinel/secrets/"):
+            problems.append("LoadCredential=%s reads %s, not /etc/cdc-sentinel/secrets/" % (name,
+                                                                                          src))
+    # Every place that shows the setup: the same credentials, and every path the configuration is
+    # told to use is one of them.
+    places = {rel(unit): read(unit), rel(dropin): read(dropin)}
+    guide = os.path.join(REPO, "docs", "deployment.md")
+    if os.path.exists(guide):
+        text = read(guide)
+        m = re.search(r"^## systemd\n(.*?)(?=^## )", text, re.M | re.S)
+        places["docs/deployment.md#systemd"] = m.group(1) if m else ""
+    for where, text in places.items():
+        shown = dict(re.findall(r"LoadCredential=([^:\s]+):(\S+)", text))
+        if shown != loaded:
+            problems.append("%s shows LoadCredential %s, credentials.conf has %s"
+                            % (where, shown, loaded))
+        paths = set(re.findall(re.escape(CREDENTIALS_DIR) + r"([A-Za-z0-9_.-]*)", text))
+        paths.discard("")
+        if paths != set(loaded):
+            problems.append("%s names %s%s, credentials.conf loads %s"
+                            % (where, CREDENTIALS_DIR, sorted(paths), sorted(loaded)))
+    R.check("systemd secret paths == LoadCredential names (unit, drop-in, docs)", not problems,
+            "; ".join(problems))
+
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        R.skip("systemd-analyze verify (unit + credentials.conf)", "systemd-analyze not installed")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        # ExecStart must name an executable: the unit's binary is not installed here.
+        text = read(unit).replace("ExecStart=/usr/local/bin/cdc-sentinel ", "ExecStart=/bin/true ")
+        path = os.path.join(tmp, "cdc-sentinel.service")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.mkdir(path + ".d")
+        shutil.copy(dropin, os.path.join(path + ".d", "credentials.conf"))
+        res = run([analyze, "verify", path], env=dict(os.environ, SYSTEMD_UNIT_PATH=tmp + ":"))
+    # Warnings about the host (no systemd as PID 1 in a container) are not about these files.
+    out = [l for l in (res.stdout + res.stderr).splitlines() if "cdc-sentinel.service" in l]
+    R.check("systemd-analyze verify (unit + credentials.conf)", not out, "\n".join(out))
 
 
 def guarded(section, fn, *args):
@@ -941,6 +1201,7 @@ def main():
     uid = guarded("Dockerfile", check_dockerfile, binary, port, owners)
     guarded("deploy/compose", check_compose, binary, port)
     guarded("deploy/kubernetes", check_kubernetes, binary, port, uid)
+    guarded("deploy/systemd", check_systemd)
     if R.failures:
         print("deploy_test.py: %d check(s) failed" % R.failures)
         return 1

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Generates the Kubernetes manifests that copy other files of the repository:
 
-  prometheusrule.yaml       a PrometheusRule (Prometheus Operator) whose spec.groups are exactly
-                            the groups of alerts/cdc-sentinel.rules.yml;
+  components/prometheus-operator/prometheusrule.yaml
+                            a PrometheusRule (Prometheus Operator) whose spec.groups are exactly
+                            the groups of alerts/cdc-sentinel.rules.yml, in the opt-in kustomize
+                            component (the base applies without the Operator's CRDs);
   grafana-dashboards.yaml   one ConfigMap per dashboards/*.json, labelled grafana_dashboard: "1"
                             for Grafana's dashboard sidecar (kube-prometheus-stack), with the JSON
-                            byte for byte under the key <file name>.
+                            byte for byte under the key <file name>; in the base (plain ConfigMaps).
+
+Paths are relative to deploy/kubernetes/.
 
   python3 deploy/kubernetes/generate.py           # rewrite both files
-  python3 deploy/kubernetes/generate.py --check   # exit 1 if either is out of date
+  python3 deploy/kubernetes/generate.py --check   # exit 1 if either is out of date (or missing)
 
 Needs python3 and PyYAML (Debian: python3-yaml). test/deploy_test.py regenerates both in memory
 and compares them with the committed files.
@@ -25,7 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RULES = "alerts/cdc-sentinel.rules.yml"
 DASHBOARDS = "dashboards"
-OUTPUTS = ("prometheusrule.yaml", "grafana-dashboards.yaml")
+PROMETHEUS_RULE = "components/prometheus-operator/prometheusrule.yaml"
+GRAFANA_DASHBOARDS = "grafana-dashboards.yaml"
+OUTPUTS = (PROMETHEUS_RULE, GRAFANA_DASHBOARDS)
 LABELS = {"app.kubernetes.io/name": "cdc-sentinel", "app.kubernetes.io/component": "monitoring"}
 
 
@@ -95,9 +101,9 @@ def grafana_dashboards(repo=REPO):
 
 
 def render(repo=REPO):
-    """File name -> expected content."""
-    return {"prometheusrule.yaml": prometheus_rule(repo),
-            "grafana-dashboards.yaml": grafana_dashboards(repo)}
+    """Path relative to deploy/kubernetes/ -> expected content."""
+    return {PROMETHEUS_RULE: prometheus_rule(repo),
+            GRAFANA_DASHBOARDS: grafana_dashboards(repo)}
 
 
 def main():
