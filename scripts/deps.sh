@@ -1,7 +1,45 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cdc-sentinel needs to build, test and run its sandbox.
 # Idempotent: packages already present are skipped without touching apt.
+#
+#   scripts/deps.sh                # everything: build, tests, sandbox, fuzzing (CI, test.sh, demo.sh)
+#   scripts/deps.sh --build-only   # only what building needs (toolchain, -dev packages)
 set -euo pipefail
+
+usage() {
+  cat <<EOT
+usage: $(basename "$0") [--build-only]
+
+Installs the missing Debian 12 packages (with sudo when not root).
+
+  (no flag)      build dependencies, plus the servers and tools the tests, the sandbox
+                 and fuzzing use (MariaDB, Prometheus, Alertmanager, Chromium, kcat, clang, ...)
+  --build-only   only the compiler toolchain, CMake, git and the library -dev packages
+                 (GoogleTest included): enough to build the binary, e.g.
+                   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \\
+                     -DCDC_BUILD_TESTS=OFF -DCDC_BUILD_SANDBOX=OFF
+                   cmake --build build --target cdc-sentinel
+                 but not to run the tests or the demo
+  -h, --help     this text
+EOT
+}
+
+BUILD_ONLY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-only) BUILD_ONLY=1 ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      echo "deps: unknown argument '$1'" >&2
+      usage >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
 
 # libboost-dev: Boost.Beast/Asio (header-only) for the HTTP front and the bounded
 # upstream HTTP client (probes/upstream_http.h): unlike cpp-httplib they cap the
@@ -15,6 +53,10 @@ TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)
 # Installed without recommends: Debian's prometheus recommends a node exporter and a web UI we do not use.
 NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager)
+if [ "$BUILD_ONLY" = 1 ]; then
+  TEST_PKGS=()
+  NORECOMMENDS_PKGS=()
+fi
 
 missing() {
   local p out=()
