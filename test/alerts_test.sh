@@ -6,7 +6,9 @@
 #      - name: CamelCase with the prefix "Cdc", unique;
 #      - an explicit `for:`, whose value appears ("for: <value>") in the comment block just above
 #        the rule's "- alert:" line and in the alert's section of docs/runbooks.md;
-#      - labels.severity in {critical, warning, info};
+#      - labels.severity in {critical, warning, info}; `none` only for an alert whose comment
+#        block carries the line "# always firing" (the watchdog), which also needs no
+#        non-firing case and no $labels in its description;
 #      - annotations.summary: one static sentence (no "{{", ends with ".", a single line);
 #      - annotations.description: contains $labels.connector and $labels.tls_version, unless the
 #        comment block above "- alert:" contains the line "# not per connector" (then it must
@@ -22,6 +24,9 @@
 #      deploy/compose/alertmanager/alertmanager.yml carries the same list; amtool check-config
 #      accepts both (the file merged into a minimal route); and alerts/tests/inhibit_test.py,
 #      which runs them in a real Alertmanager, passes.
+#   5. the routing example (alerts/alertmanager-route.yml): amtool check-config accepts it, and
+#      `amtool config routes test` sends CdcWatchdog to the dead man's switch only, every
+#      critical alert of the rules file to the pager, warnings to tickets, info nowhere.
 # Runs from the repository root (or CDC_ALERTS_ROOT, a copy of the tree, to try broken rules).
 # Needs promtool (Debian package prometheus), amtool and prometheus-alertmanager (Debian package
 # prometheus-alertmanager) and python3 with PyYAML (python3-yaml).
@@ -37,6 +42,7 @@ tests=alerts/tests/cdc-sentinel.test.yml
 runbooks=docs/runbooks.md
 inhibit=alerts/alertmanager-inhibit.yml
 compose_am=deploy/compose/alertmanager/alertmanager.yml
+route=alerts/alertmanager-route.yml
 
 fail() { echo "alerts_test: FAIL: $*" >&2; exit 1; }
 
@@ -54,7 +60,7 @@ for cand in python3 /usr/bin/python3; do
   fi
 done
 [ -n "$py" ] || fail "python3 with PyYAML not found (Debian package python3-yaml)"
-for f in "$rules" "$tests" "$runbooks" "$inhibit" "$compose_am"; do
+for f in "$rules" "$tests" "$runbooks" "$inhibit" "$compose_am" "$route"; do
   [ -f "$f" ] || fail "missing $root/$f"
 done
 
@@ -76,6 +82,7 @@ RUNBOOK_BASE = ("https://github.com/cdc-sentinel/cdc-sentinel/blob/main/"
                 "docs/runbooks.md#")
 SEVERITIES = {"critical", "warning", "info"}
 NOT_PER_CONNECTOR = "# not per connector"
+ALWAYS_FIRING = "# always firing"
 
 problems = []
 
@@ -182,6 +189,7 @@ for r in alerts:
         problem(f"{n}: name is not CamelCase with the prefix Cdc")
     block = comments.get(n, [])
     not_per_connector = NOT_PER_CONNECTOR in block
+    always_firing = ALWAYS_FIRING in block
 
     # for:
     if "for" not in r:
@@ -197,7 +205,11 @@ for r in alerts:
                     f"'for: {for_value}'")
 
     labels = r.get("labels") or {}
-    if labels.get("severity") not in SEVERITIES:
+    if always_firing:
+        if labels.get("severity") != "none":
+            problem(f"{n}: an always-firing alert must have severity none (never routed to "
+                    f"a pager or a ticket queue by severity)")
+    elif labels.get("severity") not in SEVERITIES:
         problem(f"{n}: severity {labels.get('severity')!r} is not one of "
                 f"{sorted(SEVERITIES)}")
 
@@ -216,6 +228,8 @@ for r in alerts:
     desc = ann.get("description") or ""
     if not desc:
         problem(f"{n}: no description")
+    elif always_firing:
+        pass
     elif not_per_connector:
         if "$labels." not in desc:
             problem(f"{n}: description (not per connector) uses no $labels")
@@ -234,7 +248,7 @@ for r in alerts:
 
     if firing.get(n, 0) < 1:
         problem(f"{n}: no test case where it fires ({tests_path})")
-    if quiet.get(n, 0) < 1:
+    if quiet.get(n, 0) < 1 and not always_firing:
         problem(f"{n}: no test case where it does not fire ({tests_path})")
 
 for a in sorted(set(firing) | set(quiet)):
@@ -294,5 +308,28 @@ cat "$inhibit" >> "$tmp_am/alertmanager.yml"
 amtool check-config "$tmp_am/alertmanager.yml" || fail "amtool check-config $inhibit (merged into a minimal route)"
 amtool check-config "$compose_am" || fail "amtool check-config $compose_am"
 "$py" alerts/tests/inhibit_test.py || fail "alerts/tests/inhibit_test.py"
+
+echo "== alertmanager routes $route"
+amtool check-config "$route" >/dev/null || fail "amtool check-config $route"
+# receiver_of LABELS...: the receiver(s) amtool routes an alert with these labels to.
+receiver_of() { amtool config routes test --config.file="$route" "$@" 2>/dev/null; }
+[ "$(receiver_of alertname=CdcWatchdog severity=none)" = cdc-deadmans-switch ] ||
+  fail "$route: CdcWatchdog does not go (only) to cdc-deadmans-switch"
+while read -r name severity; do
+  case $severity in
+    critical) want=cdc-pager ;;
+    warning) want=cdc-tickets ;;
+    info) want=cdc-ui-only ;;
+    *) continue ;;
+  esac
+  got=$(receiver_of alertname="$name" severity="$severity" connector=x job=cdc-sentinel)
+  [ "$got" = "$want" ] || fail "$route: $name (severity $severity) goes to '$got', not $want"
+done < <("$py" -c '
+import sys, yaml
+for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
+    for r in g["rules"]:
+        if "alert" in r:
+            print(r["alert"], r["labels"]["severity"])
+' "$rules")
 
 echo "alerts_test: PASS"

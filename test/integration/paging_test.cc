@@ -338,6 +338,12 @@ class PagingTest : public ::testing::Test {
                   std::to_string(kGroupInterval.count()) +
                   "s\n"
                   "  repeat_interval: 1h\n"
+                  // The watchdog's own route, as alerts/alertmanager-route.yml
+                  // has it (here to the same webhook, which tells it apart).
+                  "  routes:\n"
+                  "    - matchers: ['alertname=\"CdcWatchdog\"']\n"
+                  "      receiver: webhook\n"
+                  "      group_wait: 0s\n"
                   "receivers:\n"
                   "  - name: webhook\n"
                   "    webhook_configs:\n"
@@ -405,6 +411,9 @@ class PagingTest : public ::testing::Test {
         std::vector<std::string>{
             kPrometheus, "--config.file=" + config.string(),
             "--storage.tsdb.path=" + (dir_ / "prometheus-data").string(),
+            // Alerts of the first evaluation are dropped while Alertmanager
+            // is being discovered, and re-sent after this (default 1m).
+            "--rules.alert.resend-delay=1s",
             "--web.listen-address=127.0.0.1:" + std::to_string(port)},
         log);
     prom_ = std::make_unique<PrometheusApi>(port);
@@ -676,12 +685,37 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     std::printf("[   TIME   ] healthy (exporter and Prometheus) after %.1f s\n",
                 Secs(Clock::now() - start));
   }
-  // A healthy pipeline has never alerted, not even pending: no ALERTS series
-  // since Prometheus started, nothing active, no notification.
-  EXPECT_EQ(prom_->Query("count_over_time(ALERTS[10m])").size(), 0u)
-      << prom_->Query("count_over_time(ALERTS[10m])").dump() << Diag();
-  EXPECT_EQ(prom_->Alerts().size(), 0u) << Diag();
-  EXPECT_TRUE(webhook_->Alerts().empty()) << Diag();
+  // A healthy pipeline has never paged: no CdcSilentFailure since Prometheus
+  // started, not even pending, and nothing has fired or been notified but
+  // the watchdog. (A warning may be pending at start: the first markers of a
+  // fresh sandbox can be late, which CdcConnectorLagging rightly sees; and
+  // CdcExporterMissing is pending until the first scrape.)
+  {
+    const char* critical =
+        "count_over_time(ALERTS{alertname=\"CdcSilentFailure\"}[10m])";
+    const char* fired =
+        "count_over_time(ALERTS{alertstate=\"firing\","
+        "alertname!=\"CdcWatchdog\"}[10m])";
+    EXPECT_EQ(prom_->Query(critical).size(), 0u)
+        << prom_->Query(critical).dump() << Diag();
+    EXPECT_EQ(prom_->Query(fired).size(), 0u)
+        << prom_->Query(fired).dump() << Diag();
+  }
+  for (const auto& a : webhook_->Alerts()) {
+    EXPECT_EQ(a.labels.value("alertname", ""), "CdcWatchdog")
+        << "notified while healthy: " << a.labels.dump() << Diag();
+  }
+  // The watchdog went the whole way (rule, Prometheus, Alertmanager, the
+  // receiver): the path a dead man's switch watches.
+  {
+    const auto end = Clock::now() + seconds(70);
+    while (!webhook_->First("firing", {{"alertname", "CdcWatchdog"}}) &&
+           Clock::now() < end) {
+      std::this_thread::sleep_for(kPoll);
+    }
+    EXPECT_TRUE(webhook_->First("firing", {{"alertname", "CdcWatchdog"}}))
+        << "CdcWatchdog never reached the webhook" << Diag();
+  }
 
   // 3. The field failure on aurora-cdc-tls13.
   ASSERT_TRUE(Fault("tls13 blackhole"));
@@ -798,7 +832,10 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     EXPECT_EQ(r12.value("tls_version", ""), "1.2") << out;
     EXPECT_GT(r13.value("failures", 0), 0) << out;
     EXPECT_GT(r13.value("solo_failures", 0), 0) << out;
-    EXPECT_EQ(r12.value("failures", -1), 0) << out;
+    // Only solo failures are attributed to one connector: a marker both
+    // missed at start (a fresh sandbox) is shared, not tls12's.
+    EXPECT_EQ(r12.value("solo_failures", -1), 0) << out;
+    EXPECT_LT(r12.value("failures", 0), r13.value("failures", 0)) << out;
     EXPECT_GT(r12.value("checks", 0), 0) << out;
     std::printf(
         "[ MEASURED ] report: tls13 %d failures (%d solo) of %d checks; "
@@ -822,18 +859,21 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     }
   }
 
-  // The sibling never alerted at all: not pending, not firing, no
-  // notification of any alert during the whole test.
+  // The sibling never alerted: no notification of any alert, nothing
+  // firing, and no CdcSilentFailure even pending during the whole test.
   for (const auto& a : webhook_->Alerts()) {
     EXPECT_NE(a.labels.value("connector", ""), kTls12)
         << "notification for the sibling: " << a.labels.dump();
   }
-  EXPECT_EQ(prom_
-                ->Query(std::string("count_over_time(ALERTS{connector=\"") +
-                        kTls12 + "\"}[10m])")
-                .size(),
-            0u)
-      << Diag();
+  for (const std::string sel :
+       {"alertstate=\"firing\"", "alertname=\"CdcSilentFailure\""}) {
+    EXPECT_EQ(prom_
+                  ->Query("count_over_time(ALERTS{connector=\"" +
+                          std::string(kTls12) + "\"," + sel + "}[10m])")
+                  .size(),
+              0u)
+        << sel << Diag();
+  }
 
   // 7. The dashboards' queries against this Prometheus, now that failure
   // series exist (only if the dashboards test has a live mode).
@@ -859,9 +899,10 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
   }
 }
 
-// DISABLED_: it found the false stall when Kafka dies (fixed: a stall needs
-// Kafka evidence after the silence began) but has not been run green since
-// the fix; run it with --gtest_also_run_disabled_tests (issue #14 note).
+// DISABLED_: run with --gtest_also_run_disabled_tests. Its last run (issue
+// #14 note) found tls12 and tls13 judged stalled when the exporter's own
+// Kafka path was cut (answers in flight counted as evidence; fixed since,
+// not yet re-run).
 TEST_F(PagingTest, DISABLED_LagAndTheExportersOwnBlindnessNeverPage) {
   for (const char* tool : {kPrometheus, kAlertmanager}) {
     ASSERT_TRUE(fs::exists(tool))
