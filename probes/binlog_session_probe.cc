@@ -31,6 +31,10 @@ std::string BinlogSessionProbe::TlsLabel(
 std::vector<BinlogSessionProbe::Row> BinlogSessionProbe::FetchSessions(
     std::chrono::milliseconds timeout) {
   SqlResult res;
+  if (!use_performance_schema_ &&
+      ++rounds_without_performance_schema_ >= kPerformanceSchemaRetryRounds) {
+    use_performance_schema_ = true;  // try again
+  }
   if (use_performance_schema_) {
     try {
       res = session_.Query(kPerformanceSchemaSql, timeout);
@@ -43,21 +47,38 @@ std::vector<BinlogSessionProbe::Row> BinlogSessionProbe::FetchSessions(
             timeout);
         if (self.Get(0, "n").value_or("0") == "0") {
           use_performance_schema_ = false;
-          log_.Info(
-              "performance_schema is off on the source; TLS versions of "
-              "binlog sessions will be unknown",
-              {{"source", source_.name}});
+          rounds_without_performance_schema_ = 0;
+          if (!performance_schema_reported_) {
+            log_.Info(
+                "performance_schema is off on the source; TLS versions of "
+                "binlog sessions will be unknown (tried again every 20 "
+                "rounds)",
+                {{"source", source_.name}});
+          }
+          performance_schema_reported_ = true;
         }
       }
     } catch (const SqlError& e) {
       // 1142/1044: no SELECT on performance_schema; 1146: no such table.
       if (e.code() != 1142 && e.code() != 1044 && e.code() != 1146) throw;
       use_performance_schema_ = false;
-      log_.Warn(
-          "cannot read performance_schema; falling back to the "
-          "processlist (TLS versions unknown). Grant SELECT ON "
-          "performance_schema.* to the monitoring user.",
-          {{"source", source_.name}, {"err", e.what()}});
+      rounds_without_performance_schema_ = 0;
+      if (!performance_schema_reported_) {
+        log_.Warn(
+            "cannot read performance_schema; falling back to the "
+            "processlist (TLS versions unknown; tried again every 20 "
+            "rounds). Grant SELECT ON performance_schema.* to the "
+            "monitoring user.",
+            {{"source", source_.name}, {"err", e.what()}});
+      }
+      performance_schema_reported_ = true;
+    }
+    if (use_performance_schema_ && performance_schema_reported_) {
+      performance_schema_reported_ = false;
+      log_.Info(
+          "performance_schema is readable again; TLS versions of binlog "
+          "sessions are known",
+          {{"source", source_.name}});
     }
   }
   const bool with_tls = use_performance_schema_;

@@ -67,8 +67,14 @@ class BinlogSessionProbe final : public Probe {
   ObservationStore& store_;
   Logger& log_;
   MysqlSession session_;
-  // Only touched by Run():
+  // Only touched by Run(). performance_schema off or not granted: the
+  // processlist is read instead, and performance_schema is tried again every
+  // kPerformanceSchemaRetryRounds rounds (5 min at the default 15 s), so
+  // that a grant or a parameter-group change is picked up without a restart.
+  static constexpr int kPerformanceSchemaRetryRounds = 20;
   bool use_performance_schema_ = true;
+  int rounds_without_performance_schema_ = 0;
+  bool performance_schema_reported_ = false;
   std::map<uint64_t, double> first_seen_;  // session id -> Unix seconds
 };
 

@@ -136,6 +136,9 @@ void KafkaWatcher::SetSubscriptions(
 }
 
 ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
+  // An answer proves the cluster was readable when it was asked, not when the
+  // answer arrived (a request in flight when the path broke).
+  const auto asked = WallClock::now();
   const rd_kafka_metadata_t* raw = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_metadata(
       rk_.get(), /*all_topics=*/1, nullptr, &raw,
@@ -151,7 +154,7 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
                               " failed: " + rd_kafka_err2str(err));
   }
   up_ = true;
-  store_.SetKafkaUp(cluster_.name, true);
+  store_.SetKafkaUp(cluster_.name, true, WallClock::now(), asked);
   KafkaTopicPartitionList add(rd_kafka_topic_partition_list_new(0));
   std::map<std::string, int> present;
   for (int t = 0; t < md->topic_cnt; ++t) {
@@ -263,7 +266,7 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
   }
   if (r.received - last_confirm_ >= std::chrono::milliseconds(100)) {
     last_confirm_ = r.received;
-    store_.ConfirmKafka(cluster_.name, r.received);
+    store_.ConfirmKafka(cluster_.name, r.EvidenceOfReading());
   }
   // Handlers run without mu_: they take their own kinds' locks.
   auto range = table->by_topic.equal_range(std::string(topic));

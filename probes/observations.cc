@@ -136,7 +136,8 @@ std::optional<ObservationStore::Entry> ObservationStore::Get(
 }
 
 void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
-                                  WallClock::time_point now) {
+                                  WallClock::time_point now,
+                                  std::optional<WallClock::time_point> asked) {
   std::lock_guard<std::mutex> lock(mu_);
   KafkaView& v = kafka_[kafka];
   const bool went_down = !up && v.up.value_or(true);
@@ -144,7 +145,9 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
     v.recovered_at = UnixSeconds(now);
   }
   v.up = up;
-  if (up) v.confirmed_at = UnixSeconds(now);
+  if (up) {
+    v.confirmed_at = std::max(v.confirmed_at, UnixSeconds(asked.value_or(now)));
+  }
   for (auto& [name, e] : entries_) {
     if (e.config.kafka != kafka) continue;
     e.obs.kafka = v;
@@ -156,13 +159,12 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
 }
 
 void ObservationStore::ConfirmKafka(const std::string& kafka,
-                                    WallClock::time_point now) {
-  const double now_s = UnixSeconds(now);
+                                    WallClock::time_point at) {
   std::lock_guard<std::mutex> lock(mu_);
   KafkaView& v = kafka_[kafka];
-  v.confirmed_at = now_s;
+  v.confirmed_at = std::max(v.confirmed_at, UnixSeconds(at));
   for (auto& [name, e] : entries_) {
-    if (e.config.kafka == kafka) e.obs.kafka.confirmed_at = now_s;
+    if (e.config.kafka == kafka) e.obs.kafka.confirmed_at = v.confirmed_at;
   }
 }
 

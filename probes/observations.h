@@ -225,14 +225,19 @@ class ObservationStore {
   // KafkaView of each of its connectors; when it goes down, their
   // unanswered marker writes are forgotten (nothing can be seen meanwhile,
   // and the time it takes must not teach their stall windows).
+  // `asked`: when the metadata request that found it up was sent, which is
+  // how far the answer confirms the exporter reads the cluster (default
+  // `now`).
   void SetKafkaUp(const std::string& kafka, bool up,
-                  WallClock::time_point now = WallClock::now());
+                  WallClock::time_point now = WallClock::now(),
+                  std::optional<WallClock::time_point> asked = std::nullopt);
   std::optional<bool> KafkaUp(const std::string& kafka) const;
-  // Evidence that the exporter reads `kafka` at `now` (a record received):
-  // moves its KafkaView's confirmed_at. The watcher calls it at most every
-  // 100 ms, so a busy topic takes no lock per record.
+  // Evidence that the exporter reads `kafka` up to `at` (a record produced
+  // then and received): moves its KafkaView's confirmed_at forward, never
+  // back. The watcher calls it at most every 100 ms, so a busy topic takes
+  // no lock per record.
   void ConfirmKafka(const std::string& kafka,
-                    WallClock::time_point now = WallClock::now());
+                    WallClock::time_point at = WallClock::now());
 
  private:
   // Update and Read: `self` is const for Read.

@@ -23,6 +23,15 @@ struct KafkaRecord {
   // When the record was produced (its Kafka timestamp), or `received` if
   // it has none.
   WallClock::time_point produced;
+
+  // How far this record proves the exporter reads its cluster: up to when it
+  // was produced, not when it arrived. A fetch answered just before the
+  // exporter's path to Kafka broke still delivers records after the break;
+  // they say nothing about what was produced since (issue #14). Never later
+  // than `received` (a producer clock ahead of ours proves nothing more).
+  WallClock::time_point EvidenceOfReading() const {
+    return produced < received ? produced : received;
+  }
 };
 
 // A topic that a probe kind wants read on a Kafka cluster, and what to do

@@ -710,6 +710,44 @@ TEST_F(ProbeKindsTest, SilenceWithNothingReadFromKafkaWaitsForEvidence) {
   EXPECT_TRUE(state_.GetVerdict("a", At(32s)).silent_failure);
 }
 
+// The exporter's own path to Kafka cut (iptables DROP on its uid): the
+// paging test found both connectors judged stalled, because a fetch and a
+// metadata request in flight when the path broke were answered after the
+// marker write. What arrives late proves only what was produced (or asked)
+// before: evidence counts from when a record was produced or a request sent.
+TEST_F(ProbeKindsTest, AnswersInFlightWhenThePathBreaksAreNoEvidence) {
+  Rest({Status("a", "RUNNING")});
+  state_.KafkaAnswers(At(-2s));
+  state_.StopKafkaAnswers();
+  state_.ExpectMarker(Token('1'), At(0s), {"a"});
+  // A record produced at -1 s arrives at 3 s; a metadata request sent at
+  // -0.5 s is answered at 4 s.
+  KafkaRecord late;
+  late.produced = At(-1s);
+  late.received = At(3s);
+  state_.store().ConfirmKafka("kafka1", late.EvidenceOfReading());
+  state_.store().SetKafkaUp("kafka1", true, At(4s), At(-500ms));
+  const auto v = state_.GetVerdict("a", At(31s));
+  EXPECT_EQ(v.state, VerdictState::kUnknown) << v.reason;
+  EXPECT_FALSE(v.silent_failure);
+  // Older evidence never moves the confirmation back.
+  state_.store().ConfirmKafka("kafka1", At(1s));
+  state_.store().ConfirmKafka("kafka1", At(-5s));
+  EXPECT_TRUE(state_.GetVerdict("a", At(32s)).silent_failure)
+      << state_.GetVerdict("a", At(32s)).reason;
+}
+
+// A record's evidence is its production time, never later than its arrival
+// (a producer clock running ahead of ours proves nothing more).
+TEST(KafkaRecordTest, EvidenceOfReadingIsTheEarlierOfProducedAndReceived) {
+  KafkaRecord r;
+  r.received = WallClock::time_point(std::chrono::seconds(100));
+  r.produced = WallClock::time_point(std::chrono::seconds(97));
+  EXPECT_EQ(r.EvidenceOfReading(), r.produced);
+  r.produced = WallClock::time_point(std::chrono::seconds(130));
+  EXPECT_EQ(r.EvidenceOfReading(), r.received);
+}
+
 TEST_F(ProbeKindsTest, MarkerWriteFailuresAreUnknownOrMisconfigured) {
   Rest({Status("a", "RUNNING")});
   state_.ExpectMarker(Token('1'), At(0s), {"a"});
