@@ -1,6 +1,7 @@
 #include "probes/binlog_session_probe.h"
 
 #include <set>
+#include <string>
 
 #include "cdc/common/clock.h"
 
@@ -51,8 +52,8 @@ std::vector<BinlogSessionProbe::Row> BinlogSessionProbe::FetchSessions(
           if (!performance_schema_reported_) {
             log_.Info(
                 "performance_schema is off on the source; TLS versions of "
-                "binlog sessions will be unknown (tried again every 20 "
-                "rounds)",
+                "binlog sessions will be unknown (tried again every " +
+                    std::to_string(kPerformanceSchemaRetryRounds) + " rounds)",
                 {{"source", source_.name}});
           }
           performance_schema_reported_ = true;
@@ -66,9 +67,10 @@ std::vector<BinlogSessionProbe::Row> BinlogSessionProbe::FetchSessions(
       if (!performance_schema_reported_) {
         log_.Warn(
             "cannot read performance_schema; falling back to the "
-            "processlist (TLS versions unknown; tried again every 20 "
-            "rounds). Grant SELECT ON performance_schema.* to the "
-            "monitoring user.",
+            "processlist (TLS versions unknown; tried again every " +
+                std::to_string(kPerformanceSchemaRetryRounds) +
+                " rounds). Grant SELECT ON performance_schema.* to the "
+                "monitoring user.",
             {{"source", source_.name}, {"err", e.what()}});
       }
       performance_schema_reported_ = true;

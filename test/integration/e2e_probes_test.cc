@@ -223,6 +223,20 @@ class E2eProbesTest : public ::testing::Test {
   }
 
   // The fault proxy's /stats for `proxy` (TLS13, TLS12, ...).
+  // Runs `sql` on the source as root (the mariadb client); the output goes
+  // to *out. A failure is a test failure that names the statement.
+  bool RootSql(const std::string& sql, std::string* out = nullptr) {
+    std::string local;
+    std::string& text = out ? *out : local;
+    const int rc = RunCommand(
+        "MYSQL_PWD=\"$(cat '" + env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
+            "')\" mariadb -h " + env_.Get("MYSQL_HOST") + " -P " +
+            env_.Get("MYSQL_PORT") + " -u root -N -B -e \"" + sql + "\"",
+        &text);
+    EXPECT_EQ(rc, 0) << sql << ": " << text;
+    return rc == 0;
+  }
+
   nlohmann::json ProxyStats(const std::string& proxy) {
     return GetJsonObject(env_.Get("PROXY_" + proxy + "_CONTROL_URL"), "/stats");
   }
@@ -281,13 +295,7 @@ TEST_F(E2eProbesTest, HealthyPipelineEveryProbeSucceeds) {
 TEST_F(E2eProbesTest, CanaryStaysBoundedAndRestartIgnoresOldMarkers) {
   auto root_count = [&](const std::string& sql) -> int {
     std::string out;
-    const int rc = RunCommand(
-        "MYSQL_PWD=\"$(cat '" + env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
-            "')\" mariadb -h " + env_.Get("MYSQL_HOST") + " -P " +
-            env_.Get("MYSQL_PORT") + " -u root -N -B -e \"" + sql + "\"",
-        &out);
-    EXPECT_EQ(rc, 0) << out;
-    return rc == 0 ? std::atoi(out.c_str()) : -1;
+    return RootSql(sql, &out) ? std::atoi(out.c_str()) : -1;
   };
   auto rows = [&] {
     return root_count("SELECT COUNT(*) FROM cdc_canary.markers");
@@ -373,16 +381,7 @@ TEST_F(E2eProbesTest, TlsVersionLabelsComeFromTheServer) {
 // source's interval is 1 s here).
 TEST_F(E2eProbesTest, PerformanceSchemaGrantedLaterIsPickedUpWithoutARestart) {
   const std::string user = "cdc_monitor_nops";
-  auto root_sql = [&](const std::string& sql) {
-    std::string out;
-    const int rc = RunCommand(
-        "MYSQL_PWD=\"$(cat '" + env_.Get("MYSQL_ROOT_PASSWORD_FILE") +
-            "')\" mariadb -h " + env_.Get("MYSQL_HOST") + " -P " +
-            env_.Get("MYSQL_PORT") + " -u root -N -B -e \"" + sql + "\"",
-        &out);
-    EXPECT_EQ(rc, 0) << sql << ": " << out;
-    return rc == 0;
-  };
+  auto root_sql = [&](const std::string& sql) { return RootSql(sql); };
   const std::string pw = ReadFile(env_.Get("MYSQL_MONITOR_PASSWORD_FILE"));
   const std::string to = "'" + user + "'@'%'";
   ASSERT_TRUE(root_sql("DROP USER IF EXISTS " + to + "; CREATE USER " + to +
