@@ -33,8 +33,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# .dockerignore keeps .git out of the context: the revision comes in as a build argument and goes
+# into the binary (--version, cdc_exporter_build_info) through CMake's CDC_REVISION.
+ARG REVISION=unknown
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release \
-      -DCDC_BUILD_TESTS=OFF -DCDC_BUILD_SANDBOX=OFF \
+      -DCDC_BUILD_TESTS=OFF -DCDC_BUILD_SANDBOX=OFF -DCDC_REVISION="${REVISION}" \
  && cmake --build /build --target cdc-sentinel -j"$(nproc)" \
  && strip /build/exporter/cdc-sentinel \
  && /build/exporter/cdc-sentinel --version
@@ -65,10 +68,8 @@ RUN groupadd --system --gid 65532 cdc-sentinel \
  && chmod 0750 /var/lib/cdc-sentinel /var/lib/cdc-sentinel/evidence
 COPY --from=build /build/exporter/cdc-sentinel /usr/local/bin/cdc-sentinel
 COPY config/examples/ /usr/local/share/cdc-sentinel/examples/
-# OCI image labels. VERSION, REVISION and CREATED come from the build (see the top of this file):
-# .dockerignore keeps .git out of the context and CMake has no revision option, so the binary's
-# --version and cdc_exporter_build_info say revision "unknown"; these labels carry the revision.
-# Declared here, after the heavy layers, so that a new revision changes only the image metadata.
+# OCI image labels. VERSION, REVISION and CREATED come from the build (see the top of this file);
+# REVISION is the same one the binary reports. ARGs are per stage, so they are declared again here.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=

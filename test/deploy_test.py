@@ -101,8 +101,8 @@ BASE_IMAGE_PACKAGES = {
 RUNTIME_EXTRA_PACKAGES = {"ca-certificates"}
 # A -DCDC_SANITIZE=ON build links these; the image is never built that way.
 SANITIZER_PACKAGES = {"libasan8", "libubsan1", "liblsan0", "libtsan2"}
-# Packages of scripts/deps.sh's BUILD_PKGS the image's build stage does not need: git (the
-# revision is "unknown" without .git, which .dockerignore leaves out), the test frameworks, and
+# Packages of scripts/deps.sh's BUILD_PKGS the image's build stage does not need: git (.git is
+# not in the context; the revision comes as ARG REVISION -> -DCDC_REVISION), the test frameworks, and
 # build-essential (g++ and make are enough).
 BUILD_PKGS_NOT_IN_IMAGE = {"git", "libgtest-dev", "libgmock-dev", "build-essential"}
 
@@ -334,7 +334,10 @@ def check_dockerfile(binary, port, owners):
             and ({"g++", "build-essential"} & build_pkgs),
             "missing from the build stage: %s" % (missing or "a C++ compiler (g++)"))
     flags = ["-DCDC_BUILD_TESTS=OFF", "-DCDC_BUILD_SANDBOX=OFF", "-DCMAKE_BUILD_TYPE=Release",
-             "--target cdc-sentinel"]
+             '-DCDC_REVISION="${REVISION}"', "--target cdc-sentinel"]
+    build_args = {a.partition("=")[0].strip() for s, w, a in ins if w == "ARG" and s < last}
+    R.check("Dockerfile build stage takes ARG REVISION for the binary", "REVISION" in build_args,
+            "the build stage must declare ARG REVISION and pass it as -DCDC_REVISION")
     R.check("Dockerfile build command", all(f in build_runs for f in flags),
             "the build stage must run cmake with %s" % ", ".join(
                 f for f in flags if f not in build_runs))
