@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -28,19 +31,74 @@ constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
-// `cdc-sentinel healthcheck [URL]`: exit 0 if URL (default the local
-// /-/healthy) answers 200 (or 401: basic auth on) within 5 s. For container
-// HEALTHCHECKs, so that the image needs no curl. https URLs are not verified.
+// `cdc-sentinel healthcheck [URL] [--tls.cert-file=F --tls.key-file=F]`:
+// exit 0 if URL (default the local /-/healthy) answers 200 (or 401: basic
+// auth on) within 5 s. For container HEALTHCHECKs, so that the image needs no
+// curl. https URLs are not verified. The client certificate (for web configs
+// with client_auth_type RequireAndVerifyClientCert) comes from the flags or,
+// so that the image's HEALTHCHECK needs no change, from the environment:
+// CDC_HEALTHCHECK_CERT_FILE and CDC_HEALTHCHECK_KEY_FILE.
 int HealthCheck(int argc, char** argv) {
-  const std::string url =
-      argc > 2 ? argv[2] : "http://127.0.0.1:9877/-/healthy";
+  auto usage = [](const std::string& why) {
+    std::cerr << "cdc-sentinel healthcheck: " << why
+              << "\nusage: cdc-sentinel healthcheck [URL] "
+                 "[--tls.cert-file=FILE --tls.key-file=FILE]\n";
+    return kExitUsage;
+  };
+  std::string url;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  std::string cert = env("CDC_HEALTHCHECK_CERT_FILE");
+  std::string key = env("CDC_HEALTHCHECK_KEY_FILE");
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--tls.cert-file=", 0) == 0) {
+      cert = a.substr(a.find('=') + 1);
+    } else if (a.rfind("--tls.key-file=", 0) == 0) {
+      key = a.substr(a.find('=') + 1);
+    } else if (a.rfind("-", 0) == 0 || !url.empty()) {
+      return usage("unexpected argument " + a);
+    } else {
+      url = a;
+    }
+  }
+  if (url.empty()) url = "http://127.0.0.1:9877/-/healthy";
+  if (cert.empty() != key.empty()) {
+    return usage(
+        "a client certificate needs both --tls.cert-file and --tls.key-file "
+        "(or CDC_HEALTHCHECK_CERT_FILE and CDC_HEALTHCHECK_KEY_FILE)");
+  }
   std::string why;
   auto u = cdc::config::ParseHttpUrl(url, &why);
   if (!u) {
     std::cerr << "cdc-sentinel healthcheck: " << url << ": " << why << "\n";
     return kExitUsage;
   }
-  httplib::Client cli(u->SchemeHostPort());
+  const bool https = u->SchemeHostPort().rfind("https://", 0) == 0;
+  if (https && !cert.empty()) {
+    for (const std::string& f : {cert, key}) {
+      if (std::FILE* fp = std::fopen(f.c_str(), "r")) {
+        std::fclose(fp);
+      } else {
+        std::cerr << "cdc-sentinel healthcheck: cannot read " << f << ": "
+                  << std::strerror(errno) << "\n";
+        return kExitUsage;
+      }
+    }
+  }
+  // A plain http:// URL ignores the certificate: the Dockerfile's HEALTHCHECK
+  // tries http first and https second with the same environment.
+  httplib::Client cli = https && !cert.empty()
+                            ? httplib::Client(u->SchemeHostPort(), cert, key)
+                            : httplib::Client(u->SchemeHostPort());
+  if (!cli.is_valid()) {
+    std::cerr << "cdc-sentinel healthcheck: " << url
+              << ": cannot use the client certificate " << cert << " / " << key
+              << " (not a PEM certificate and its key?)\n";
+    return kExitUsage;
+  }
   cli.set_connection_timeout(5, 0);
   cli.set_read_timeout(5, 0);
   cli.enable_server_certificate_verification(false);

@@ -391,6 +391,40 @@ TEST_F(WebTlsTest, RequiredClientCertificate) {
                 "-cert " + (d / "client.pem").string() + " -key " +
                     (d / "client-key.pem").string());
   EXPECT_TRUE(Has(out, "HTTP/1.1 200")) << out;
+
+  // The healthcheck subcommand: without a client certificate the handshake
+  // is refused (unhealthy); with the CA's client certificate, from the flags
+  // or from the environment the image's HEALTHCHECK reads, it is healthy. A
+  // certificate without its key is a usage error, not a silent plain check.
+  const std::string hc =
+      std::string(kBinary) +
+      " healthcheck https://127.0.0.1:" + std::to_string(port) + "/-/healthy";
+  const std::string client = (d / "client.pem").string();
+  const std::string client_key = (d / "client-key.pem").string();
+  EXPECT_EQ(RunCommand(hc, &out), 1) << out;
+  EXPECT_EQ(RunCommand(hc + " --tls.cert-file=" + client +
+                           " --tls.key-file=" + client_key,
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand("CDC_HEALTHCHECK_CERT_FILE=" + client +
+                           " CDC_HEALTHCHECK_KEY_FILE=" + client_key + " " + hc,
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand(hc + " --tls.cert-file=" + (d / "rogue.pem").string() +
+                           " --tls.key-file=" + (d / "rogue-key.pem").string(),
+                       &out),
+            1)
+      << out;
+  EXPECT_EQ(RunCommand(hc + " --tls.cert-file=" + client, &out), 2) << out;
+  EXPECT_TRUE(Has(out, "--tls.key-file")) << out;
+  EXPECT_EQ(RunCommand(hc + " --tls.cert-file=" + client +
+                           " --tls.key-file=/nonexistent/key.pem",
+                       &out),
+            2)
+      << out;
+  EXPECT_TRUE(Has(out, "/nonexistent/key.pem")) << out;
 }
 
 TEST_F(WebTlsTest, ReloadAppliesUsersAndCertificate) {
