@@ -114,6 +114,10 @@ VerdictStatus StatusOf(const Verdict& v) {
 
 std::string Secs(double s) { return std::to_string(static_cast<int>(s)) + "s"; }
 
+double RecoveryGrace(double window_s) {
+  return std::max(window_s, ToSeconds(kKafkaRecoveryGrace));
+}
+
 }  // namespace
 
 std::string_view ToString(VerdictState s) {
@@ -177,7 +181,7 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaUnreadable;
   } else if (obs.kafka.recovered_at > 0 &&
-             now_s - obs.kafka.recovered_at < v.window_s) {
+             now_s - obs.kafka.recovered_at < RecoveryGrace(v.window_s)) {
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaRecovering;
   } else if (c.marker.enabled) {
@@ -212,7 +216,8 @@ std::string Verdict::ReasonText() const {
       return state +
              "; not judged yet: cdc-sentinel's Kafka view came back "
              "less than " +
-             Secs(window_s) + " ago";
+             Secs(RecoveryGrace(window_s)) +
+             " ago (the connectors' producers reconnect too)";
     case VerdictReason::kKafkaUnconfirmed:
       return state +
              "; not judged yet: silent, but cdc-sentinel has read nothing "

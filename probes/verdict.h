@@ -66,6 +66,13 @@ inline constexpr std::chrono::seconds kStallWindowFloor{5};
 // Responses needed before the automatic window is learned (window_max
 // until then).
 inline constexpr std::size_t kStallWindowSamples = 3;
+// After the exporter's own Kafka view comes back, nothing is judged stalled
+// for the stall window or this long, whichever is longer: when the whole
+// cluster was down, the connectors' producers reconnect on their own
+// schedule (librdkafka backs off up to 10 s, Kafka's Java client up to 1 s,
+// then both send what they buffered). The paging test saw a 5 s window
+// call both sandbox connectors stalled a few seconds after a Kafka outage.
+inline constexpr std::chrono::seconds kKafkaRecoveryGrace{30};
 
 // The verdict on one connector at one moment. The metrics, the status page,
 // /api/v1/status, the log and the actions all read this; nothing derives it

@@ -294,11 +294,19 @@ const std::vector<Row>& Rows() {
          o.kafka.recovered_at = kNowS - 2;
        },
        V::kUnknown, R::kKafkaRecovering, "UNKNOWN", "came back"},
-      {"after the grace it is judged again",
+      {"a learned 5 s window does not shorten the grace: the connectors' "
+       "producers reconnect on their own schedule after a Kafka outage",
        [](auto& o, auto&) {
          Delivering(o);
          Unanswered(o, 8);
          o.kafka.recovered_at = kNowS - 10;
+       },
+       V::kUnknown, R::kKafkaRecovering, "UNKNOWN", "less than 30s ago"},
+      {"after the grace it is judged again",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 8);
+         o.kafka.recovered_at = kNowS - 31;
        },
        V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
       {"REST unreachable: judged from the markers",
