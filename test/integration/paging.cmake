@@ -13,6 +13,6 @@ endif()
 
 cdc_sandbox_test(paging_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/paging_test.cc
-  TIMEOUT 300
+  TIMEOUT 900
   RUN_SERIAL
   EXPORTER)

@@ -899,11 +899,11 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
   }
 }
 
-// DISABLED_: run with --gtest_also_run_disabled_tests. Its last run (issue
-// #14 note) found tls12 and tls13 judged stalled when the exporter's own
-// Kafka path was cut (answers in flight counted as evidence; fixed since,
-// not yet re-run).
-TEST_F(PagingTest, DISABLED_LagAndTheExportersOwnBlindnessNeverPage) {
+// The cases where verdict v2 must not page, through the real paging path:
+// a backlog (lagging), the exporter's own Kafka connections cut and the whole
+// Kafka cluster down (unknown). Nothing may notify CdcSilentFailure or any
+// critical alert, and CdcSilentFailure is never even pending.
+TEST_F(PagingTest, LagAndTheExportersOwnBlindnessNeverPage) {
   for (const char* tool : {kPrometheus, kAlertmanager}) {
     ASSERT_TRUE(fs::exists(tool))
         << tool << " is missing: scripts/deps.sh installs it. This test does "
