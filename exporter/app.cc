@@ -7,16 +7,37 @@
 
 namespace cdc {
 
-App::App(std::string config_path, Logger& log)
-    : config_path_(std::move(config_path)), log_(log) {
+App::App(std::string config_path, Logger& log, config::Shard shard)
+    : config_path_(std::move(config_path)), shard_(shard), log_(log) {
   const KindEnv env{store_, log_};
   for (const auto& entry : ProbeKindTable()) kinds_.push_back(entry.make(env));
 }
 
 App::~App() { Stop(); }
 
+config::Config App::Load() {
+  config::Config full = config::LoadConfigFile(config_path_);
+  if (shard_.count <= 1) return full;
+  config::ShardSplit split;
+  config::Config cfg = config::KeepShard(full, shard_, &split);
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+    return out.empty() ? std::string("none") : out;
+  };
+  log_.Info("shard " + shard_.ToString() + ": watching " +
+                std::to_string(split.kept_connectors.size()) +
+                " connector(s) on " +
+                std::to_string(split.kept_sources.size()) +
+                " source(s); the other replicas watch the rest",
+            {{"sources", join(split.kept_sources)},
+             {"other_sources", join(split.dropped_sources)},
+             {"connectors", join(split.kept_connectors)}});
+  return cfg;
+}
+
 void App::Start() {
-  config::Config cfg = config::LoadConfigFile(config_path_);
+  config::Config cfg = Load();
   std::lock_guard<std::mutex> lock(mu_);
   scheduler_ = std::make_shared<Scheduler>(cfg.global.probe_workers, log_);
   Apply(cfg);
@@ -46,7 +67,7 @@ std::vector<std::shared_ptr<ProbeKind>> App::Kinds() const {
 bool App::Reload(std::string* error) {
   std::lock_guard<std::mutex> lock(mu_);
   try {
-    config::Config cfg = config::LoadConfigFile(config_path_);
+    config::Config cfg = Load();
     if (cfg.global.probe_workers != config_.global.probe_workers) {
       log_.Warn("global.probe_workers changes only at restart",
                 {{"running", std::to_string(config_.global.probe_workers)},
@@ -77,6 +98,12 @@ void App::CollectSelf(MetricSink& sink) const {
              "Always 1; labels say the version and git revision of "
              "cdc-sentinel.",
              {{"version", kVersion}, {"revision", kRevision}}, 1);
+  sink.Gauge("cdc_exporter_shard_info",
+             "Always 1; the part of the configuration this replica watches "
+             "(--shard=INDEX/COUNT; 0 of 1 when not sharded).",
+             {{"index", std::to_string(shard_.index)},
+              {"count", std::to_string(shard_.count)}},
+             1);
   std::lock_guard<std::mutex> lock(mu_);
   sink.Gauge("cdc_config_last_reload_successful",
              "1 if the last configuration load succeeded, 0 if it was "

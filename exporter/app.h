@@ -10,6 +10,7 @@
 #include "actions/action_counters.h"
 #include "cdc/common/log.h"
 #include "config/config.h"
+#include "config/shard.h"
 #include "exporter/scheduler.h"
 #include "probes/observations.h"
 #include "probes/probe_kind.h"
@@ -22,7 +23,9 @@ namespace cdc {
 // shutdown may come from any thread.
 class App {
  public:
-  App(std::string config_path, Logger& log);
+  // `shard`: the part of the configuration this replica watches
+  // (--shard; 0/1 for all of it), applied at start and at every reload.
+  App(std::string config_path, Logger& log, config::Shard shard = {});
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
@@ -59,8 +62,11 @@ class App {
   void Apply(const config::Config& cfg);
   std::vector<std::shared_ptr<ProbeKind>> Kinds() const;
   void CollectSelf(MetricSink& sink) const;
+  // Loads the file and keeps this replica's shard of it (logged).
+  config::Config Load();
 
   const std::string config_path_;
+  const config::Shard shard_;
   Logger& log_;
   // Declared before the kinds: outlives every thread they run.
   ObservationStore store_;

@@ -14,7 +14,8 @@ std::string Usage() {
   return "usage: cdc-sentinel --config.file=PATH [flags]\n"
          "       cdc-sentinel report --prometheus URL [--range 1h] [--format "
          "table|json]\n"
-         "       cdc-sentinel healthcheck [URL]\n"
+         "       cdc-sentinel healthcheck [URL] [--tls.cert-file=F "
+         "--tls.key-file=F]\n"
          "\n"
          "Watches Debezium CDC pipelines end to end and serves the verdict on "
          "/metrics.\n"
@@ -46,6 +47,12 @@ std::string Usage() {
          "                              0 for no limit (default " +
          std::to_string(d.max_requests) +
          ")\n"
+         "  --shard=INDEX/COUNT         watch only the sources (with their "
+         "connectors)\n"
+         "                              whose stable hash falls to INDEX of "
+         "COUNT\n"
+         "                              replicas sharing this configuration "
+         "(default 0/1)\n"
          "  --log.level=LEVEL           debug, info, warn or error (default "
          "info)\n"
          "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
@@ -133,6 +140,10 @@ const std::map<std::string, FlagSetter, std::less<>>& ValueFlags() {
          if (!IntInRange(v, 0, 1 << 20, &n, why)) return false;
          f->http_limits.max_requests = static_cast<int>(n);
          return true;
+       }},
+      {"shard",
+       [](const std::string& v, Flags* f, std::string* why) {
+         return config::ParseShard(v, &f->shard, why);
        }},
       {"log.level",
        [](const std::string& v, Flags* f, std::string* why) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cdc/common/log.h"
+#include "config/shard.h"
 
 namespace cdc {
 
@@ -29,6 +30,7 @@ struct Flags {
   std::string listen_address = kDefaultListenAddress;
   std::string web_config_file;  // --web.config.file, "" for none
   HttpLimits http_limits;
+  config::Shard shard;  // --shard=INDEX/COUNT; 0/1 watches everything
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kLogfmt;
   bool config_check = false;

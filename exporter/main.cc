@@ -125,6 +125,15 @@ int CheckConfig(const cdc::Flags& flags) {
               << cfg.sources.size() << " source(s), "
               << cfg.kafka_clusters.size() << " Kafka cluster(s), "
               << cfg.connectors.size() << " connector(s))\n";
+    if (flags.shard.count > 1) {
+      cdc::config::ShardSplit split;
+      cdc::config::KeepShard(cfg, flags.shard, &split);
+      std::cout << "shard " << flags.shard.ToString() << " watches "
+                << split.kept_connectors.size() << " connector(s) on "
+                << split.kept_sources.size() << " source(s):";
+      for (const auto& s : split.kept_sources) std::cout << " " << s;
+      std::cout << "\n";
+    }
     if (!flags.web_config_file.empty()) {
       cdc::WebConfig web = cdc::LoadWebConfigFile(flags.web_config_file);
       std::cout << flags.web_config_file << ": web configuration is valid ("
@@ -209,7 +218,7 @@ int Serve(const cdc::Flags& flags) {
   cdc::HttpLimits limits = flags.http_limits;
   FitConnectionsToFileLimit(log, &limits);
 
-  cdc::App app(flags.config_file, log);
+  cdc::App app(flags.config_file, log, flags.shard);
   // The web config first: a bad one stops the start before any probe runs.
   std::unique_ptr<cdc::HttpServer> server_owner;
   try {

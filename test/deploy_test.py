@@ -46,6 +46,9 @@ deploy/kubernetes
     the Dockerfile's non-root uid, has resources; the ServiceMonitor scrapes the Service's port;
   - the ConfigMap's config passes `--config.check` with its secret files replaced by temp files,
     and every such file is a key of the mounted Secret (secret.example.yaml, placeholders only);
+  - components/sharded deletes the Deployment and adds a StatefulSet with the same pod template
+    but for the fixed hostname, `--shard=$(POD_INDEX)/$(SHARD_COUNT)`, POD_INDEX from the
+    pod-index label and SHARD_COUNT equal to replicas;
   - with kubectl: `kubectl kustomize` builds the base (hashed ConfigMap that the Deployment
     references, no Operator objects) and an overlay with the component.
 deploy/systemd
@@ -59,6 +62,7 @@ Needs python3 with PyYAML, ldd, dpkg, promtool (Debian package prometheus); amto
 kubectl and systemd-analyze are used when present. Exit status 0 when everything passed, 1 otherwise.
 """
 
+import copy
 import glob
 import importlib.util
 import json
@@ -849,6 +853,7 @@ def load_generator():
 
 
 PROMETHEUS_OPERATOR_COMPONENT = "components/prometheus-operator"
+SHARDED_COMPONENT = "components/sharded"
 CONFIG_GENERATOR = "cdc-sentinel-config"
 
 
@@ -895,6 +900,56 @@ def kustomization_files(directory):
     return kust, used
 
 
+def check_sharded(dep):
+    """components/sharded: a Component that deletes the base's Deployment and adds a StatefulSet
+    whose pod template is the Deployment's but for the fixed hostname, the --shard flag and its
+    environment; INDEX is the pod ordinal, COUNT equals replicas."""
+    d = os.path.join(K8S_DIR, SHARDED_COMPONENT)
+    if not R.check("%s exists" % SHARDED_COMPONENT,
+                   os.path.exists(os.path.join(d, "kustomization.yaml")), "missing"):
+        return
+    kust = load_yaml(os.path.join(d, "kustomization.yaml")) or {}
+    deletes = [p for p in kust.get("patches") or []
+               if "$patch: delete" in str(p.get("patch", "")) and "kind: Deployment"
+               in str(p.get("patch", "")) and "name: cdc-sentinel" in str(p.get("patch", ""))]
+    sets = [doc for _, doc in kustomize_local(d) if doc.get("kind") == "StatefulSet"]
+    problems = []
+    if kust.get("kind") != "Component":
+        problems.append("kustomization.yaml is kind %s, not Component" % kust.get("kind"))
+    if not deletes:
+        problems.append("no patch deleting the Deployment cdc-sentinel")
+    if len(sets) != 1:
+        problems.append("%d StatefulSet(s)" % len(sets))
+    else:
+        sts = sets[0]
+        pod = copy.deepcopy(sts["spec"]["template"])
+        want = copy.deepcopy(dep["spec"]["template"])
+        want["spec"].pop("hostname", None)
+        ctr = pod["spec"]["containers"][0]
+        args = ctr.get("args") or []
+        env = {e["name"]: e for e in ctr.pop("env", None) or []}
+        shard = [a for a in args if a.startswith("--shard=")]
+        ctr["args"] = [a for a in args if not a.startswith("--shard=")]
+        if pod != want:
+            problems.append("the pod template differs from the Deployment's beyond hostname, "
+                            "--shard and env")
+        if shard != ["--shard=$(POD_INDEX)/$(SHARD_COUNT)"]:
+            problems.append("args %s: want --shard=$(POD_INDEX)/$(SHARD_COUNT)" % shard)
+        field = ((env.get("POD_INDEX") or {}).get("valueFrom") or {}).get("fieldRef") or {}
+        if field.get("fieldPath") != "metadata.labels['apps.kubernetes.io/pod-index']":
+            problems.append("POD_INDEX is not the pod-index label: %s" % field)
+        count = (env.get("SHARD_COUNT") or {}).get("value")
+        if count != str(sts["spec"].get("replicas")):
+            problems.append("SHARD_COUNT %r != replicas %r" % (count, sts["spec"].get("replicas")))
+        if sts["spec"].get("serviceName") != "cdc-sentinel":
+            problems.append("serviceName %r is not the base's Service" % sts["spec"].get(
+                "serviceName"))
+        if sts["spec"]["selector"] != dep["spec"]["selector"]:
+            problems.append("selector differs from the Deployment's")
+    R.check("%s: a StatefulSet of the Deployment's pod, --shard=<ordinal>/<replicas>"
+            % SHARDED_COMPONENT, not problems, "; ".join(problems))
+
+
 def check_kubernetes(binary, port, image_uid):
     docs, problems = {}, []
     for f in sorted(glob.glob(os.path.join(K8S_DIR, "**", "*.yaml"), recursive=True)):
@@ -923,6 +978,10 @@ def check_kubernetes(binary, port, image_uid):
                             % (PROMETHEUS_OPERATOR_COMPONENT, comp.get("apiVersion"),
                                comp.get("kind")))
         used |= {os.path.join(PROMETHEUS_OPERATOR_COMPONENT, f) for f in comp_used}
+    sharded_dir = os.path.join(K8S_DIR, SHARDED_COMPONENT)
+    if os.path.exists(os.path.join(sharded_dir, "kustomization.yaml")):
+        _, sharded_used = kustomization_files(sharded_dir)
+        used |= {os.path.join(SHARDED_COMPONENT, f) for f in sharded_used}
     files = {n for n in docs if os.path.basename(n) != "kustomization.yaml"} - {
         "secret.example.yaml"}
     if used != files:
@@ -1037,6 +1096,8 @@ def check_kubernetes(binary, port, image_uid):
             e.get("port") for e in sms[0]["spec"]["endpoints"]] == [sport.get("name")]
     R.check("ServiceMonitor scrapes the Service's metrics port", sm_ok,
             "selector/endpoint port do not match the Service")
+
+    check_sharded(dep)
 
     # The configuration and its secret files.
     mounts = {m["name"]: m["mountPath"] for m in ctr.get("volumeMounts") or []}

@@ -807,6 +807,100 @@ TEST_F(E2eProbesTest, WithoutConnectRestStillJudged) {
   EXPECT_EQ(seen, 1) << r->body;
 }
 
+// --shard: two replicas share one configuration with two sources (the
+// sandbox's MariaDB under two names, one connector each; names whose hashes
+// fall to different shards, pinned by the unit test Shard.HashIsPinned).
+// Together they judge both connectors, each exactly once: no connector is
+// judged twice, none is missed.
+TEST_F(E2eProbesTest, TwoShardsSplitTheConnectorsWithoutOverlapOrGap) {
+  const fs::path config = WriteConfig({}, [](std::string text) {
+    const auto from = text.find("sources:\n");
+    const auto to = text.find("kafka_clusters:");
+    const std::string entry = text.substr(from + 9, to - from - 9);
+    auto renamed = [&](const std::string& suffix) {
+      std::string e = entry;
+      const std::string n = "name: sandbox-mariadb";
+      e.replace(e.find(n), n.size(), n + suffix);
+      return e;
+    };
+    text = text.substr(0, from + 9) + renamed("-1") + renamed("-2") +
+           text.substr(to);
+    const auto tls12 = text.find(std::string("name: ") + kTls12);
+    const std::string src = "source: sandbox-mariadb";
+    const auto first = text.find(src);
+    const auto in12 = text.find(src, tls12);
+    text.replace(in12, src.size(), src + "-2");
+    if (first < tls12) text.replace(first, src.size(), src + "-1");
+    return text;
+  });
+  const std::string text = ReadFile(config);
+  ASSERT_NE(text.find("source: sandbox-mariadb-1"), std::string::npos) << text;
+  ASSERT_NE(text.find("source: sandbox-mariadb-2"), std::string::npos) << text;
+
+  std::vector<std::unique_ptr<ExporterProcess>> shards;
+  for (int i = 0; i < 2; ++i) {
+    shards.push_back(std::make_unique<ExporterProcess>(
+        kBinary, config, dir_ / ("shard-" + std::to_string(i) + ".log"),
+        ExporterOptions{.flags = {"--shard=" + std::to_string(i) + "/2"}}));
+    ASSERT_TRUE(ExporterStarted(*shards.back(), config));
+  }
+  // Each replica judges the connectors on its sources, and only those.
+  std::map<std::string, std::vector<int>> judged_by;
+  std::vector<Scrape> last(2);
+  const bool settled = WaitFor(
+      [&] {
+        judged_by.clear();
+        bool all_ok = true;
+        for (int i = 0; i < 2; ++i) {
+          last[i] = Scrape(shards[i]->Metrics());
+          for (const char* c : {kTls13, kTls12}) {
+            if (last[i].Get("cdc_connector_verdict",
+                            {{"connector", c}, {"verdict", "ok"}})) {
+              judged_by[c].push_back(i);
+            }
+          }
+        }
+        for (const char* c : {kTls13, kTls12}) {
+          bool ok = false;
+          for (int i = 0; i < 2; ++i) {
+            ok = ok || last[i].Is("cdc_connector_verdict",
+                                  {{"connector", c}, {"verdict", "ok"}}, 1);
+          }
+          all_ok = all_ok && ok;
+        }
+        return all_ok;
+      },
+      kHealthyWithin * 2, milliseconds(500));
+  auto diag = [&] {
+    std::string d;
+    for (int i = 0; i < 2; ++i) {
+      d += "\n--- shard " + std::to_string(i) + "/2 ---\n" +
+           ScrapeDiagnostics(
+               last[i], {"cdc_connector_verdict", "cdc_exporter_shard_info"},
+               shards[i].get(), 20);
+    }
+    return d;
+  };
+  ASSERT_TRUE(settled) << "both connectors were not judged ok" << diag();
+  for (const char* c : {kTls13, kTls12}) {
+    EXPECT_EQ(judged_by[c].size(), 1u)
+        << c << " is judged by " << judged_by[c].size() << " replicas"
+        << diag();
+  }
+  ASSERT_EQ(judged_by[kTls13].size(), 1u);
+  ASSERT_EQ(judged_by[kTls12].size(), 1u);
+  EXPECT_NE(judged_by[kTls13][0], judged_by[kTls12][0])
+      << "one replica watches both: the names did not split" << diag();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(last[i].Is("cdc_exporter_shard_info",
+                           {{"index", std::to_string(i)}, {"count", "2"}}, 1))
+        << diag();
+    EXPECT_NE(shards[i]->Log().find("shard " + std::to_string(i) + "/2"),
+              std::string::npos)
+        << shards[i]->Log();
+  }
+}
+
 TEST_F(E2eProbesTest, AutoRestartFiresWhenEnabled) {
   ASSERT_TRUE(Start(WriteConfig({"CDC_DEMO_AUTO_RESTART=true"})));
   ASSERT_TRUE(WaitHealthy());

@@ -16,12 +16,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "cdc/common/duration.h"
+#include "config/shard.h"
 #include "config/url.h"
 #include "exporter/flags.h"
 
@@ -1004,6 +1007,122 @@ TEST(Flags, SplitListenAddress) {
     int port = -1;
     EXPECT_FALSE(SplitListenAddress(c.addr, &host, &port, &error)) << c.addr;
     EXPECT_EQ(error, c.error);
+  }
+}
+
+// -------------------------------------------------------------------- shard
+
+TEST(Shard, ParsesIndexOfCount) {
+  config::Shard s;
+  std::string why;
+  ASSERT_TRUE(config::ParseShard("2/3", &s, &why)) << why;
+  EXPECT_EQ(s, (config::Shard{2, 3}));
+  EXPECT_EQ(s.ToString(), "2/3");
+  ASSERT_TRUE(config::ParseShard("0/1", &s, &why)) << why;
+  EXPECT_EQ(s, (config::Shard{0, 1}));
+  const struct {
+    const char* text;
+    const char* why;
+  } bad[] = {
+      {"3/3", "INDEX must be between 0 and COUNT-1 = 2"},
+      {"-1/3", "INDEX must be between 0 and COUNT-1 = 2"},
+      {"0/0", "COUNT must be between 1 and 1024 (got 0)"},
+      {"0/1025", "COUNT must be between 1 and 1024 (got 1025)"},
+      {"1", "must be INDEX/COUNT, e.g. 0/3 (got \"1\")"},
+      {"a/3", "must be INDEX/COUNT"},
+      {"1/3x", "must be INDEX/COUNT"},
+      {"/3", "must be INDEX/COUNT"},
+      {"", "must be INDEX/COUNT"},
+  };
+  for (const auto& b : bad) {
+    why.clear();
+    EXPECT_FALSE(config::ParseShard(b.text, &s, &why)) << b.text;
+    EXPECT_NE(why.find(b.why), std::string::npos) << b.text << ": " << why;
+  }
+}
+
+TEST(Shard, FlagSetsIt) {
+  auto r = Parse({"--config.file=c.yaml", "--shard=1/4"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.flags.shard, (config::Shard{1, 4}));
+  EXPECT_EQ(Parse({"--config.file=c.yaml"}).flags.shard, (config::Shard{0, 1}));
+  r = Parse({"--config.file=c.yaml", "--shard=4/4"});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("--shard"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("pod ordinals start at 0"), std::string::npos)
+      << r.error;
+}
+
+// Replicas agree only if the hash is the same everywhere and forever: a
+// change would move sources between running replicas. Pinned to FNV-1a 64.
+TEST(Shard, HashIsPinned) {
+  EXPECT_EQ(config::StableHash(""), 14695981039346656037ull);
+  EXPECT_EQ(config::StableHash("a"), 12638187200555641996ull);
+  EXPECT_EQ(config::StableHash("sandbox-mariadb"), 7190141925243785981ull);
+  EXPECT_EQ(config::ShardOf("anything", 1), 0);
+}
+
+// 40 sources with 2 connectors each, on 3 Connect clusters and 2 Kafka
+// clusters: for every COUNT, the shards together keep every connector
+// exactly once, a source's connectors stay together, each shard keeps only
+// the clusters its connectors use, and no shard is left nearly empty.
+TEST(Shard, EveryConnectorExactlyOnceWithItsCohort) {
+  config::Config cfg;
+  for (int k = 0; k < 2; ++k) {
+    cfg.kafka_clusters.push_back({});
+    cfg.kafka_clusters.back().name = "kafka-" + std::to_string(k);
+  }
+  for (int c = 0; c < 3; ++c) {
+    cfg.connect_clusters.push_back({});
+    cfg.connect_clusters.back().name = "connect-" + std::to_string(c);
+  }
+  for (int i = 0; i < 40; ++i) {
+    config::Source s;
+    s.name = "source-" + std::to_string(i);
+    cfg.sources.push_back(s);
+    for (int j = 0; j < 2; ++j) {
+      config::Connector c;
+      c.name = s.name + "-cdc-" + std::to_string(j);
+      c.source = s.name;
+      c.connect_cluster =
+          i % 7 == 0 ? "" : "connect-" + std::to_string((i + j) % 3);
+      c.kafka = "kafka-" + std::to_string(i % 2);
+      cfg.connectors.push_back(c);
+    }
+  }
+  const config::Config whole = config::KeepShard(cfg, {0, 1});
+  EXPECT_EQ(whole.connectors.size(), 80u);
+  EXPECT_EQ(whole.sources.size(), 40u);
+
+  for (int count = 2; count <= 5; ++count) {
+    std::map<std::string, int> seen;
+    for (int index = 0; index < count; ++index) {
+      config::ShardSplit split;
+      const config::Config part =
+          config::KeepShard(cfg, {index, count}, &split);
+      std::set<std::string> sources, connect, kafka;
+      for (const auto& s : part.sources) sources.insert(s.name);
+      for (const auto& c : part.connectors) {
+        ++seen[c.name];
+        EXPECT_TRUE(sources.count(c.source)) << c.name;
+        EXPECT_EQ(config::ShardOf(c.source, count), index) << c.name;
+        if (!c.connect_cluster.empty()) connect.insert(c.connect_cluster);
+        kafka.insert(c.kafka);
+      }
+      std::set<std::string> kept_connect, kept_kafka;
+      for (const auto& c : part.connect_clusters) kept_connect.insert(c.name);
+      for (const auto& k : part.kafka_clusters) kept_kafka.insert(k.name);
+      EXPECT_EQ(kept_connect, connect) << index << "/" << count;
+      EXPECT_EQ(kept_kafka, kafka) << index << "/" << count;
+      EXPECT_EQ(split.kept_connectors.size(), part.connectors.size());
+      EXPECT_EQ(split.kept_sources.size() + split.dropped_sources.size(), 40u);
+      EXPECT_EQ(split.dropped_connectors + part.connectors.size(), 80u);
+      // 40 sources: an even split is 40/COUNT; none below a third of it.
+      EXPECT_GE(part.sources.size() * 3 * count, 40u)
+          << index << "/" << count << " keeps " << part.sources.size();
+    }
+    EXPECT_EQ(seen.size(), 80u) << count;
+    for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << name << " " << count;
   }
 }
 
