@@ -435,3 +435,47 @@ def thread_cpu_by_name(before, after):
         # grouping only where they are ids.
         out[comm] = out.get(comm, 0.0) + cpu - b.get(tid, 0.0)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def start_rest_scale(build_dir, work, exporter_bin, connectors, tasks, poll):
+    """A mock broker, cdc-sim serving `connectors` REST-only connectors with `tasks` tasks each,
+    and cdc-sentinel polling them every `poll`; returns (broker, sim, exporter) once the exporter
+    has seen every connector. The caller stops all three (even on an exception: whatever was
+    started is stopped here before re-raising)."""
+    broker = sim = exp = None
+    try:
+        broker, bootstrap = start_broker(build_dir, work)
+        sim, url, _ = start_scale_sim(build_dir, work, bootstrap, connectors, tasks)
+        cfg = os.path.join(work, "exporter.yaml")
+        poll_s = float(poll.rstrip("s"))
+        with open(cfg, "w") as f:
+            # timeout: 5 s, or the interval if shorter (it may not exceed it)
+            f.write("connect_clusters:\n  - name: scale\n    url: %s\n"
+                    "    interval: %s\n    timeout: %gs\n" % (url, poll, min(5.0, poll_s)))
+        exp = Exporter(exporter_bin, cfg, os.path.join(work, "exporter.log"))
+        end = time.time() + 60
+        while time.time() < end:
+            m = exp.metrics()
+            n = len({lab["connector"] for lab, _ in m.get("cdc_connector_tasks", [])})
+            if value(m, "cdc_connect_up") == 1 and n == connectors:
+                return broker, sim, exp
+            time.sleep(0.5)
+        raise RuntimeError("exporter never saw all connectors")
+    except BaseException:
+        for d in (exp, sim, broker):
+            if d:
+                d.stop()
+        raise
+
+
+def rest_scale_parser(doc):
+    """An argument parser with the options of the REST scale setup (start_rest_scale)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--connectors", type=int, default=1000)
+    ap.add_argument("--tasks", type=int, default=4, help="tasks per connector")
+    ap.add_argument("--poll", default="15s", help="connect_clusters[].interval")
+    ap.add_argument("--minutes", type=float, default=5)
+    ap.add_argument("--build-dir", default=default_build_dir())
+    ap.add_argument("--exporter", default=None, help="default: BUILD_DIR/exporter/cdc-sentinel")
+    return ap

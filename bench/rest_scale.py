@@ -12,7 +12,6 @@ Needs only a cdc-kafka-broker (cdc-sim wants a bootstrap) and cdc-sim, both
 started here from --build-dir and stopped at the end.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -24,15 +23,8 @@ import benchlib as B  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--connectors", type=int, default=1000)
-    ap.add_argument("--tasks", type=int, default=4)
-    ap.add_argument("--poll", default="15s")
-    ap.add_argument("--minutes", type=float, default=5)
+    ap = B.rest_scale_parser(__doc__)
     ap.add_argument("--scrapes", type=int, default=1000)
-    ap.add_argument("--build-dir", default=B.default_build_dir())
-    ap.add_argument("--exporter", default=None)
     ap.add_argument("--accept-encoding", default=None,
                     help="Accept-Encoding of the timed scrapes (Prometheus "
                     "sends gzip); timed to the last byte, not decompressed")
@@ -51,29 +43,8 @@ def main():
          "poll": args.poll, "exporter": exporter_bin,
          "load_start": B.loadavg()}
     try:
-        broker, bootstrap = B.start_broker(args.build_dir, work)
-        sim, url, names = B.start_scale_sim(args.build_dir, work, bootstrap,
-                                            args.connectors, args.tasks)
-        cfg = os.path.join(work, "exporter.yaml")
-        with open(cfg, "w") as f:
-            # timeout: 5 s, or the interval if shorter (it may not exceed it)
-            poll_s = float(args.poll.rstrip("s"))
-            f.write("connect_clusters:\n  - name: scale\n    url: %s\n"
-                    "    interval: %s\n    timeout: %gs\n" %
-                    (url, args.poll, min(5.0, poll_s)))
-        exp = B.Exporter(exporter_bin, cfg, os.path.join(work,
-                                                         "exporter.log"))
-        # First poll complete?
-        end = time.time() + 60
-        while time.time() < end:
-            m = exp.metrics()
-            n = len({lab["connector"] for lab, _ in
-                     m.get("cdc_connector_tasks", [])})
-            if B.value(m, "cdc_connect_up") == 1 and n == args.connectors:
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("exporter never saw all connectors")
+        broker, sim, exp = B.start_rest_scale(args.build_dir, work, exporter_bin,
+                                              args.connectors, args.tasks, args.poll)
         body = exp.get("/metrics")
         r["metrics_bytes"] = len(body)
         r["metrics_series"] = sum(1 for l in body.splitlines()
