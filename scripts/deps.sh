@@ -52,7 +52,9 @@ BUILD_PKGS=(build-essential cmake pkg-config git
 TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3 python3-yaml chromium iptables
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)
 # Installed without recommends: Debian's prometheus recommends a node exporter and a web UI we do not use.
-NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager)
+# docker.io and debootstrap: the container image built and run by the test `container_image`
+# (scripts/image.sh; no registry here, so the base image comes from debootstrap).
+NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager docker.io debootstrap)
 if [ "$BUILD_ONLY" = 1 ]; then
   TEST_PKGS=()
   NORECOMMENDS_PKGS=()
