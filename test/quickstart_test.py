@@ -33,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -108,14 +107,6 @@ def root_sql(env, sql):
 def http_get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def scrape(port):
@@ -244,14 +235,22 @@ def main():
     step("4. --config.check", r.returncode == 0, (r.stdout + r.stderr).strip())
 
     # ---- 5. Run it (the binary) ----
-    port = free_port()
-    note("the binary on 127.0.0.1:%d instead of :9877" % port)
     log = open(os.path.join(work, "exporter.log"), "w")
     exporter = subprocess.Popen([binary, "--config.file=" + config,
-                                 "--web.listen-address=127.0.0.1:%d" % port],
+                                 "--web.listen-address=127.0.0.1:0"],
                                 stdout=log, stderr=subprocess.STDOUT)
     rule = None
     try:
+        # The port it picked, from its start line.
+        def started():
+            with open(log.name) as f:
+                m = re.search(r'msg="cdc-sentinel started".* port=([0-9]+)', f.read())
+            return int(m.group(1)) if m else None
+
+        port = wait(started, 20, 0.1)
+        if not step("5. the binary starts", bool(port), "no start line in %s" % log.name):
+            return
+        note("the binary on 127.0.0.1:%d (a free port) instead of :9877" % port)
         t0 = time.time()
 
         def all_ok():
