@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -50,6 +51,17 @@ struct ConnectCluster {
   std::optional<BasicAuth> basic_auth;
   std::optional<ClientTls> tls;
   std::size_t max_response_bytes = 16 * 1024 * 1024;
+  // With --shard (config/shard.h, set by KeepShard): which connectors' REST
+  // series this replica reports, so that each connector's appear on exactly
+  // one replica: those configured here, and of the rest (not configured
+  // anywhere) those whose name hashes to this replica.
+  struct ShardView {
+    int index = 0;
+    int count = 1;
+    std::set<std::string> here, elsewhere;  // configured on this cluster
+    bool operator==(const ShardView&) const = default;
+  } shard;
+  bool ReportsRestSeriesOf(const std::string& connector) const;
   bool operator==(const ConnectCluster&) const = default;
 };
 
@@ -146,18 +158,18 @@ struct EvidenceSettings {
 
 struct AutoRestartSettings {
   bool enabled = false;
-  int after = 3;         // consecutive silent-failure verdicts
+  int after = 3;  // consecutive silent-failure verdicts
   int max_per_hour = 2;
   bool operator==(const AutoRestartSettings&) const = default;
 };
 
 struct Connector {
-  std::string name;           // the Kafka Connect connector name
+  std::string name;             // the Kafka Connect connector name
   std::string connect_cluster;  // "" for MSK Connect (no REST API)
   std::string source;
   std::string kafka;
-  std::string topic_prefix;   // Debezium topic.prefix
-  std::string binlog_user;    // "" : no binlog-session view
+  std::string topic_prefix;          // Debezium topic.prefix
+  std::string binlog_user;           // "" : no binlog-session view
   std::string tls_version = "auto";  // auto | 1.2 | 1.3
   MarkerSettings marker;
   HeartbeatSettings heartbeat;

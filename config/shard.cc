@@ -56,6 +56,12 @@ int ShardOf(std::string_view source_name, int count) {
                                        static_cast<std::uint64_t>(count));
 }
 
+bool ConnectCluster::ReportsRestSeriesOf(const std::string& connector) const {
+  if (shard.count <= 1 || shard.here.count(connector)) return true;
+  return !shard.elsewhere.count(connector) &&
+         ShardOf(connector, shard.count) == shard.index;
+}
+
 Config KeepShard(const Config& cfg, const Shard& shard, ShardSplit* split) {
   ShardSplit local;
   ShardSplit& sp = split ? *split : local;
@@ -91,6 +97,15 @@ Config KeepShard(const Config& cfg, const Shard& shard, ShardSplit* split) {
   }
   std::erase_if(out.connect_clusters,
                 [&](const auto& c) { return !connect.count(c.name); });
+  for (auto& cc : out.connect_clusters) {
+    cc.shard.index = shard.index;
+    cc.shard.count = shard.count;
+    for (const auto& c : cfg.connectors) {
+      if (c.connect_cluster != cc.name) continue;
+      (sources.count(c.source) ? cc.shard.here : cc.shard.elsewhere)
+          .insert(c.name);
+    }
+  }
   std::erase_if(out.kafka_clusters,
                 [&](const auto& k) { return !kafka.count(k.name); });
   return out;

@@ -2,6 +2,7 @@
 
 #include "actions/remediation.h"
 #include "cdc/common/clock.h"
+#include "cdc/common/thread_name.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
 
@@ -45,6 +46,16 @@ void App::Start() {
   last_reload_ok_ = true;
   last_reload_success_ts_ = WallSeconds();
   ready_ = true;
+  note_thread_ = std::thread([this] {
+    NameThisThread("cdc-verdicts");
+    std::unique_lock<std::mutex> lock(note_mu_);
+    while (!note_cv_.wait_for(lock, std::chrono::seconds(1),
+                              [this] { return note_stop_; })) {
+      lock.unlock();
+      verdicts_.Note(store_, WallClock::now());
+      lock.lock();
+    }
+  });
 }
 
 void App::Apply(const config::Config& cfg) {
@@ -146,6 +157,12 @@ std::vector<Scheduler::Status> App::ProbeStatuses() const {
 
 void App::Stop() {
   ready_ = false;
+  {
+    std::lock_guard<std::mutex> lock(note_mu_);
+    note_stop_ = true;
+  }
+  note_cv_.notify_all();
+  if (note_thread_.joinable()) note_thread_.join();
   std::shared_ptr<Scheduler> s;
   {
     std::lock_guard<std::mutex> lock(mu_);

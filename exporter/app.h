@@ -1,10 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actions/action_counters.h"
@@ -83,6 +85,11 @@ class App {
   bool last_reload_ok_ = false;
   double last_reload_success_ts_ = 0;
   std::atomic<bool> ready_{false};
+  // Logs verdict changes every second (VerdictBoard::Note), scrapes or not.
+  std::mutex note_mu_;
+  std::condition_variable note_cv_;
+  bool note_stop_ = false;
+  std::thread note_thread_;
 };
 
 }  // namespace cdc

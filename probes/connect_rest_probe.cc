@@ -35,25 +35,27 @@ constexpr char kTasksHelp[] = "Number of tasks of the connector.";
 void AddConnectorSeries(const std::string& cl,
                         const connect::ConnectorStatus& c, MetricSink& sink) {
   for (auto s : connect::kStates) {
-    sink.Gauge(
-        kState, kStateHelp,
-        {{"cluster", cl}, {"connector", c.name}, {"state", std::string(s)}},
-        c.state == s ? 1 : 0);
+    sink.Gauge(kState, kStateHelp,
+               {{"connect_cluster", cl},
+                {"connector", c.name},
+                {"state", std::string(s)}},
+               c.state == s ? 1 : 0);
   }
   sink.Gauge(kInfo, kInfoHelp,
-             {{"cluster", cl},
+             {{"connect_cluster", cl},
               {"connector", c.name},
               {"type", c.type},
               {"connector_class", c.connector_class},
               {"worker_id", c.worker_id}},
              1);
-  sink.Gauge(kTasks, kTasksHelp, {{"cluster", cl}, {"connector", c.name}},
+  sink.Gauge(kTasks, kTasksHelp,
+             {{"connect_cluster", cl}, {"connector", c.name}},
              static_cast<double>(c.tasks.size()));
   for (const auto& t : c.tasks) {
     const std::string id = std::to_string(t.id);
     for (auto s : connect::kStates) {
       sink.Gauge(kTaskState, kTaskStateHelp,
-                 {{"cluster", cl},
+                 {{"connect_cluster", cl},
                   {"connector", c.name},
                   {"task", id},
                   {"state", std::string(s)}},
@@ -159,7 +161,7 @@ std::vector<connect::ConnectorStatus> ConnectRestProbe::Poll(
         log_.Info(
             "Connect worker does not support ?expand; polling each "
             "connector's status instead",
-            {{"cluster", cluster_.name}});
+            {{"connect_cluster", cluster_.name}});
       }
       return PollWithoutExpand(connect::ParseConnectorNames(j), ctx);
     }
@@ -186,16 +188,17 @@ void ConnectRestProbe::LogChanges(
     const bool changed = it == logged_state_.end() || it->second != state;
     if (it != logged_state_.end() && it->second != state) {
       if (task != nullptr) {
-        log_.Info("task state changed", {{"cluster", cluster_.name},
+        log_.Info("task state changed", {{"connect_cluster", cluster_.name},
                                          {"connector", connector},
                                          {"task", *task},
                                          {"from", it->second},
                                          {"to", state}});
       } else {
-        log_.Info("connector state changed", {{"cluster", cluster_.name},
-                                              {"connector", connector},
-                                              {"from", it->second},
-                                              {"to", state}});
+        log_.Info("connector state changed",
+                  {{"connect_cluster", cluster_.name},
+                   {"connector", connector},
+                   {"from", it->second},
+                   {"to", state}});
       }
     }
     logged_state_[key] = state;
@@ -204,7 +207,7 @@ void ConnectRestProbe::LogChanges(
       if (logged_trace_[key] != first) {
         logged_trace_[key] = first;
         log_.Error(task ? "task FAILED" : "connector FAILED",
-                   {{"cluster", cluster_.name},
+                   {{"connect_cluster", cluster_.name},
                     {"connector", connector},
                     {"task", task ? *task : ""},
                     {"trace", first}});
@@ -216,7 +219,7 @@ void ConnectRestProbe::LogChanges(
       log_.Warn(
           "unknown state from the Connect REST API; all state series "
           "are 0",
-          {{"cluster", cluster_.name},
+          {{"connect_cluster", cluster_.name},
            {"connector", connector},
            {"state", state}});
     }
@@ -231,8 +234,9 @@ void ConnectRestProbe::LogChanges(
   for (auto it = logged_state_.begin(); it != logged_state_.end();) {
     if (present.count(it->first) == 0) {
       if (it->first.find('/') == std::string::npos) {
-        log_.Info("connector no longer listed",
-                  {{"cluster", cluster_.name}, {"connector", it->first}});
+        log_.Info(
+            "connector no longer listed",
+            {{"connect_cluster", cluster_.name}, {"connector", it->first}});
       }
       logged_trace_.erase(it->first);
       it = logged_state_.erase(it);
@@ -251,6 +255,10 @@ ProbeOutcome ConnectRestProbe::Run(const ProbeContext& ctx) {
   } catch (const std::exception& e) {
     error = e.what();
   }
+  // With --shard, another replica reports the others (none twice).
+  std::erase_if(now, [&](const connect::ConnectorStatus& c) {
+    return !cluster_.ReportsRestSeriesOf(c.name);
+  });
   if (observer_) observer_(cluster_.name, error.empty(), now);
   std::vector<RenderedFamily> rendered;
   if (error.empty()) rendered = RenderConnectorSeries(cluster_.name, now);
@@ -277,9 +285,10 @@ void ConnectRestProbe::Collect(MetricSink& sink) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!polled_) return;
   const std::string& cl = cluster_.name;
-  sink.Gauge(kConnectUp, kConnectUpHelp, {{"cluster", cl}}, up_ ? 1 : 0);
+  sink.Gauge(kConnectUp, kConnectUpHelp, {{"connect_cluster", cl}},
+             up_ ? 1 : 0);
   if (last_success_ts_ > 0) {
-    sink.Gauge(kLastSuccess, kLastSuccessHelp, {{"cluster", cl}},
+    sink.Gauge(kLastSuccess, kLastSuccessHelp, {{"connect_cluster", cl}},
                last_success_ts_);
   }
   for (const auto& f : rendered_) sink.Add(f);

@@ -37,6 +37,14 @@ KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
   Set(conf.get(), "fetch.wait.max.ms", "500", where);
   Set(conf.get(), "fetch.error.backoff.ms", "200", where);
   Set(conf.get(), "queued.max.messages.kbytes", "8192", where);
+  // One broker response is read into a buffer sized by its length prefix,
+  // up to receive.message.max.bytes (librdkafka: 100 MB, per broker
+  // connection). The watched records are small (markers, heartbeats,
+  // offsets): 16 MiB bounds what a broken or hostile broker can make the
+  // exporter hold; fetch.max.bytes must stay 512 bytes under it. Both can be
+  // raised in kafka_clusters[].properties.
+  Set(conf.get(), "fetch.max.bytes", "8388608", where);
+  Set(conf.get(), "receive.message.max.bytes", "16777216", where);
   Set(conf.get(), "reconnect.backoff.max.ms", "2000", where);
   for (const auto& [k, v] : cluster.properties) Set(conf.get(), k, v, where);
   for (const auto& [k, s] : cluster.secret_properties) {
@@ -71,9 +79,10 @@ void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
   const LogLevel l = level <= 3   ? LogLevel::kError
                      : level == 4 ? LogLevel::kWarn
                                   : LogLevel::kDebug;
-  self->log_.Log(
-      l, "librdkafka",
-      {{"kafka", self->cluster_.name}, {"facility", fac}, {"detail", buf}});
+  self->log_.Log(l, "librdkafka",
+                 {{"kafka_cluster", self->cluster_.name},
+                  {"facility", fac},
+                  {"detail", buf}});
 }
 
 void KafkaWatcher::ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
@@ -82,7 +91,7 @@ void KafkaWatcher::ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
   if (self == nullptr || rk == nullptr) return;
   // Logged as librdkafka logs an error when no error callback is set.
   self->log_.Log(LogLevel::kError, "librdkafka",
-                 {{"kafka", self->cluster_.name},
+                 {{"kafka_cluster", self->cluster_.name},
                   {"facility", "ERROR"},
                   {"detail", reason ? reason : ""}});
   // Every broker connection is down: the exporter is blind now, not at the
@@ -97,7 +106,7 @@ void KafkaWatcher::ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
   }
   self->store_.SetKafkaUp(self->cluster_.name, false);
   self->log_.Warn("cannot read the Kafka cluster: all brokers are down",
-                  {{"kafka", self->cluster_.name}});
+                  {{"kafka_cluster", self->cluster_.name}});
 }
 
 void KafkaWatcher::SetSubscriptions(
@@ -123,9 +132,9 @@ void KafkaWatcher::SetSubscriptions(
   if (gone->cnt > 0) {
     KafkaError e(rd_kafka_incremental_unassign(rk_.get(), gone.get()));
     if (e) {
-      log_.Warn(
-          "cannot release Kafka partitions",
-          {{"kafka", cluster_.name}, {"err", rd_kafka_error_string(e.get())}});
+      log_.Warn("cannot release Kafka partitions",
+                {{"kafka_cluster", cluster_.name},
+                 {"err", rd_kafka_error_string(e.get())}});
     }
   }
   for (auto it = partitions_.begin(); it != partitions_.end();) {
@@ -216,7 +225,8 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
       return ProbeOutcome::Fail("cannot assign partitions: " + why);
     }
     log_.Debug("assigned Kafka partitions",
-               {{"kafka", cluster_.name}, {"count", std::to_string(add->cnt)}});
+               {{"kafka_cluster", cluster_.name},
+                {"count", std::to_string(add->cnt)}});
   }
   return ProbeOutcome::Ok();
 }
@@ -231,7 +241,7 @@ void KafkaWatcher::PollLoop() {
         Handle(*msg);
       } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         log_.Debug("Kafka consumer error",
-                   {{"kafka", cluster_.name},
+                   {{"kafka_cluster", cluster_.name},
                     {"err", rd_kafka_message_errstr(msg.get())}});
       }
     }
@@ -281,17 +291,18 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
   sink.Gauge("cdc_kafka_up",
              "1 if the last metadata request to the Kafka cluster succeeded "
              "and librdkafka has not reported all brokers down since.",
-             {{"kafka", cluster_.name}}, up_ ? 1 : 0);
+             {{"kafka_cluster", cluster_.name}}, up_ ? 1 : 0);
   sink.Counter("cdc_kafka_records_consumed_total",
                "Records read from the watched topics of the Kafka cluster.",
-               {{"kafka", cluster_.name}}, static_cast<double>(records_));
+               {{"kafka_cluster", cluster_.name}},
+               static_cast<double>(records_));
   for (const auto& [topic, n] : partitions_) {
     auto it = table_->by_topic.find(topic);
     sink.Gauge("cdc_kafka_topic_partitions",
                "Partitions of a watched topic (0: the topic does not exist; "
                "for a marker topic, is the canary table in the connector's "
                "table.include.list?).",
-               {{"kafka", cluster_.name},
+               {{"kafka_cluster", cluster_.name},
                 {"topic", topic},
                 {"kind", it == table_->by_topic.end() ? "" : it->second.kind}},
                n);

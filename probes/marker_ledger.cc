@@ -133,8 +133,9 @@ void MarkerLedger::JudgeLocked(Round& round, const std::string& connector,
         return;
       case MarkerOutcome::kError:
         ++m.errors;
-        log_.Warn("marker not judged: the Kafka cluster cannot be read",
-                  {{"connector", connector}, {"kafka", e.config.kafka}});
+        log_.Warn(
+            "marker not judged: the Kafka cluster cannot be read",
+            {{"connector", connector}, {"kafka_cluster", e.config.kafka}});
         return;
       case MarkerOutcome::kFound: {
         const double latency = std::max(

@@ -65,6 +65,8 @@ MYSQL* MysqlSession::Connection(std::chrono::milliseconds timeout) {
   mysql_optionsv(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &t);
   mysql_optionsv(m.get(), MYSQL_OPT_READ_TIMEOUT, &t);
   mysql_optionsv(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &t);
+  const unsigned long max_packet = kMaxPacketBytes;
+  mysql_optionsv(m.get(), MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   const auto& tls = source_.tls;
   if (tls.mode != "disabled") {
     const my_bool on = 1;
@@ -103,7 +105,9 @@ SqlResult MysqlSession::Query(const std::string& sql,
   MYSQL* m = Connection(timeout);
   if (mysql_real_query(m, sql.data(), sql.size()) != 0) Fail("query failed");
   SqlResult out;
-  MysqlResult res(mysql_store_result(m));
+  // Row by row (not mysql_store_result): a result past the limits is
+  // refused before it is all in memory.
+  MysqlResult res(mysql_use_result(m));
   if (!res) {
     if (mysql_field_count(m) != 0) Fail("reading the result failed");
     return out;
@@ -111,13 +115,35 @@ SqlResult MysqlSession::Query(const std::string& sql,
   const unsigned n = mysql_num_fields(res.get());
   MYSQL_FIELD* fields = mysql_fetch_fields(res.get());
   for (unsigned i = 0; i < n; ++i) out.columns.emplace_back(fields[i].name);
+  std::size_t bytes = 0;
   while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
     unsigned long* lengths = mysql_fetch_lengths(res.get());
     SqlRow r(n);
     for (unsigned i = 0; i < n; ++i) {
       if (row[i] != nullptr) r[i] = std::string(row[i], lengths[i]);
+      bytes += lengths[i];
     }
     out.rows.push_back(std::move(r));
+    if (out.rows.size() > kMaxResultRows || bytes > kMaxResultBytes) {
+      // Freeing an unbuffered result reads the rest of it: shut the socket
+      // first so that this fails at once, then free, then close.
+      Cancel();
+      res.reset();
+      Close();
+      throw SqlError("result too large (more than " +
+                         std::to_string(kMaxResultRows) + " rows or " +
+                         std::to_string(kMaxResultBytes >> 20) +
+                         " MiB): refused, connection closed",
+                     0);
+    }
+  }
+  // mysql_fetch_row returns NULL at the end and on an error.
+  const unsigned code = mysql_errno(m);
+  if (code != 0) {
+    const std::string err = mysql_error(m);
+    res.reset();  // before the connection it belongs to may be closed
+    if (code >= 2000 && code < 3000) Close();
+    throw SqlError("reading the result failed: " + err, code);
   }
   return out;
 }

@@ -34,6 +34,15 @@ class SqlError : public std::runtime_error {
   unsigned code_;
 };
 
+// What one answer from the source may cost (the probes' queries return a
+// few short rows): a packet above kMaxPacketBytes, or a result above
+// kMaxResultRows rows or kMaxResultBytes bytes, fails the query (and drops
+// the connection) instead of growing the exporter's memory. Connector/C's
+// own packet limit is 1 GiB and it has none on rows.
+inline constexpr unsigned long kMaxPacketBytes = 16ul << 20;
+inline constexpr std::size_t kMaxResultRows = 100000;
+inline constexpr std::size_t kMaxResultBytes = 64u << 20;
+
 // One connection to a source database, opened on first use and re-opened
 // after a failure. Every network wait is bounded by the timeout given to
 // Connect (connect, read and write). Cancel() may be called from any thread
@@ -45,7 +54,9 @@ class MysqlSession {
   MysqlSession(const MysqlSession&) = delete;
   MysqlSession& operator=(const MysqlSession&) = delete;
 
-  // Runs a statement; throws SqlError. Opens the connection if needed.
+  // Runs a statement; throws SqlError. Opens the connection if needed. A
+  // result over kMaxResultRows or kMaxResultBytes throws (code 0) and closes
+  // the connection (its unread rows cannot be skipped cheaply).
   SqlResult Query(const std::string& sql, std::chrono::milliseconds timeout);
   // Runs a statement with string parameters bound to its `?` placeholders
   // (a server-side prepared statement); returns affected rows.

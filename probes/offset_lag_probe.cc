@@ -148,7 +148,7 @@ std::optional<BinlogPosition> OffsetLagProbe::RestOffset(
       log_.Info(
           "Connect REST API has no /offsets (Kafka < 3.6); reading "
           "committed offsets from the offsets topic",
-          {{"cluster", item.cluster}});
+          {{"connect_cluster", item.cluster}});
     }
   }
   return std::nullopt;

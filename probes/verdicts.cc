@@ -27,7 +27,6 @@ std::vector<ConnectorView> ConnectorViews(const ObservationStore& store,
 void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
                            WallClock::time_point now) {
   std::vector<std::pair<std::string, Verdict>> changed;
-  std::map<std::string, VerdictState> states;
   store.ForEach([&](const std::string& name, const ObservationStore::Entry& e) {
     const Verdict v = Judge(e.obs, e.config, now);
     const MetricLabels l = ConnectorLabels(name, e);
@@ -51,6 +50,21 @@ void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
                "write before it is judged stalled (learned from its own "
                "response times with silent_failure.window: auto).",
                l, v.window_s);
+    // Where the connector sits, to join the per-connector series on (they
+    // carry only connector and tls_version): its Connect cluster ("" for MSK
+    // Connect), source (its cohort), Kafka cluster and topic prefix.
+    {
+      MetricLabels pl = l;
+      pl.emplace_back("connect_cluster", e.config.connect_cluster);
+      pl.emplace_back("source", e.config.source);
+      pl.emplace_back("kafka_cluster", e.config.kafka);
+      pl.emplace_back("topic_prefix", e.config.topic_prefix);
+      sink.Gauge("cdc_connector_pipeline_info",
+                 "Always 1; where the connector sits: its Kafka Connect "
+                 "cluster, source (cohort), Kafka cluster and topic prefix. "
+                 "Join on (connector).",
+                 pl, 1);
+    }
     // The connector's own settings, so that rules and dashboards compare
     // against them instead of the defaults.
     if (e.config.marker.enabled) {
@@ -76,11 +90,31 @@ void VerdictBoard::Collect(const ObservationStore& store, MetricSink& sink,
                  "read.",
                  l, e.obs.progress.last_output);
     }
-    states[name] = v.state;
     changed.emplace_back(name, v);
   });
+  LogChanges(changed, now);
+}
+
+void VerdictBoard::Note(const ObservationStore& store,
+                        WallClock::time_point now) {
+  std::vector<std::pair<std::string, Verdict>> verdicts;
+  store.ForEach([&](const std::string& name, const ObservationStore::Entry& e) {
+    verdicts.emplace_back(name, Judge(e.obs, e.config, now));
+  });
+  LogChanges(verdicts, now);
+}
+
+void VerdictBoard::LogChanges(
+    const std::vector<std::pair<std::string, Verdict>>& verdicts,
+    WallClock::time_point at) {
+  std::map<std::string, VerdictState> states;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, v] : changed) {
+  // A scrape and the second-by-second Note may race: a judgement older than
+  // the last one logged is not news (it would log a change back and forth).
+  if (at < last_at_) return;
+  last_at_ = at;
+  for (const auto& [name, v] : verdicts) {
+    states[name] = v.state;
     auto it = last_.find(name);
     const bool first = it == last_.end();
     if (!first && it->second == v.state) continue;

@@ -40,13 +40,23 @@ std::vector<ConnectorView> ConnectorViews(const ObservationStore& store,
 class VerdictBoard {
  public:
   explicit VerdictBoard(Logger& log) : log_(log) {}
+  // The verdict metrics of every connector; logs the verdicts that changed
+  // since the last Collect or Note.
   void Collect(const ObservationStore& store, MetricSink& sink,
                WallClock::time_point now);
+  // Judges every connector and logs the verdicts that changed, without
+  // metrics. App calls it every second, so that a change is logged when it
+  // happens even if nobody scrapes.
+  void Note(const ObservationStore& store, WallClock::time_point now);
 
  private:
+  void LogChanges(const std::vector<std::pair<std::string, Verdict>>& verdicts,
+                  WallClock::time_point at);
+
   Logger& log_;
   std::mutex mu_;
   std::map<std::string, VerdictState> last_;  // by connector
+  WallClock::time_point last_at_{};           // of the judgement in last_
 };
 
 }  // namespace cdc

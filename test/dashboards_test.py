@@ -4,17 +4,19 @@
 Static checks (always):
   - valid JSON; uid and title unique across files; uid equal to the stable value for the file;
   - Grafana 10+ model: schemaVersion 38/39, editable, time now-1h..now, links to the other dashboards;
-  - a `datasource` variable of type datasource with query prometheus; query variables cluster,
+  - a `datasource` variable of type datasource with query prometheus; query variables job and
+    instance (label_values of cdc_exporter_build_info), every cdc_ selector filtered by both;
+    query variables connect_cluster,
     connector and tls_version on `${datasource}` via label_values(...) of documented metrics;
   - every panel (rows included, and panels nested in collapsed rows): title, gridPos, unique id;
     every non-row panel: description, unit, datasource `${datasource}`, at least one target with a
     non-empty `expr`, every target on `${datasource}`;
   - every expr: balanced (), {}, []; only metric names from the tables of docs/metrics.md (plus
     _bucket/_sum/_count of histograms); only known PromQL functions; every selector of a metric that
-    has a `connector`, `tls_version` or `cluster` label filters it with the dashboard variable.
+    has a `connector`, `tls_version` or `connect_cluster` label filters it with the dashboard variable.
 
 With --prometheus URL, also runs every panel query and every label_values() variable query against
-that Prometheus (instant queries, /api/v1/query), after substituting $connector/$tls_version/$cluster
+that Prometheus (instant queries, /api/v1/query), after substituting $connector/$tls_version/$connect_cluster
 with `.*`, $__range/$__rate_interval/$__interval with 5m/1m/15s and custom variables with their
 current value. A query that errors or returns no data fails, naming dashboard/panel/query, unless the
 panel's description contains "(may be empty)": then it is reported, not failed.
@@ -43,14 +45,19 @@ EXPECTED_UIDS = {
 }
 # Dashboards whose `connector` variable selects exactly one connector.
 SINGLE_CONNECTOR_UIDS = {"cdc-sentinel-connector"}
-LABEL_VARIABLES = ("cluster", "connector", "tls_version")
+LABEL_VARIABLES = ("connect_cluster", "connector", "tls_version")
+# Target labels Prometheus adds: every cdc_ selector filters on them, so that a dashboard shows one
+# exporter (a shard, one of a redundant pair) or job at a time.
+TARGET_VARIABLES = ("job", "instance")
 DATASOURCE = "${datasource}"
 MAY_BE_EMPTY = "(may be empty)"
 
 LIVE_SUBSTITUTIONS = {
+    "job": ".*",
+    "instance": ".*",
     "connector": ".*",
     "tls_version": ".*",
-    "cluster": ".*",
+    "connect_cluster": ".*",
     "__range": "5m",
     "__rate_interval": "1m",
     "__interval": "15s",
@@ -220,6 +227,10 @@ def check_expr(expr, metrics, dashboard_vars):
                 if not re.search(r'\b%s\s*=~?\s*"\$\{?%s\}?"' % (label, label), matcher):
                     problems.append(f"'{name}' has label '{label}' but is not filtered by "
                                     f'{label}=~"${label}"')
+        for label in TARGET_VARIABLES:
+            if label in dashboard_vars and not re.search(
+                    r'\b%s\s*=~\s*"\$\{?%s\}?"' % (label, label), matcher):
+                problems.append(f"'{name}' is not filtered by {label}=~\"${label}\"")
     return problems
 
 
@@ -281,6 +292,17 @@ def check_dashboard(fname, d, metrics, err):
     dsv = variables.get("datasource")
     if not dsv or dsv.get("type") != "datasource" or dsv.get("query") != "prometheus":
         err("no `datasource` variable of type datasource with query prometheus")
+    for name in TARGET_VARIABLES:
+        v = variables.get(name)
+        want = "label_values(cdc_exporter_build_info"
+        if not v:
+            err(f"no `{name}` variable")
+        elif not (v.get("type") == "query" and ds_uid(v) == DATASOURCE
+                  and var_query(v).startswith(want) and var_query(v).rstrip().endswith(
+                      ", %s)" % name)
+                  and v.get("multi") and v.get("includeAll") and v.get("allValue") == ".*"):
+            err(f"variable {name}: want a multi, include-All (.*) query variable "
+                f"{want}..., {name}) on {DATASOURCE}")
     for name in LABEL_VARIABLES:
         v = variables.get(name)
         if not v:

@@ -56,14 +56,14 @@ M = "exporter-m:9877"   # marker writes failing
 L = "exporter-l:9877"   # a lagging connector
 CASES = [
     # Kafka-wide outage seen by exporter A: its connectors' warnings are muted ...
-    (alert("CdcKafkaUnreadable", A, kafka="prod"), None),
+    (alert("CdcKafkaUnreadable", A, kafka_cluster="prod"), None),
     (alert("CdcVerdictUnknown", A, verdict="unknown", **c("a-tls13", "1.3")), "CdcKafkaUnreadable"),
     (alert("CdcConnectorLagging", A, **c("a-tls12", "1.2")), "CdcKafkaUnreadable"),
     (alert("CdcHeartbeatStale", A, **c("a-tls12", "1.2")), "CdcKafkaUnreadable"),
     (alert("CdcBinlogLagGrowing", A, **c("a-tls13", "1.3")), "CdcKafkaUnreadable"),
     # ... but never a page: a stall or a FAILED connector during the outage is real.
     (alert("CdcSilentFailure", A, **c("a-other", "1.2")), None),
-    (alert("CdcConnectorFailed", A, cluster="prod", **c("a-failed", "1.3")), None),
+    (alert("CdcConnectorFailed", A, connect_cluster="prod", **c("a-failed", "1.3")), None),
     # Another exporter's connectors are not muted by exporter A's outage.
     (alert("CdcVerdictUnknown", A2, verdict="unknown", **c("a2-tls13", "1.3")), None),
     # A stalled connector mutes its own warnings, not its sibling's, not the context alerts.
@@ -74,10 +74,10 @@ CASES = [
     (alert("CdcSoloFailuresHigh", B, cohort="src", **c("b-tls13", "1.3")), None),
     (alert("CdcBinlogSessionMissing", B, **c("b-tls12", "1.2")), None),
     # A FAILED connector mutes its own stalled/lagging-type alerts.
-    (alert("CdcConnectorFailed", F, cluster="prod", **c("f-tls13", "1.3")), None),
+    (alert("CdcConnectorFailed", F, connect_cluster="prod", **c("f-tls13", "1.3")), None),
     (alert("CdcSilentFailure", F, **c("f-tls13", "1.3")), "CdcConnectorFailed"),
     (alert("CdcConnectorLagging", F, **c("f-tls13", "1.3")), "CdcConnectorFailed"),
-    (alert("CdcConnectorTaskFailed", F, cluster="prod", task="0", **c("f-task", "unknown")), None),
+    (alert("CdcConnectorTaskFailed", F, connect_cluster="prod", task="0", **c("f-task", "unknown")), None),
     (alert("CdcBinlogSessionMissing", F, **c("f-task", "1.2")), "CdcConnectorTaskFailed"),
     (alert("CdcSilentFailure", F, **c("f-ok", "1.2")), None),
     # Marker writes failing mute the unknown verdicts of the same exporter, not misconfigured.

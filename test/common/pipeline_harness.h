@@ -166,6 +166,13 @@ class PipelineHarness {
     return n;
   }
   // Every per-connector series, as App::ScrapeText adds them.
+  // What App's cdc-verdicts thread does every second.
+  void NoteVerdicts(WallClock::time_point now) {
+    KafkaAnswers(now);
+    ledger_.Expire(now);
+    verdicts_.Note(store_, now);
+  }
+
   void Collect(MetricSink& sink, WallClock::time_point now) {
     KafkaAnswers(now);
     ledger_.Expire(now);

@@ -11,4 +11,5 @@ cdc_sandbox_test(e2e_probes_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/e2e_probes_test.cc
   TIMEOUT 120
   RUN_SERIAL
-  EXPORTER)
+  EXPORTER
+  LIBRARIES cdc::probes)

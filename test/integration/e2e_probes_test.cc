@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -36,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "probes/mysql_session.h"
 #include "sandbox_env.h"
 #include "test_support.h"
 
@@ -612,17 +614,17 @@ TEST_F(E2eProbesTest, ConnectorsKafkaPathCutIsStalled) {
   HealOnExit heal(kScripts);
   const auto t0 = Clock::now();
   ASSERT_TRUE(Fault("connectors-kafka drop"));
-  ASSERT_TRUE(Poll(kDetectWithin,
-                   [&](const Scrape& s) {
-                     for (const char* c : {kTls13, kTls12}) {
-                       if (!s.Is("cdc_connector_verdict",
-                                 {{"connector", c}, {"verdict", "stalled"}},
-                                 1)) {
-                         return false;
-                       }
-                     }
-                     return s.Is("cdc_kafka_up", {{"kafka", "sandbox"}}, 1);
-                   }))
+  ASSERT_TRUE(
+      Poll(kDetectWithin,
+           [&](const Scrape& s) {
+             for (const char* c : {kTls13, kTls12}) {
+               if (!s.Is("cdc_connector_verdict",
+                         {{"connector", c}, {"verdict", "stalled"}}, 1)) {
+                 return false;
+               }
+             }
+             return s.Is("cdc_kafka_up", {{"kafka_cluster", "sandbox"}}, 1);
+           }))
       << "not both stalled within " << Secs(kDetectWithin)
       << " s of cutting their Kafka path" << Diag();
   std::printf("[   TIME   ] stalled after %.1f s\n", Secs(Clock::now() - t0));
@@ -875,9 +877,10 @@ TEST_F(E2eProbesTest, TwoShardsSplitTheConnectorsWithoutOverlapOrGap) {
     std::string d;
     for (int i = 0; i < 2; ++i) {
       d += "\n--- shard " + std::to_string(i) + "/2 ---\n" +
-           ScrapeDiagnostics(
-               last[i], {"cdc_connector_verdict", "cdc_exporter_shard_info"},
-               shards[i].get(), 20);
+           ScrapeDiagnostics(last[i],
+                             {"cdc_connector_verdict", "cdc_connector_state",
+                              "cdc_exporter_shard_info"},
+                             shards[i].get(), 20);
     }
     return d;
   };
@@ -891,6 +894,26 @@ TEST_F(E2eProbesTest, TwoShardsSplitTheConnectorsWithoutOverlapOrGap) {
   ASSERT_EQ(judged_by[kTls12].size(), 1u);
   EXPECT_NE(judged_by[kTls13][0], judged_by[kTls12][0])
       << "one replica watches both: the names did not split" << diag();
+  // Their REST series too: each connector's on the replica that judges it
+  // (after its first REST poll), never on the other.
+  auto rest_on = [&](int i, const char* c) {
+    return last[i]
+        .Get("cdc_connector_state", {{"connector", c}, {"state", "RUNNING"}})
+        .has_value();
+  };
+  WaitFor(
+      [&] {
+        for (int i = 0; i < 2; ++i) last[i] = Scrape(shards[i]->Metrics());
+        return rest_on(judged_by[kTls13][0], kTls13) &&
+               rest_on(judged_by[kTls12][0], kTls12);
+      },
+      kSlowProbeInterval * 2 + kMargin, milliseconds(500));
+  for (const char* c : {kTls13, kTls12}) {
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(rest_on(i, c), i == judged_by[c][0])
+          << c << " REST series on replica " << i << diag();
+    }
+  }
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(last[i].Is("cdc_exporter_shard_info",
                            {{"index", std::to_string(i)}, {"count", "2"}}, 1))
@@ -899,6 +922,54 @@ TEST_F(E2eProbesTest, TwoShardsSplitTheConnectorsWithoutOverlapOrGap) {
               std::string::npos)
         << shards[i]->Log();
   }
+}
+
+// A source that answers a probe's query with more than the exporter will
+// hold (a broken or hostile server, or the wrong one) fails that query with
+// a clear error and a closed connection, instead of growing the exporter's
+// memory; the next query reconnects. MariaDB's Sequence engine makes the
+// big answer: seq_1_to_N has N rows.
+TEST_F(E2eProbesTest, MysqlSessionRefusesAnOversizedResult) {
+  config::Source src;
+  src.name = "sandbox-mariadb";
+  src.host = env_.Get("MYSQL_HOST");
+  src.port = std::stoi(env_.Get("MYSQL_PORT"));
+  src.user = env_.Get("MYSQL_MONITOR_USER");
+  const std::string pw = ReadFile(env_.Get("MYSQL_MONITOR_PASSWORD_FILE"));
+  src.password.value = pw.substr(0, pw.find_last_not_of("\r\n") + 1);
+  src.tls.mode = "verify_ca";
+  src.tls.ca_file = env_.Get("MYSQL_CA");
+  MysqlSession session(src);
+  const auto timeout = seconds(10);
+  // The Sequence engine's tables exist in every database; the monitoring
+  // user may read the canary's.
+  const std::string db = env_.Get("MYSQL_CANARY_DATABASE") + ".";
+  const std::string at_limit =
+      "SELECT seq FROM " + db + "seq_1_to_" + std::to_string(kMaxResultRows);
+  EXPECT_EQ(session.Query(at_limit, timeout).rows.size(), kMaxResultRows);
+  try {
+    session.Query("SELECT seq FROM " + db + "seq_1_to_" +
+                      std::to_string(kMaxResultRows * 3),
+                  timeout);
+    ADD_FAILURE() << "a result of " << kMaxResultRows * 3
+                  << " rows was accepted";
+  } catch (const SqlError& e) {
+    EXPECT_NE(std::string(e.what()).find("result too large"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(session.connected());
+  // 65 MiB in 5 rows of 13 MiB: refused on bytes, not rows.
+  try {
+    session.Query("SELECT REPEAT('x', 13 << 20) FROM " + db + "seq_1_to_5",
+                  timeout);
+    ADD_FAILURE() << "65 MiB of result were accepted";
+  } catch (const SqlError& e) {
+    EXPECT_NE(std::string(e.what()).find("result too large"), std::string::npos)
+        << e.what();
+  }
+  const auto one = session.Query("SELECT 1 AS n", timeout);
+  ASSERT_EQ(one.rows.size(), 1u);
+  EXPECT_EQ(one.Get(0, "n").value_or(""), "1");
 }
 
 TEST_F(E2eProbesTest, AutoRestartFiresWhenEnabled) {

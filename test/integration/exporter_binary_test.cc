@@ -80,7 +80,7 @@ class ExporterBinaryTest : public ::testing::Test {
     if (!WaitFor(
             [&] {
               return exporter.Metrics().find(
-                         "cdc_connect_up{cluster=\"main\"} 1") !=
+                         "cdc_connect_up{connect_cluster=\"main\"} 1") !=
                      std::string::npos;
             },
             kWaitLimit)) {
@@ -143,15 +143,17 @@ TEST_F(ExporterBinaryTest, ServesMetricsThatPromtoolAccepts) {
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
   ASSERT_TRUE(WaitFor(
       [&] {
-        return exporter.Metrics().find("cdc_connect_up{cluster=\"main\"} 1") !=
+        return exporter.Metrics().find(
+                   "cdc_connect_up{connect_cluster=\"main\"} 1") !=
                std::string::npos;
       },
       kWaitLimit))
       << exporter.Metrics() << exporter.Log();
   const std::string metrics = exporter.Metrics();
-  EXPECT_NE(metrics.find("cdc_connector_state{cluster=\"main\",connector="
-                         "\"inventory\",state=\"RUNNING\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("cdc_connector_state{connect_cluster=\"main\",connector="
+                   "\"inventory\",state=\"RUNNING\"} 1"),
+      std::string::npos);
   EXPECT_NE(metrics.find("cdc_exporter_build_info{version="),
             std::string::npos);
   EXPECT_NE(metrics.find("cdc_config_last_reload_successful 1"),
@@ -275,7 +277,7 @@ TEST_F(ExporterBinaryTest, LargeBodiesAreGzippedNeverBrotli) {
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->get_header_value("Content-Type"),
             "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_NE(metrics->body.find("cdc_connect_up{cluster=\"main\"} 1"),
+  EXPECT_NE(metrics->body.find("cdc_connect_up{connect_cluster=\"main\"} 1"),
             std::string::npos)
       << metrics->body.substr(0, 200);
   auto plain = raw.Get("/metrics", {{"Accept-Encoding", "identity"}});
@@ -291,7 +293,8 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   ASSERT_NE(exporter.port(), 0) << exporter.Log();
   ASSERT_TRUE(WaitFor(
       [&] {
-        return exporter.Metrics().find("cdc_connect_up{cluster=\"first\"} 1") !=
+        return exporter.Metrics().find(
+                   "cdc_connect_up{connect_cluster=\"first\"} 1") !=
                std::string::npos;
       },
       kWaitLimit));
@@ -306,7 +309,8 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   ASSERT_TRUE(WaitFor(
       [&] {
         return exporter.Metrics().find(
-                   "cdc_connect_up{cluster=\"second\"} 1") != std::string::npos;
+                   "cdc_connect_up{connect_cluster=\"second\"} 1") !=
+               std::string::npos;
       },
       kWaitLimit));
 
@@ -321,7 +325,7 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
   std::string metrics = exporter.Metrics();
   EXPECT_NE(metrics.find("cdc_config_last_reload_successful 0"),
             std::string::npos);
-  EXPECT_NE(metrics.find("cdc_connect_up{cluster=\"second\"} 1"),
+  EXPECT_NE(metrics.find("cdc_connect_up{connect_cluster=\"second\"} 1"),
             std::string::npos);
   const std::string runs =
       "cdc_probe_runs_total{probe=\"connect_rest\","
@@ -344,7 +348,7 @@ TEST_F(ExporterBinaryTest, ReloadAppliesGoodConfigAndRejectsBadOne) {
         const std::string m = exporter.Metrics();
         return m.find("cdc_config_last_reload_successful 1") !=
                    std::string::npos &&
-               m.find("cluster=\"second\"") == std::string::npos;
+               m.find("connect_cluster=\"second\"") == std::string::npos;
       },
       kWaitLimit))
       << exporter.Metrics();
@@ -361,9 +365,10 @@ TEST_F(ExporterBinaryTest, HangingWorkerBlocksNeitherScrapesNorShutdown) {
   ASSERT_TRUE(WaitFor(
       [&] {
         const std::string m = exporter.Metrics();
-        return m.find("cdc_connect_up{cluster=\"hung\"} 0") !=
+        return m.find("cdc_connect_up{connect_cluster=\"hung\"} 0") !=
                    std::string::npos &&
-               m.find("cdc_connect_up{cluster=\"ok\"} 1") != std::string::npos;
+               m.find("cdc_connect_up{connect_cluster=\"ok\"} 1") !=
+                   std::string::npos;
       },
       kWaitLimit))
       << exporter.Metrics();

@@ -112,6 +112,10 @@ const char* kPrometheus = "/usr/bin/prometheus";
 const char* kAlertmanager = "/usr/bin/prometheus-alertmanager";
 const char* kChromium = "/usr/bin/chromium";
 
+// The target label a multi-cluster Prometheus adds (see StartPrometheus).
+const std::string kTargetClusterLabel = "cluster";
+const std::string kTargetClusterValue = "eu-west-1-prod";
+
 const char* kTls13 = "aurora-cdc-tls13";
 const char* kTls12 = "aurora-cdc-tls12";
 
@@ -405,7 +409,13 @@ class PagingTest : public ::testing::Test {
                   "  - job_name: cdc-sentinel\n"
                   "    static_configs:\n"
                   "      - targets: ['127.0.0.1:" +
-                  std::to_string(exporter_port_) + "']\n");
+                  std::to_string(exporter_port_) +
+                  "']\n"
+                  // A multi-cluster Prometheus attaches its own `cluster`
+                  // label to every target: the shipped rules and dashboards
+                  // must not depend on a label of that name.
+                  "        labels: {" +
+                  kTargetClusterLabel + ": " + kTargetClusterValue + "}\n");
     const fs::path log = dir_ / "prometheus.log";
     prometheus_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
@@ -857,6 +867,32 @@ TEST_F(PagingTest, SilentStallPagesForTheStalledConnectorOnlyAndResolves) {
     for (const char* c : {kTls13, kTls12}) {
       EXPECT_NE(out.find(c), std::string::npos) << out;
     }
+  }
+
+  // Scraped with the target label `cluster` a multi-cluster Prometheus adds:
+  // no exporter label collided with it (Prometheus would have renamed ours to
+  // exported_cluster), the REST series keep their connect_cluster, and the
+  // page above carried the target's cluster through the shipped rule.
+  EXPECT_EQ(prom_->Query("count({__name__=~\"cdc_.*\",exported_cluster!=\"\"})")
+                .size(),
+            0u)
+      << "a cdc-sentinel series has a label `cluster` of its own" << Diag();
+  EXPECT_EQ(prom_
+                ->Query("cdc_connect_up{" + kTargetClusterLabel + "=\"" +
+                        kTargetClusterValue + "\",connect_cluster!=\"\"}")
+                .size(),
+            1u)
+      << Diag();
+  {
+    bool paged_with_cluster = false;
+    for (const auto& a : webhook_->Alerts()) {
+      if (a.labels.value("alertname", "") == "CdcSilentFailure" &&
+          a.labels.value(kTargetClusterLabel, "") == kTargetClusterValue) {
+        paged_with_cluster = true;
+      }
+    }
+    EXPECT_TRUE(paged_with_cluster)
+        << "CdcSilentFailure lost the target's `cluster` label" << Diag();
   }
 
   // The sibling never alerted: no notification of any alert, nothing

@@ -261,7 +261,7 @@ TEST_F(WebTlsTest, MetricsOverTls12And13WithBasicAuth) {
   ASSERT_TRUE(WaitFor(
       [&] {
         auto r = TlsGet(port, "/metrics", {password_});
-        return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 1");
+        return r && Has(r->body, "cdc_connect_up{connect_cluster=\"main\"} 1");
       },
       kWaitLimit));
 
@@ -648,8 +648,8 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
       [&] {
         auto r = TlsGet(port, "/metrics", {web_pw});
         return r && r->status == 200 &&
-               Has(r->body, "cdc_connect_up{cluster=\"env\"} 1") &&
-               Has(r->body, "cdc_connect_up{cluster=\"main\"} 1") &&
+               Has(r->body, "cdc_connect_up{connect_cluster=\"env\"} 1") &&
+               Has(r->body, "cdc_connect_up{connect_cluster=\"main\"} 1") &&
                Has(r->body, "probe=\"marker\"");
       },
       kWaitLimit))
@@ -751,7 +751,7 @@ TEST_F(WebTlsTest, PlantedSecretsShowNowhere) {
   ASSERT_TRUE(WaitFor(
       [&] {
         auto r = TlsGet(port, "/metrics", {web_pw});
-        return r && Has(r->body, "cdc_connect_up{cluster=\"main\"} 0");
+        return r && Has(r->body, "cdc_connect_up{connect_cluster=\"main\"} 0");
       },
       kWaitLimit));
   std::this_thread::sleep_for(std::chrono::seconds(2));

@@ -1123,6 +1123,33 @@ TEST(Shard, EveryConnectorExactlyOnceWithItsCohort) {
     }
     EXPECT_EQ(seen.size(), 80u) << count;
     for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << name << " " << count;
+
+    // The REST series of every connector of a Connect cluster, configured
+    // or not, come from exactly one replica: the one that watches it, or
+    // for one nobody watches, the one its name hashes to.
+    std::vector<std::string> listed;
+    for (const auto& c : cfg.connectors) {
+      if (c.connect_cluster == "connect-1") listed.push_back(c.name);
+    }
+    for (int i = 0; i < 20; ++i)
+      listed.push_back("unwatched-" + std::to_string(i));
+    for (const auto& name : listed) {
+      int reporters = 0;
+      for (int index = 0; index < count; ++index) {
+        const config::Config part = config::KeepShard(cfg, {index, count});
+        for (const auto& cc : part.connect_clusters) {
+          if (cc.name == "connect-1" && cc.ReportsRestSeriesOf(name)) {
+            ++reporters;
+            for (const auto& c : part.connectors) {
+              if (c.name == name) {
+                EXPECT_TRUE(cc.shard.here.count(name)) << name;
+              }
+            }
+          }
+        }
+      }
+      EXPECT_EQ(reporters, 1) << name << " in " << count << " shards";
+    }
   }
 }
 

@@ -107,31 +107,31 @@ std::map<std::string, double> WithoutTimestamp(
 }
 
 std::string UpKey() {
-  return SeriesKey("cdc_connect_up", {{"cluster", kCluster}});
+  return SeriesKey("cdc_connect_up", {{"connect_cluster", kCluster}});
 }
 std::string LastSuccessKey() {
   return SeriesKey("cdc_connect_last_success_timestamp_seconds",
-                   {{"cluster", kCluster}});
+                   {{"connect_cluster", kCluster}});
 }
 std::string StateKey(const std::string& connector, std::string_view state) {
-  return SeriesKey("cdc_connector_state", {{"cluster", kCluster},
+  return SeriesKey("cdc_connector_state", {{"connect_cluster", kCluster},
                                            {"connector", connector},
                                            {"state", std::string(state)}});
 }
 std::string TaskStateKey(const std::string& connector, int task,
                          std::string_view state) {
-  return SeriesKey("cdc_connector_task_state", {{"cluster", kCluster},
+  return SeriesKey("cdc_connector_task_state", {{"connect_cluster", kCluster},
                                                 {"connector", connector},
                                                 {"task", std::to_string(task)},
                                                 {"state", std::string(state)}});
 }
 std::string TasksKey(const std::string& connector) {
   return SeriesKey("cdc_connector_tasks",
-                   {{"cluster", kCluster}, {"connector", connector}});
+                   {{"connect_cluster", kCluster}, {"connector", connector}});
 }
 std::string InfoKey(const std::string& connector, const std::string& type,
                     const std::string& cls, const std::string& worker) {
-  return SeriesKey("cdc_connector_info", {{"cluster", kCluster},
+  return SeriesKey("cdc_connector_info", {{"connect_cluster", kCluster},
                                           {"connector", connector},
                                           {"type", type},
                                           {"connector_class", cls},
@@ -451,18 +451,22 @@ TEST_F(ConnectRestProbeTest, TwoClustersShareOneHeaderPerFamily) {
   EXPECT_TRUE(scrape.duplicate_headers().empty()) << scrape.text();
   EXPECT_EQ(CountOf(scrape.text(), "# TYPE cdc_connector_state gauge\n"), 1);
   EXPECT_EQ(CountOf(scrape.text(), "# HELP cdc_connector_state "), 1);
-  EXPECT_EQ(scrape.All("cdc_connector_state", {{"cluster", kCluster}}).size(),
-            6u);
-  EXPECT_EQ(scrape.All("cdc_connector_state", {{"cluster", "other"}}).size(),
-            12u);
+  EXPECT_EQ(
+      scrape.All("cdc_connector_state", {{"connect_cluster", kCluster}}).size(),
+      6u);
+  EXPECT_EQ(
+      scrape.All("cdc_connector_state", {{"connect_cluster", "other"}}).size(),
+      12u);
   EXPECT_TRUE(scrape.Is(
       "cdc_connector_state",
-      {{"cluster", "other"}, {"connector", "b"}, {"state", "FAILED"}}, 1));
+      {{"connect_cluster", "other"}, {"connector", "b"}, {"state", "FAILED"}},
+      1));
   EXPECT_EQ(
-      scrape.All("cdc_connector_task_state", {{"cluster", "other"}}).size(),
+      scrape.All("cdc_connector_task_state", {{"connect_cluster", "other"}})
+          .size(),
       12u);
   EXPECT_TRUE(scrape.Is("cdc_connector_tasks",
-                        {{"cluster", "other"}, {"connector", "c"}}, 0));
+                        {{"connect_cluster", "other"}, {"connector", "c"}}, 0));
   // promtool (Prometheus's own parser) accepts it.
   TempDir dir;
   WriteFile(dir.File("metrics.txt"), scrape.text());

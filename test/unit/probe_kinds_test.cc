@@ -584,6 +584,36 @@ TEST_F(ProbeKindsTest, NothingSinceAMarkerWriteIsStalled) {
   EXPECT_THAT(log_text_.str(), HasSubstr("connector verdict changed"));
 }
 
+// A verdict change is logged when it happens (App notes the verdicts every
+// second), not only when somebody scrapes; once, however often it is noted
+// or scraped; and a judgement older than the last one logged (a scrape that
+// raced the note) does not log a change back.
+TEST_F(ProbeKindsTest, VerdictChangeIsLoggedWithoutAScrape) {
+  Rest({Status("a", "RUNNING")});
+  MissedRound('1', At(0s), At(30s));
+  auto changes = [&] {
+    const std::string text = log_text_.str();
+    int n = 0;
+    for (auto p = text.find("connector verdict changed");
+         p != std::string::npos;
+         p = text.find("connector verdict changed", p + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  state_.NoteVerdicts(At(30s));  // the marker is late: lagging
+  const int before = changes();
+  EXPECT_THAT(log_text_.str(), Not(HasSubstr("verdict=stalled")));
+  state_.NoteVerdicts(At(31s));  // the stall window has passed
+  EXPECT_EQ(changes(), before + 1) << log_text_.str();
+  EXPECT_THAT(log_text_.str(), HasSubstr("from=lagging verdict=stalled"));
+  state_.NoteVerdicts(At(32s));
+  Collect(At(33s));
+  EXPECT_EQ(changes(), before + 1) << log_text_.str();
+  Collect(At(20s));  // older than the last judgement: not news
+  EXPECT_EQ(changes(), before + 1) << log_text_.str();
+}
+
 // Each connector's own marker and heartbeat settings are exported, so that
 // rules compare against them (CdcMarkerLatencyHigh, dashboards); a probe that
 // is off exports none.
