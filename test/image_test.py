@@ -115,6 +115,17 @@ def main():
     tls13, tls12 = env["CONNECTOR_TLS13_NAME"], env["CONNECTOR_TLS12_NAME"]
 
     # ---- build ----
+    # A daemon this test starts is stopped at its end; one that was running is left alone.
+    daemon_was_up = docker("info").returncode == 0 if os.path.exists(DOCKER) else False
+    try:
+        build_and_run(sb, env, tls13, tls12)
+    finally:
+        if not daemon_was_up:
+            subprocess.run([os.path.join(REPO, "scripts", "image.sh"), "stop"],
+                           capture_output=True, timeout=120)
+
+
+def build_and_run(sb, env, tls13, tls12):
     t0 = time.time()
     r = subprocess.run([os.path.join(REPO, "scripts", "image.sh"), "build", TAG],
                        capture_output=True, text=True, timeout=1800)
