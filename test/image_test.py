@@ -20,16 +20,16 @@ Prints the image size, the build time and each measured time (docs/deployment.md
 Needs root. Exit 0 if every check passed, 1 otherwise.
 """
 
-import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sandbox_checks import Checks, read_env, scrape, value, wait  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "test", "sandbox")
@@ -39,26 +39,7 @@ NAME = "cdc-sentinel-image-test"
 PORT = 9877  # the image's --web.listen-address and HEALTHCHECK
 UID = 65532
 
-failures = []
-
-
-def check(name, ok, detail=""):
-    print("%s  %s%s" % ("ok   " if ok else "FAIL ", name, (": " + detail) if detail else ""),
-          flush=True)
-    if not ok:
-        failures.append(name)
-    return ok
-
-
-def read_env(sb):
-    env = {}
-    with open(os.path.join(sb, "env")) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
+check = Checks()
 
 
 def docker(*args, timeout=120):
@@ -72,34 +53,9 @@ def inspect(fmt):
 
 
 def metrics():
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % PORT, timeout=5) as r:
-            text = r.read().decode()
-    except Exception:  # noqa: BLE001 - not up (yet)
-        return {}
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r'^(\w+)\{([^}]*)\}\s+(\S+)$', line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-            out.setdefault(m.group(1), []).append((labels, float(m.group(3))))
-    return out
+    return scrape(PORT)
 
 
-def value(m, name, **want):
-    for labels, v in m.get(name, []):
-        if all(labels.get(k) == w for k, w in want.items()):
-            return v
-    return None
-
-
-def wait(cond, within, every=1.0):
-    end = time.time() + within
-    while True:
-        v = cond()
-        if v or time.time() >= end:
-            return v
-        time.sleep(every)
 
 
 def fault(sb, *args):
@@ -233,7 +189,7 @@ def build_and_run(sb, env, tls13, tls12):
         check("logged its shutdown", "shutting down" in logs, logs[-500:])
     finally:
         fault(sb, "heal")
-        if failures:
+        if check.failures:
             print(docker("logs", "--tail", "40", NAME).stderr)
         docker("rm", "-f", NAME)
         shutil.rmtree(work, ignore_errors=True)
@@ -244,6 +200,4 @@ DENV = dict(os.environ, DOCKER_HOST="unix://%s/docker.sock" % os.environ.get(
 
 if __name__ == "__main__":
     main()
-    print("%d check(s) failed%s" % (len(failures),
-                                    (": " + ", ".join(failures)) if failures else ""))
-    sys.exit(1 if failures else 0)
+    sys.exit(check.summary())

@@ -37,38 +37,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sandbox_checks import Checks, http_get, read_env, scrape, value, wait  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(REPO, "docs", "quickstart.md")
 QS_USER = "qs_monitor"
 
-failures = []
-
-
-def step(name, ok, detail=""):
-    print("%s  %s%s" % ("ok   " if ok else "FAIL ", name, (": " + detail) if detail else ""),
-          flush=True)
-    if not ok:
-        failures.append(name)
-    return ok
+step = Checks()
 
 
 def note(text):
     print("      (sandbox) " + text, flush=True)
-
-
-def read_env(sb):
-    env = {}
-    with open(os.path.join(sb, "env")) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
 
 
 def blocks(text):
@@ -104,30 +86,7 @@ def root_sql(env, sql):
                           input=sql, text=True, capture_output=True, timeout=30)
 
 
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
 
-
-def scrape(port):
-    try:
-        text = http_get("http://127.0.0.1:%d/metrics" % port)
-    except Exception:  # noqa: BLE001 - not up yet
-        return {}
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r'^(\w+)\{([^}]*)\}\s+(\S+)$', line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-            out.setdefault(m.group(1), []).append((labels, float(m.group(3))))
-    return out
-
-
-def value(metrics, name, **want):
-    for labels, v in metrics.get(name, []):
-        if all(labels.get(k) == w for k, w in want.items()):
-            return v
-    return None
 
 
 def status(port):
@@ -140,14 +99,6 @@ def status(port):
 def verdicts(port):
     return {c.get("connector"): c for c in status(port).get("connectors", [])}
 
-
-def wait(cond, within, every=1.0):
-    end = time.time() + within
-    while True:
-        v = cond()
-        if v or time.time() >= end:
-            return v
-        time.sleep(every)
 
 
 def main():
@@ -312,11 +263,10 @@ def main():
             exporter.kill()
         log.close()
         root_sql(env, "DROP USER IF EXISTS '%s'@'%%';" % QS_USER)
-        if failures:
+        if step.failures:
             print("exporter log: %s" % log.name)
 
 
 if __name__ == "__main__":
     main()
-    print("%d step(s) failed%s" % (len(failures), (": " + ", ".join(failures)) if failures else ""))
-    sys.exit(1 if failures else 0)
+    sys.exit(step.summary())
