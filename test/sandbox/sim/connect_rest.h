@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -28,6 +29,36 @@ nlohmann::ordered_json StatusJson(const ConnectorStatusView& v,
 nlohmann::ordered_json InfoJson(const Connector& c);
 nlohmann::ordered_json ConfigJson(const Connector& c);
 nlohmann::ordered_json ErrorJson(int code, const std::string& message);
+
+// A request the REST API refuses: the HTTP status and Connect's message.
+class RestError : public std::runtime_error {
+ public:
+  RestError(int status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// A connector to create, as a REST request describes it.
+struct CreateRequest {
+  ConnectorSpec spec;  // sim.* keys applied, not in spec.config
+  TargetState initial = TargetState::kStarted;  // KIP-980 initial_state
+};
+
+// The body of POST /connectors: {"name": "...", "config": {...}} and
+// optionally "initial_state" (RUNNING|PAUSED|STOPPED). Config values are
+// strings (numbers and booleans are taken as their text, as Connect's
+// Jackson does); a "name" in the config must equal the name; the
+// connector.class must be Debezium's MySqlConnector. Throws RestError (400)
+// saying what is wrong. Debezium settings are checked by Worker::Create.
+CreateRequest ParseCreateRequest(const std::string& body);
+// The body of PUT /connectors/{name}/config: the config object itself.
+CreateRequest ParsePutConfigRequest(const std::string& name,
+                                    const std::string& body);
+// Connect's 400 message for a config that fails validation.
+std::string InvalidConfigMessage(const std::string& errors);
 
 // Thread-safe: Start() once, Stop() from any thread.
 class ConnectRestServer {

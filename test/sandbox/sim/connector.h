@@ -6,6 +6,7 @@
 // transient states (UNASSIGNED at start, RESTARTING) are computed from
 // timestamps when read.
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -49,7 +50,9 @@ struct ConnectorStatusView {
   std::vector<TaskStatusView> tasks;  // empty when STOPPED
 };
 
-// Thread-safe.
+// Thread-safe. Shared (ConnectorPtr) by the worker's list, herder requests,
+// the committer and REST handlers, so that one deleted while in use stays
+// valid until the last holder lets go.
 class Connector {
  public:
   using Clock = std::chrono::steady_clock;
@@ -95,6 +98,11 @@ class Connector {
   std::set<std::string> Topics() const;
   void ResetTopics();
 
+  // Set once the connector is deleted (DELETE /connectors/{name}): no task
+  // is started for it any more, even by a request queued before the delete.
+  void MarkDeleted() { deleted_.store(true); }
+  bool deleted() const { return deleted_.load(); }
+
   // The streaming task's throughput cap; outlives every task of this
   // connector (a restart keeps the rate).
   RateLimiter& throttle() { return throttle_; }
@@ -104,6 +112,7 @@ class Connector {
   const ConnectorSpec spec_;
   const std::optional<DebeziumSettings> settings_;
   RateLimiter throttle_;
+  std::atomic<bool> deleted_{false};
 
   mutable std::mutex mu_;
   Clock::time_point assigned_at_;
@@ -118,5 +127,7 @@ class Connector {
   // Records per topic of the current task when the topics were last reset.
   std::map<std::string, uint64_t> topics_baseline_;
 };
+
+using ConnectorPtr = std::shared_ptr<Connector>;
 
 }  // namespace cdc::sim

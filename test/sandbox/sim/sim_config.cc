@@ -1,12 +1,12 @@
 #include "sim_config.h"
 
 #include <arpa/inet.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -157,10 +157,9 @@ void ParseSim(const YAML::Node& node, const std::string& where,
   }
   if (node["chaos"]) ParseChaos(node["chaos"], where + ".chaos", &spec->chaos);
   if (node["max_events_per_second"]) {
-    spec->max_events_per_second = static_cast<uint64_t>(
-        Integer(Scalar(node["max_events_per_second"],
-                       where + ".max_events_per_second"),
-                where + ".max_events_per_second", 0, kMaxEventsPerSecond));
+    spec->max_events_per_second = static_cast<uint64_t>(Integer(
+        Scalar(node["max_events_per_second"], where + ".max_events_per_second"),
+        where + ".max_events_per_second", 0, kMaxEventsPerSecond));
   }
   if (node["tasks"]) {
     spec->task_count = static_cast<int>(Integer(
@@ -314,6 +313,67 @@ std::vector<std::string> SplitList(std::string_view text) {
     start = comma + 1;
   }
   return out;
+}
+
+ConnectorSpec ConnectorSpecFromConnect(
+    const std::string& name,
+    const std::vector<std::pair<std::string, std::string>>& config) {
+  ConnectorSpec spec;
+  spec.name = name;
+  if (name.empty()) throw ConfigError("name: must not be empty");
+  if (name.find('/') != std::string::npos) {
+    throw ConfigError("name: must not contain '/'");
+  }
+  for (char ch : name) {
+    if (std::iscntrl(static_cast<unsigned char>(ch))) {
+      throw ConfigError("name: must not contain control characters");
+    }
+  }
+  spec.config.emplace_back("name", name);
+  // The sim.* keys become the YAML's `sim:` mapping, so that ParseSim
+  // checks them the same way (and names them alike: "sim.tls_version").
+  std::map<std::string, std::string> scalars;
+  std::map<std::string, std::map<std::string, std::string>> maps;
+  for (const auto& [key, value] : config) {
+    if (key == "name") {
+      if (value != name) {
+        throw ConfigError("Connector name configuration (" + value +
+                          ") doesn't match connector name in the URL (" + name +
+                          ")");
+      }
+      continue;
+    }
+    if (key.rfind("sim.", 0) != 0) {
+      SetConfig(&spec, key, value);
+      continue;
+    }
+    const std::string rest = key.substr(4);
+    const auto dot = rest.find('.');
+    if (dot == std::string::npos) {
+      if (rest.empty() || maps.count(rest) != 0) {
+        throw ConfigError(key + ": unknown key or not a scalar");
+      }
+      scalars[rest] = value;
+      continue;
+    }
+    const std::string outer = rest.substr(0, dot);
+    const std::string inner = rest.substr(dot + 1);
+    if (outer.empty() || inner.empty() ||
+        inner.find('.') != std::string::npos || scalars.count(outer) != 0) {
+      throw ConfigError(key + ": unknown key");
+    }
+    maps[outer][inner] = value;
+  }
+  if (scalars.empty() && maps.empty()) return spec;
+  YAML::Node sim(YAML::NodeType::Map);
+  for (const auto& [k, v] : scalars) sim[k] = v;
+  for (const auto& [k, m] : maps) {
+    YAML::Node sub(YAML::NodeType::Map);
+    for (const auto& [ik, iv] : m) sub[ik] = iv;
+    sim[k] = sub;
+  }
+  ParseSim(sim, "sim", &spec);
+  return spec;
 }
 
 SimConfig ParseSimConfig(const std::string& yaml_text) {

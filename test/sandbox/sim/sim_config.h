@@ -72,6 +72,18 @@ struct SimConfig {
 // The highest throughput cap accepted (config and REST).
 inline constexpr long long kMaxEventsPerSecond = 10000000;
 
+// A connector created over REST (POST /connectors, PUT
+// /connectors/{name}/config): `config` is its Connect config in request
+// order. Keys "sim.<key>" set what the YAML's `sim:` section sets
+// (sim.tls_version, sim.password_file, sim.max_events_per_second,
+// sim.on_reset, sim.rest_only, sim.tasks, sim.chaos.stall_seconds, ...) and
+// are left out of the config REST shows. A "name" key must equal `name`.
+// Throws ConfigError naming the key. The Debezium settings are not checked
+// here (ParseDebeziumSettings).
+ConnectorSpec ConnectorSpecFromConnect(
+    const std::string& name,
+    const std::vector<std::pair<std::string, std::string>>& config);
+
 // Parses and validates; throws ConfigError.
 SimConfig ParseSimConfig(const std::string& yaml_text);
 SimConfig LoadSimConfig(const std::string& path);

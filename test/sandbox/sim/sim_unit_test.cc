@@ -1,23 +1,31 @@
 // Unit tests of cdc-sim's pure parts: config parsing, row decoding, the
-// Debezium/JsonConverter encodings and the Connect REST shapes. No sandbox
-// needed.
+// Debezium/JsonConverter encodings, the Connect REST shapes, and creating
+// and deleting connectors at runtime (worker and REST, with REST-only
+// connectors and a task whose MariaDB does not answer). No sandbox needed.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <thread>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cdc/common/log.h"
 #include "connect_rest.h"
 #include "debezium_event.h"
+#include "kafka_producer.h"
+#include "offset_store.h"
 #include "rate_limiter.h"
 #include "row_decoder.h"
 #include "sim_config.h"
 #include "thread_dump.h"
+#include "worker.h"
 
 namespace cdc::sim {
 namespace {
@@ -474,10 +482,10 @@ TEST(SimConfig, MaxEventsPerSecondIsAPerConnectorCap) {
               "  - name: b\n"));
   EXPECT_EQ(c.connectors[0].max_events_per_second, 500u);
   EXPECT_EQ(c.connectors[1].max_events_per_second, 0u);
-  EXPECT_NE(
-      ConfigError(Minimal("  - name: a\n    sim: {max_events_per_second: -1}\n"))
-          .find("connectors[0].sim.max_events_per_second"),
-      std::string::npos);
+  EXPECT_NE(ConfigError(
+                Minimal("  - name: a\n    sim: {max_events_per_second: -1}\n"))
+                .find("connectors[0].sim.max_events_per_second"),
+            std::string::npos);
 }
 
 TEST(SimConfig, KafkaSourceAddressMustBeLoopback) {
@@ -497,8 +505,7 @@ double TimeToPass(RateLimiter& limiter, int n) {
   for (int i = 0; i < n; ++i) {
     EXPECT_TRUE(limiter.Acquire(1, [] { return false; }));
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
@@ -547,6 +554,370 @@ TEST(RateLimiter, StoppingEndsAWaitWithinFiftyMilliseconds) {
   EXPECT_LT(std::chrono::steady_clock::now() - start,
             std::chrono::milliseconds(400));
   stopper.join();
+}
+
+// --- connectors created and deleted at runtime -----------------------------
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+std::string SpecError(const std::string& name, const Pairs& config) {
+  try {
+    ConnectorSpecFromConnect(name, config);
+  } catch (const cdc::sim::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SimConfig, ConnectConfigSimKeysSetTheKnobsAndAreNotShown) {
+  const auto spec =
+      ConnectorSpecFromConnect("extra", {{"connector.class", "MySqlConnector"},
+                                         {"sim.tls_version", "TLSv1.2"},
+                                         {"database.hostname", "127.0.0.1"},
+                                         {"name", "extra"},
+                                         {"sim.max_events_per_second", "250"},
+                                         {"sim.password_file", "/run/pw"},
+                                         {"sim.chaos.stall_seconds", "9"},
+                                         {"topic.prefix", "ex"}});
+  EXPECT_EQ(spec.name, "extra");
+  EXPECT_EQ(spec.tls_version, "TLSv1.2");
+  EXPECT_EQ(spec.max_events_per_second, 250u);
+  EXPECT_EQ(spec.password_file, "/run/pw");
+  EXPECT_EQ(spec.chaos.stall_duration, std::chrono::seconds(9));
+  EXPECT_FALSE(spec.rest_only);
+  // "name" first, then the request's order, without the sim.* keys.
+  const Pairs want = {{"name", "extra"},
+                      {"connector.class", "MySqlConnector"},
+                      {"database.hostname", "127.0.0.1"},
+                      {"topic.prefix", "ex"}};
+  EXPECT_EQ(spec.config, want);
+
+  EXPECT_EQ(SpecError("x", {{"sim.tls_version", "TLSv1.1"}}),
+            "sim.tls_version: must be TLSv1.2 or TLSv1.3");
+  EXPECT_NE(SpecError("x", {{"sim.colour", "red"}}).find("sim.colour: unknown"),
+            std::string::npos);
+  EXPECT_NE(SpecError("x", {{"sim.max_events_per_second", "fast"}})
+                .find("sim.max_events_per_second: must be an integer"),
+            std::string::npos);
+  EXPECT_EQ(SpecError("x", {{"sim.chaos", "1"}}),
+            "sim.chaos: must be a mapping");
+  EXPECT_EQ(SpecError("x", {{"name", "y"}}),
+            "Connector name configuration (y) doesn't match connector name in "
+            "the URL (x)");
+  EXPECT_EQ(SpecError("a/b", {}), "name: must not contain '/'");
+  EXPECT_EQ(SpecError("", {}), "name: must not be empty");
+}
+
+// The status and message of the RestError a create request body raises.
+std::pair<int, std::string> BodyError(const std::string& body) {
+  try {
+    ParseCreateRequest(body);
+  } catch (const RestError& e) {
+    return {e.status(), e.what()};
+  }
+  return {0, ""};
+}
+
+TEST(ConnectRest, CreateRequestBodiesAreCheckedLikeConnects) {
+  const auto r = ParseCreateRequest(
+      R"({"name":" extra ","config":{"connector.class":)"
+      R"("io.debezium.connector.mysql.MySqlConnector","tasks.max":1,)"
+      R"("name":"extra","sim.rest_only":"true"}})");
+  EXPECT_EQ(r.spec.name, "extra");  // trimmed, as Connect does
+  EXPECT_TRUE(r.spec.rest_only);
+  EXPECT_EQ(r.initial, TargetState::kStarted);
+  ASSERT_NE(r.spec.Get("tasks.max"), nullptr);
+  EXPECT_EQ(*r.spec.Get("tasks.max"), "1");  // Jackson's scalar coercion
+  EXPECT_EQ(r.spec.Get("sim.rest_only"), nullptr);
+
+  const std::string cls =
+      R"("connector.class":"io.debezium.connector.mysql.MySqlConnector")";
+  EXPECT_EQ(ParseCreateRequest(R"({"name":"a","config":{)" + cls +
+                               R"(},"initial_state":"paused"})")
+                .initial,
+            TargetState::kPaused);
+
+  EXPECT_EQ(BodyError("{"),
+            std::make_pair(400, std::string("Request body is not valid JSON")));
+  EXPECT_EQ(BodyError("[]").first, 400);
+  EXPECT_EQ(BodyError(R"({"config":{}})"),
+            std::make_pair(400, std::string("name: required, a string")));
+  EXPECT_EQ(BodyError(R"({"name":7,"config":{}})").first, 400);
+  EXPECT_EQ(BodyError(R"({"name":"a"})").second,
+            "config: required, a JSON object of string values");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":[]})").second,
+            "config: must be a JSON object of string values");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{"x":{"y":"z"}}})").second,
+            "config.x: must be a string, got object");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{"x":null}})").second,
+            "config.x: must be a string, got null");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{"name":"b"}})").second,
+            "Connector name configuration (b) doesn't match connector name "
+            "in the URL (a)");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{},"tasks":[]})").second,
+            "Unrecognized field \"tasks\" (known: name, config, "
+            "initial_state)");
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{}})").second,
+            "Connector config contains no connector type (connector.class)");
+  EXPECT_NE(BodyError(R"({"name":"a","config":{"connector.class":"Jdbc"}})")
+                .second.find("Failed to find any class"),
+            std::string::npos);
+  EXPECT_NE(BodyError(R"({"name":"a","config":{)" + cls +
+                      R"(,"sim.tls_version":"1.3"}})")
+                .second.find("sim.tls_version: must be TLSv1.2 or TLSv1.3"),
+            std::string::npos);
+  EXPECT_EQ(BodyError(R"({"name":"a","config":{)" + cls +
+                      R"(},"initial_state":"GONE"})")
+                .second,
+            "initial_state: must be RUNNING, PAUSED or STOPPED");
+
+  const auto put = ParsePutConfigRequest("p", "{" + cls + "}");
+  EXPECT_EQ(put.spec.name, "p");
+  EXPECT_EQ(put.spec.config.front(),
+            std::make_pair(std::string("name"), std::string("p")));
+  try {
+    ParsePutConfigRequest("p", R"({"name":"q",)" + cls + "}");
+    FAIL() << "expected RestError";
+  } catch (const RestError& e) {
+    EXPECT_EQ(e.status(), 400);
+  }
+}
+
+// A worker with no Kafka and no MariaDB behind it (127.0.0.1:1 refuses):
+// enough for REST-only connectors and for tasks that never connect.
+struct TestWorld {
+  explicit TestWorld(const std::string& connectors_yaml)
+      : config(ParseSimConfig(Minimal(connectors_yaml))),
+        producer("127.0.0.1:1", log),
+        store(producer, "127.0.0.1:1", "connect-offsets", log),
+        worker(config, producer, store, log) {}
+  ~TestWorld() { worker.Stop(); }
+
+  std::ostringstream log_text;  // read only once the threads are done
+  cdc::Logger log{log_text};
+  SimConfig config;
+  KafkaProducer producer;
+  OffsetStore store;
+  Worker worker;
+};
+
+std::vector<std::string> Names(const Worker& w) {
+  std::vector<std::string> out;
+  for (const auto& c : w.connectors()) out.push_back(c->name());
+  return out;
+}
+
+ConnectorSpec RestOnlySpec(const std::string& name) {
+  return ConnectorSpecFromConnect(
+      name, {{"connector.class", "MySqlConnector"}, {"sim.rest_only", "true"}});
+}
+
+// A streaming connector whose MariaDB (127.0.0.1:1) refuses connections.
+Pairs UnreachableConfig() {
+  return {{"connector.class", "io.debezium.connector.mysql.MySqlConnector"},
+          {"database.hostname", "127.0.0.1"},
+          {"database.port", "1"},
+          {"database.user", "u"},
+          {"database.password", "p"},
+          {"database.server.id", "5555"},
+          {"topic.prefix", "unreachable"},
+          {"connect.timeout.ms", "1000"}};
+}
+
+TEST(Worker, CreateAndDeleteChangeEveryListing) {
+  TestWorld w("  - name: m\n    sim: {rest_only: true}\n");
+  w.worker.Start();
+  EXPECT_EQ(Names(w.worker), std::vector<std::string>{"m"});
+
+  ConnectorPtr a = w.worker.Create(RestOnlySpec("a"));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(w.worker.Create(RestOnlySpec("z")), nullptr);
+  EXPECT_EQ(Names(w.worker), (std::vector<std::string>{"a", "m", "z"}));
+  EXPECT_EQ(w.worker.Find("a"), a);
+  EXPECT_EQ(w.worker.Create(RestOnlySpec("a")), nullptr) << "name taken";
+  EXPECT_EQ(w.worker.Create(RestOnlySpec("m")), nullptr) << "configured";
+
+  // A streaming connector's Debezium settings are checked at creation.
+  auto bad = ConnectorSpecFromConnect(
+      "bad", {{"connector.class", "MySqlConnector"}, {"topic.prefix", "b"}});
+  try {
+    w.worker.Create(bad);
+    FAIL() << "expected ConfigError";
+  } catch (const cdc::sim::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "connector bad: database.hostname: required");
+  }
+  EXPECT_EQ(w.worker.Find("bad"), nullptr);
+
+  EXPECT_TRUE(w.worker.Delete("a"));
+  EXPECT_FALSE(w.worker.Delete("a"));
+  EXPECT_FALSE(w.worker.Delete("nope"));
+  EXPECT_EQ(w.worker.Find("a"), nullptr);
+  EXPECT_EQ(Names(w.worker), (std::vector<std::string>{"m", "z"}));
+  // Whoever held it still may use it.
+  EXPECT_TRUE(a->deleted());
+  EXPECT_EQ(a->name(), "a");
+  EXPECT_EQ(a->Status(Connector::Clock::now()).tasks.size(), 1u);
+  // The configured connector can be deleted too, and a name used again.
+  EXPECT_TRUE(w.worker.Delete("m"));
+  ASSERT_NE(w.worker.Create(RestOnlySpec("a")), nullptr);
+  EXPECT_EQ(Names(w.worker), (std::vector<std::string>{"a", "z"}));
+  w.worker.Stop();
+  const std::string log = w.log_text.str();
+  EXPECT_NE(log.find("msg=\"connector created\" connector=a"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("msg=\"connector deleted\" connector=a"),
+            std::string::npos)
+      << log;
+}
+
+// Waits up to `limit` for `pred`.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+TEST(Worker, DeleteStopsTheTaskOfAStreamingConnectorOnTheHerder) {
+  TestWorld w("  []\n");
+  w.worker.Start();
+  ConnectorPtr c =
+      w.worker.Create(ConnectorSpecFromConnect("live", UnreachableConfig()));
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->streaming());
+  EXPECT_EQ(StateName(c->Status(Connector::Clock::now()).state),
+            std::string("UNASSIGNED"));
+  // The herder starts its task; it keeps retrying the refused connect and
+  // stays RUNNING, as Debezium's does.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto v = c->Status(Connector::Clock::now());
+        return v.state == State::kRunning && v.tasks.size() == 1 &&
+               v.tasks[0].state == State::kRunning;
+      },
+      std::chrono::seconds(5)));
+  ASSERT_TRUE(c->TaskSnapshotNow().has_value());
+
+  // Created STOPPED: listed, no task.
+  auto stopped_req = ConnectorSpecFromConnect("idle", UnreachableConfig());
+  ConnectorPtr idle = w.worker.Create(stopped_req, TargetState::kStopped);
+  ASSERT_NE(idle, nullptr);
+
+  // A restart queued just before the delete must not bring the task back.
+  w.worker.RestartTask(c, 0);
+  ASSERT_TRUE(w.worker.Delete("live"));
+  EXPECT_EQ(w.worker.Find("live"), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return !c->TaskSnapshotNow().has_value(); },
+                      std::chrono::seconds(10)))
+      << "the herder did not stop the deleted connector's task";
+  // A REST handler that found it before the delete and asks for a restart
+  // (or resume) after it: nothing starts for a deleted connector.
+  w.worker.RestartTask(c, 0);
+  w.worker.Resume(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(c->TaskSnapshotNow().has_value());
+  EXPECT_FALSE(idle->TaskSnapshotNow().has_value());
+  EXPECT_EQ(Names(w.worker), std::vector<std::string>{"idle"});
+  w.worker.Stop();
+  const std::string log = w.log_text.str();
+  EXPECT_NE(log.find("WorkerSourceTask{id=live-0} Stopping task"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("WorkerSourceTask{id=idle-0} Starting task"),
+            std::string::npos)
+      << log;
+}
+
+TEST(ConnectRest, CreateAndDeleteOverHttp) {
+  TestWorld w("  - name: m\n    sim: {rest_only: true}\n");
+  ConnectRestServer rest(w.worker, w.producer, w.log);
+  const int port = rest.Bind("127.0.0.1", 0);
+  ASSERT_GT(port, 0);
+  w.worker.Start();
+  rest.Start();
+  httplib::Client http("127.0.0.1", port);
+  const std::string cls =
+      R"("connector.class":"io.debezium.connector.mysql.MySqlConnector")";
+  const std::string body = R"({"name":"extra","config":{)" + cls +
+                           R"(,"topic.prefix":"ex","sim.rest_only":"true"}})";
+
+  auto r = http.Post("/connectors", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(r->get_header_value("Location"), "/connectors/extra");
+  const Json info = Json::parse(r->body);
+  EXPECT_EQ(info["name"], "extra");
+  EXPECT_EQ(info["config"], Json::parse(R"({"name":"extra",)" + cls +
+                                        R"(,"topic.prefix":"ex"})"))
+      << "sim.* keys are not shown";
+  EXPECT_EQ(info["type"], "source");
+  r = http.Get("/connectors/extra");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json::parse(r->body), info) << "201 body = GET /connectors/{n}";
+
+  r = http.Post("/connectors", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409);
+  EXPECT_EQ(
+      Json::parse(r->body),
+      Json::parse(
+          R"({"error_code":409,"message":"Connector extra already exists"})"));
+
+  r = http.Post("/connectors", R"({"name":"s","config":{)" + cls + "}}",
+                "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("database.hostname: required"), std::string::npos)
+      << r->body;
+  r = http.Post("/connectors", "not json", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Json::parse(r->body)["error_code"], 400);
+
+  r = http.Get("/connectors");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json::parse(r->body), Json::parse(R"(["extra","m"])"));
+  r = http.Get("/connectors?expand=status&expand=info");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(Json::parse(r->body).contains("extra"));
+
+  // PUT .../config creates a missing connector, refuses to change one.
+  r = http.Put("/connectors/viaput/config",
+               "{" + cls + R"(,"sim.rest_only":"true"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  r = http.Put("/connectors/viaput/config", "{" + cls + "}",
+               "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+
+  r = http.Delete("/connectors/extra");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_TRUE(r->body.empty());
+  for (const char* path : {"/connectors/extra", "/connectors/extra/status",
+                           "/connectors/extra/config"}) {
+    r = http.Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(Json::parse(r->body)["message"], "Connector extra not found");
+  }
+  r = http.Delete("/connectors/extra");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = http.Get("/connectors");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json::parse(r->body), Json::parse(R"(["m","viaput"])"));
+  r = http.Get("/connectors?expand=status&expand=info");
+  ASSERT_TRUE(r);
+  const Json expanded = Json::parse(r->body);
+  EXPECT_FALSE(expanded.contains("extra"));
+  EXPECT_TRUE(expanded.contains("viaput"));
+  rest.Stop();
 }
 
 }  // namespace

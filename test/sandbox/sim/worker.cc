@@ -12,6 +12,9 @@ using Clock = std::chrono::steady_clock;
 // How long a RESTARTING state stays visible for instances whose restart is
 // instantaneous (the connector object, REST-only tasks).
 constexpr auto kRestartingFor = std::chrono::milliseconds(500);
+// How long a connector created over REST shows UNASSIGNED, as while Connect
+// rebalances it onto a worker.
+constexpr auto kAssignAfter = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -30,35 +33,97 @@ Worker::Worker(const SimConfig& config, KafkaProducer& producer,
     // Connectors and tasks show UNASSIGNED briefly, as after a rebalance.
     const auto assigned_at =
         now + std::chrono::milliseconds(200 + 50 * static_cast<int>(i % 8));
-    connectors_.push_back(
-        std::make_unique<Connector>(spec, std::move(settings), assigned_at));
+    by_name_[spec.name] =
+        std::make_shared<Connector>(spec, std::move(settings), assigned_at);
     ++i;
   }
-  std::sort(connectors_.begin(), connectors_.end(),
-            [](const auto& a, const auto& b) { return a->name() < b->name(); });
-  for (const auto& c : connectors_) by_name_[c->name()] = c.get();
 }
 
 Worker::~Worker() { Stop(); }
 
-Connector* Worker::Find(const std::string& name) const {
+std::vector<ConnectorPtr> Worker::connectors() const {
+  std::lock_guard<std::mutex> lock(list_mu_);
+  std::vector<ConnectorPtr> out;
+  out.reserve(by_name_.size());
+  for (const auto& [name, c] : by_name_) out.push_back(c);
+  return out;
+}
+
+ConnectorPtr Worker::Find(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(list_mu_);
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+ConnectorPtr Worker::Create(ConnectorSpec spec, TargetState initial) {
+  std::optional<DebeziumSettings> settings;
+  if (!spec.rest_only) settings = ParseDebeziumSettings(spec);
+  const std::string name = spec.name;
+  auto c = std::make_shared<Connector>(std::move(spec), std::move(settings),
+                                       Clock::now() + kAssignAfter);
+  c->SetTarget(initial);
+  bool queued = false;
+  {
+    std::lock_guard<std::mutex> lock(list_mu_);
+    if (by_name_.count(name) != 0) return nullptr;
+    by_name_[name] = c;
+    // Before Start(), Start() starts it with the others.
+    if (started_ && c->streaming() && initial != TargetState::kStopped) {
+      queued = Submit([this, c] { StartTask(*c); });
+    }
+  }
+  log_.Info("connector created",
+            {{"connector", name},
+             {"streaming", c->streaming() ? "true" : "false"},
+             {"target", initial == TargetState::kStarted  ? "STARTED"
+                        : initial == TargetState::kPaused ? "PAUSED"
+                                                          : "STOPPED"},
+             {"task", queued ? "starting" : "none"}});
+  return c;
+}
+
+bool Worker::Delete(const std::string& name) {
+  ConnectorPtr c;
+  {
+    std::lock_guard<std::mutex> lock(list_mu_);
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return false;
+    c = std::move(it->second);
+    by_name_.erase(it);
+    c->MarkDeleted();
+    if (c->streaming() && started_) {
+      deleting_.push_back(c);
+      // Stopped after whatever was queued for it before (a restart, a
+      // resume): those see deleted() and start nothing.
+      Submit([this, c] {
+        StopTask(*c);
+        std::lock_guard<std::mutex> l(list_mu_);
+        deleting_.erase(std::remove(deleting_.begin(), deleting_.end(), c),
+                        deleting_.end());
+      });
+    }
+  }
+  log_.Info("connector deleted", {{"connector", name}});
+  return true;
+}
+
 void Worker::Start() {
+  std::vector<ConnectorPtr> all;
+  {
+    std::lock_guard<std::mutex> lock(list_mu_);
+    started_ = true;
+    for (const auto& [name, c] : by_name_) all.push_back(c);
+  }
   size_t streaming = 0;
-  for (const auto& c : connectors_) {
+  for (const auto& c : all) {
     if (c->streaming()) {
-      StartTask(*c);
+      if (c->target() != TargetState::kStopped) StartTask(*c);
       ++streaming;
     }
   }
-  log_.Info("worker started",
-            {{"worker_id", worker_id_},
-             {"connectors", std::to_string(connectors_.size())},
-             {"streaming", std::to_string(streaming)}});
-  started_ = true;
+  log_.Info("worker started", {{"worker_id", worker_id_},
+                               {"connectors", std::to_string(all.size())},
+                               {"streaming", std::to_string(streaming)}});
   herder_ = std::thread([this] { HerderMain(); });
   committer_ = std::thread([this] { CommitterMain(); });
 }
@@ -72,23 +137,33 @@ void Worker::Stop() {
   }
   if (herder_.joinable()) herder_.join();
   if (committer_.joinable()) committer_.join();
+  std::vector<ConnectorPtr> all;
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> lock(list_mu_);
+    started = started_;
+    for (const auto& [name, c] : by_name_) all.push_back(c);
+    all.insert(all.end(), deleting_.begin(), deleting_.end());
+    deleting_.clear();
+  }
   // Stop all tasks at once (a reader may be blocked on a dead socket; each
   // is unblocked by shutdown(2)), then commit their final offsets.
-  std::vector<std::pair<Connector*, std::unique_ptr<StreamingTask>>> tasks;
-  for (const auto& c : connectors_) {
+  std::vector<std::pair<ConnectorPtr, std::unique_ptr<StreamingTask>>> tasks;
+  for (const auto& c : all) {
     if (auto t = c->TakeTask()) {
       t->RequestStop();
-      tasks.emplace_back(c.get(), std::move(t));
+      tasks.emplace_back(c, std::move(t));
     }
   }
   for (auto& [c, t] : tasks) {
     t->Stop();
-    if (started_) Commit(c, t->Snapshot());
+    if (started) Commit(c.get(), t->Snapshot());
   }
   if (!tasks.empty()) log_.Info("all tasks stopped");
 }
 
 void Worker::StartTask(Connector& c) {
+  if (c.deleted()) return;
   const auto offset = store_.Get(c.name(), c.server());
   if (offset) c.SetCommitted(*offset, 0);
   log_.Info("WorkerSourceTask{id=" + c.name() + "-0} Starting task",
@@ -97,7 +172,8 @@ void Worker::StartTask(Connector& c) {
                                : std::string("none (schema_only: end of "
                                              "binlog)")}});
   auto task = std::make_unique<StreamingTask>(
-      c.spec(), *c.settings(), TaskContext{producer_, log_, &c.throttle()}, offset);
+      c.spec(), *c.settings(), TaskContext{producer_, log_, &c.throttle()},
+      offset);
   if (c.target() == TargetState::kPaused) task->SetPaused(true);
   task->Start();
   c.InstallTask(std::move(task));
@@ -115,6 +191,10 @@ void Worker::StopTask(Connector& c) {
 void Worker::Commit(Connector* only,
                     const std::optional<TaskSnapshot>& final_snap) {
   std::lock_guard<std::mutex> lock(commit_mu_);
+  // Keeps every connector considered alive while its offset is written,
+  // even if it is deleted meanwhile.
+  const std::vector<ConnectorPtr> all =
+      only == nullptr ? connectors() : std::vector<ConnectorPtr>{};
   struct Pending {
     Connector* c;
     SourceOffset offset;
@@ -134,7 +214,7 @@ void Worker::Commit(Connector* only,
   if (only != nullptr) {
     consider(only, final_snap ? final_snap : only->TaskSnapshotNow());
   } else {
-    for (const auto& c : connectors_) {
+    for (const auto& c : all) {
       if (c->streaming()) consider(c.get(), c->TaskSnapshotNow());
     }
   }
@@ -167,10 +247,12 @@ void Worker::Commit(Connector* only,
   }
 }
 
-void Worker::Submit(std::function<void()> op) {
+bool Worker::Submit(std::function<void()> op) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
   ops_.push_back(std::move(op));
   cv_.notify_all();
+  return true;
 }
 
 void Worker::HerderMain() {
@@ -199,8 +281,9 @@ void Worker::CommitterMain() {
   }
 }
 
-ConnectorStatusView Worker::Restart(Connector& c, bool include_tasks,
+ConnectorStatusView Worker::Restart(const ConnectorPtr& cp, bool include_tasks,
                                     bool only_failed) {
+  Connector& c = *cp;
   const auto now = Clock::now();
   // Like Connect's herder, answer with the current states, RESTARTING for
   // every instance the request will restart (the restarts themselves run
@@ -217,7 +300,7 @@ ConnectorStatusView Worker::Restart(Connector& c, bool include_tasks,
       if (only_failed && t.state != State::kFailed) continue;
       t.state = State::kRestarting;
       t.trace.clear();
-      RestartTask(c, t.id);
+      RestartTask(cp, t.id);
     }
   }
   log_.Info("restart requested",
@@ -227,13 +310,12 @@ ConnectorStatusView Worker::Restart(Connector& c, bool include_tasks,
   return view;
 }
 
-void Worker::RestartTask(Connector& c, int task) {
-  if (!c.streaming()) {
-    c.MarkTaskRestarting(task, false, Clock::now() + kRestartingFor);
+void Worker::RestartTask(const ConnectorPtr& cp, int task) {
+  if (!cp->streaming()) {
+    cp->MarkTaskRestarting(task, false, Clock::now() + kRestartingFor);
     return;
   }
-  c.MarkTaskRestarting(task, true);
-  Connector* cp = &c;
+  cp->MarkTaskRestarting(task, true);
   Submit([this, cp, task] {
     StopTask(*cp);
     if (cp->target() != TargetState::kStopped) StartTask(*cp);
@@ -241,8 +323,7 @@ void Worker::RestartTask(Connector& c, int task) {
   });
 }
 
-void Worker::Pause(Connector& c) {
-  Connector* cp = &c;
+void Worker::Pause(const ConnectorPtr& cp) {
   Submit([this, cp] {
     cp->SetTarget(TargetState::kPaused);
     cp->SetTaskPaused(true);
@@ -250,8 +331,7 @@ void Worker::Pause(Connector& c) {
   });
 }
 
-void Worker::Resume(Connector& c) {
-  Connector* cp = &c;
+void Worker::Resume(const ConnectorPtr& cp) {
   Submit([this, cp] {
     const auto before = cp->target();
     cp->SetTarget(TargetState::kStarted);
@@ -266,8 +346,7 @@ void Worker::Resume(Connector& c) {
   });
 }
 
-void Worker::StopConnector(Connector& c) {
-  Connector* cp = &c;
+void Worker::StopConnector(const ConnectorPtr& cp) {
   Submit([this, cp] {
     cp->SetTarget(TargetState::kStopped);
     if (cp->streaming()) StopTask(*cp);
@@ -280,7 +359,7 @@ std::string Worker::ThreadDump() const {
   const auto steady_now = Clock::now();
   std::string out = ThreadDumpHeader(now);
   int number = 40;
-  for (const auto& c : connectors_) {
+  for (const auto& c : connectors()) {
     if (!c->streaming()) continue;
     DumpEntry e;
     e.connector = c->name();

@@ -24,7 +24,8 @@
 
 namespace cdc::sim {
 
-// Thread-safe. The set of connectors is fixed at construction.
+// Thread-safe. The connectors of the config are there from construction;
+// others are created and deleted at runtime (REST), as in Connect.
 class Worker {
  public:
   // Throws ConfigError when a streaming connector's settings are invalid.
@@ -40,41 +41,59 @@ class Worker {
   void Stop();
 
   const std::string& worker_id() const { return worker_id_; }
-  // Sorted by name.
-  const std::vector<std::unique_ptr<Connector>>& connectors() const {
-    return connectors_;
-  }
-  Connector* Find(const std::string& name) const;
+  // A snapshot of the current connectors, sorted by name. A connector
+  // deleted meanwhile stays valid for whoever holds it.
+  std::vector<ConnectorPtr> connectors() const;
+  ConnectorPtr Find(const std::string& name) const;
+
+  // Adds a connector (POST /connectors): listed at once, UNASSIGNED for a
+  // moment, its task started on the herder (none while `initial` is
+  // kStopped; paused when kPaused). Returns nullptr when a connector of that
+  // name exists. Throws ConfigError, naming the key, when a streaming
+  // connector's Debezium settings are invalid.
+  ConnectorPtr Create(ConnectorSpec spec,
+                      TargetState initial = TargetState::kStarted);
+  // Removes a connector (DELETE /connectors/{name}) from every listing at
+  // once; its task is stopped on the herder, committing its last offset
+  // (the stored offsets stay, as in Connect). False for an unknown name.
+  bool Delete(const std::string& name);
 
   // REST operations: they return at once; the work runs on the herder.
   // Returns the status to report (instances to restart shown RESTARTING).
-  ConnectorStatusView Restart(Connector& c, bool include_tasks,
+  ConnectorStatusView Restart(const ConnectorPtr& c, bool include_tasks,
                               bool only_failed);
-  void RestartTask(Connector& c, int task);
-  void Pause(Connector& c);
-  void Resume(Connector& c);
-  void StopConnector(Connector& c);
+  void RestartTask(const ConnectorPtr& c, int task);
+  void Pause(const ConnectorPtr& c);
+  void Resume(const ConnectorPtr& c);
+  void StopConnector(const ConnectorPtr& c);
 
   // The JVM-like thread dump of every streaming connector.
   std::string ThreadDump() const;
 
  private:
-  void Submit(std::function<void()> op);
   void HerderMain();
   void CommitterMain();
+  // Queues `op` for the herder; false (op dropped) once stopping.
+  bool Submit(std::function<void()> op);
   // Flushes the producer and writes changed offsets. `only`: one connector;
   // `final_offset`: the snapshot of a task that has just stopped.
   void Commit(Connector* only, const std::optional<TaskSnapshot>& final_snap);
-  void StartTask(Connector& c);
-  void StopTask(Connector& c);  // stops, then commits its last offset
+  void StartTask(Connector& c);  // not for a deleted connector
+  void StopTask(Connector& c);   // stops, then commits its last offset
 
   const std::string worker_id_;
   const std::chrono::milliseconds flush_interval_;
   KafkaProducer& producer_;
   OffsetStore& store_;
   cdc::Logger& log_;
-  std::vector<std::unique_ptr<Connector>> connectors_;
-  std::map<std::string, Connector*> by_name_;
+  // Lock order: list_mu_, then mu_ (Create and Delete queue their herder
+  // work under list_mu_, so that a connector's requests keep their order).
+  mutable std::mutex list_mu_;
+  std::map<std::string, ConnectorPtr> by_name_;  // guarded by list_mu_
+  // Deleted streaming connectors whose task the herder has yet to stop, for
+  // Stop() should the herder never get to it. Guarded by list_mu_.
+  std::vector<ConnectorPtr> deleting_;
+  bool started_ = false;  // guarded by list_mu_
 
   std::mutex commit_mu_;  // one commit at a time
 
@@ -82,7 +101,6 @@ class Worker {
   std::condition_variable cv_;
   std::deque<std::function<void()>> ops_;  // guarded by mu_
   bool stopping_ = false;                  // guarded by mu_
-  bool started_ = false;
   std::thread herder_;
   std::thread committer_;
 };
