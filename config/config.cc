@@ -44,4 +44,13 @@ const ConnectCluster* Config::FindConnectCluster(
   return FindByName(connect_clusters, name);
 }
 
+std::string Config::OffsetsTopicOf(const Connector& c) const {
+  if (const auto* cc = FindConnectCluster(c.connect_cluster);
+      cc && !cc->offsets_topic.empty()) {
+    return cc->offsets_topic;
+  }
+  const auto* k = FindKafka(c.kafka);
+  return k ? k->offsets_topic : std::string("connect-offsets");
+}
+
 }  // namespace cdc::config

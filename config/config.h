@@ -42,86 +42,6 @@ struct ClientTls {
   bool operator==(const ClientTls&) const = default;
 };
 
-struct ConnectCluster {
-  std::string name;
-  std::string url_text;
-  HttpUrl url;
-  Duration interval{std::chrono::seconds(15)};
-  Duration timeout{std::chrono::seconds(5)};
-  std::optional<BasicAuth> basic_auth;
-  std::optional<ClientTls> tls;
-  std::size_t max_response_bytes = 16 * 1024 * 1024;
-  // With --shard (config/shard.h, set by KeepShard): which connectors' REST
-  // series this replica reports, so that each connector's appear on exactly
-  // one replica: those configured here, and of the rest (not configured
-  // anywhere) those whose name hashes to this replica.
-  struct ShardView {
-    int index = 0;
-    int count = 1;
-    std::set<std::string> here, elsewhere;  // configured on this cluster
-    bool operator==(const ShardView&) const = default;
-  } shard;
-  bool ReportsRestSeriesOf(const std::string& connector) const;
-  bool operator==(const ConnectCluster&) const = default;
-};
-
-// A MySQL/MariaDB server the connectors read (Aurora, RDS, self-hosted).
-struct SourceTls {
-  // disabled | required | verify_ca | verify_identity (as MySQL's ssl-mode).
-  std::string mode = "required";
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  bool operator==(const SourceTls&) const = default;
-};
-
-struct Canary {
-  std::string database = "cdc_canary";
-  std::string table = "markers";
-  bool create = true;  // CREATE DATABASE/TABLE IF NOT EXISTS at first use
-  bool operator==(const Canary&) const = default;
-};
-
-struct Source {
-  std::string name;
-  std::string host;
-  int port = 3306;
-  std::string user;
-  Secret password;
-  SourceTls tls;
-  Canary canary;
-  // How often the server-side probes (binlog session, offset lag) run.
-  Duration interval{std::chrono::seconds(15)};
-  Duration timeout{std::chrono::seconds(5)};
-  bool operator==(const Source&) const = default;
-};
-
-struct KafkaCluster {
-  std::string name;
-  std::string bootstrap_servers;
-  // librdkafka properties, passed through (security.protocol, sasl.*, ...).
-  std::vector<std::pair<std::string, std::string>> properties;
-  // librdkafka properties whose values are secrets, read from files.
-  std::vector<std::pair<std::string, Secret>> secret_properties;
-  // Kafka Connect's offset storage topic (offset.storage.topic), for the
-  // offset-lag probe when the REST API has no /offsets (before Kafka 3.6)
-  // or there is no REST API (MSK Connect).
-  std::string offsets_topic = "connect-offsets";
-  // How often the "kafka" probe checks the cluster (a metadata request, which
-  // also finds new topics and partitions to read), and its deadline.
-  Duration interval{std::chrono::seconds(5)};
-  Duration timeout{std::chrono::seconds(4)};
-  bool operator==(const KafkaCluster&) const = default;
-  // Equal in everything the consumer is made of (all but interval and
-  // timeout): a reload that changes only those keeps the consumer.
-  bool SameConsumer(const KafkaCluster& o) const {
-    return name == o.name && bootstrap_servers == o.bootstrap_servers &&
-           properties == o.properties &&
-           secret_properties == o.secret_properties &&
-           offsets_topic == o.offsets_topic;
-  }
-};
-
 struct MarkerSettings {
   bool enabled = true;
   Duration interval{std::chrono::seconds(10)};
@@ -163,6 +83,125 @@ struct AutoRestartSettings {
   bool operator==(const AutoRestartSettings&) const = default;
 };
 
+// The settings of one connector's probes and actions (connectors[] entries
+// and connect_clusters[].discover.defaults).
+struct ConnectorSettings {
+  MarkerSettings marker;
+  HeartbeatSettings heartbeat;
+  SilentFailureSettings silent_failure;
+  EvidenceSettings evidence;
+  AutoRestartSettings auto_restart;
+  bool operator==(const ConnectorSettings&) const = default;
+};
+
+// connect_clusters[].discover: which connectors listed by the REST API are
+// monitored without a connectors[] entry (config/discovery.h).
+struct Discovery {
+  bool enabled = true;
+  // Connector name patterns (shell globs: '*', '?', '[...]'): a connector is
+  // discovered if it matches an include (or include is empty) and no
+  // exclude.
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  // The probe settings of discovered connectors (heartbeat.topic and
+  // max_age follow each connector's own heartbeat settings, see
+  // docs/configuration.md).
+  ConnectorSettings defaults;
+  bool operator==(const Discovery&) const = default;
+};
+
+struct ConnectCluster {
+  std::string name;
+  std::string url_text;
+  HttpUrl url;
+  Duration interval{std::chrono::seconds(15)};
+  Duration timeout{std::chrono::seconds(5)};
+  std::optional<BasicAuth> basic_auth;
+  std::optional<ClientTls> tls;
+  std::size_t max_response_bytes = 16 * 1024 * 1024;
+  // The Kafka cluster its connectors write to ("" : not set; connectors name
+  // theirs, or the only kafka_clusters entry is used).
+  std::string kafka_cluster;
+  // Its workers' offset.storage.topic ("" : the Kafka cluster's
+  // offsets_topic, the deprecated place).
+  std::string offsets_topic;
+  Discovery discover;
+  // With --shard (config/shard.h, set by KeepShard): which connectors' REST
+  // series this replica reports, so that each connector's appear on exactly
+  // one replica: those configured here, and of the rest (not configured
+  // anywhere) those whose name hashes to this replica.
+  struct ShardView {
+    int index = 0;
+    int count = 1;
+    std::set<std::string> here, elsewhere;  // configured on this cluster
+    bool operator==(const ShardView&) const = default;
+  } shard;
+  bool ReportsRestSeriesOf(const std::string& connector) const;
+  bool operator==(const ConnectCluster&) const = default;
+};
+
+// A MySQL/MariaDB server the connectors read (Aurora, RDS, self-hosted).
+struct SourceTls {
+  // disabled | required | verify_ca | verify_identity (as MySQL's ssl-mode).
+  std::string mode = "required";
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool operator==(const SourceTls&) const = default;
+};
+
+struct Canary {
+  std::string database = "cdc_canary";
+  std::string table = "markers";
+  bool create = true;  // CREATE DATABASE/TABLE IF NOT EXISTS at first use
+  bool operator==(const Canary&) const = default;
+};
+
+struct Source {
+  std::string name;
+  std::string host;
+  int port = 3306;
+  std::string user;
+  Secret password;
+  SourceTls tls;
+  Canary canary;
+  // Other addresses that reach the same server, "host:port" (Aurora's
+  // cluster, writer and custom endpoints, a proxy): a connector whose
+  // database.hostname:database.port is one of them is discovered on this
+  // source.
+  std::vector<std::string> aliases;
+  // How often the server-side probes (binlog session, offset lag) run.
+  Duration interval{std::chrono::seconds(15)};
+  Duration timeout{std::chrono::seconds(5)};
+  bool operator==(const Source&) const = default;
+};
+
+struct KafkaCluster {
+  std::string name;
+  std::string bootstrap_servers;
+  // librdkafka properties, passed through (security.protocol, sasl.*, ...).
+  std::vector<std::pair<std::string, std::string>> properties;
+  // librdkafka properties whose values are secrets, read from files.
+  std::vector<std::pair<std::string, Secret>> secret_properties;
+  // Kafka Connect's offset storage topic (offset.storage.topic), for the
+  // offset-lag probe when the REST API has no /offsets (before Kafka 3.6)
+  // or there is no REST API (MSK Connect).
+  std::string offsets_topic = "connect-offsets";
+  // How often the "kafka" probe checks the cluster (a metadata request, which
+  // also finds new topics and partitions to read), and its deadline.
+  Duration interval{std::chrono::seconds(5)};
+  Duration timeout{std::chrono::seconds(4)};
+  bool operator==(const KafkaCluster&) const = default;
+  // Equal in everything the consumer is made of (all but interval and
+  // timeout): a reload that changes only those keeps the consumer.
+  bool SameConsumer(const KafkaCluster& o) const {
+    return name == o.name && bootstrap_servers == o.bootstrap_servers &&
+           properties == o.properties &&
+           secret_properties == o.secret_properties &&
+           offsets_topic == o.offsets_topic;
+  }
+};
+
 struct Connector {
   std::string name;             // the Kafka Connect connector name
   std::string connect_cluster;  // "" for MSK Connect (no REST API)
@@ -176,7 +215,17 @@ struct Connector {
   SilentFailureSettings silent_failure;
   EvidenceSettings evidence;
   AutoRestartSettings auto_restart;
+  // Found by discovery (config/discovery.h), not written in connectors[].
+  bool discovered = false;
   bool operator==(const Connector&) const = default;
+
+  void ApplySettings(const ConnectorSettings& s) {
+    marker = s.marker;
+    heartbeat = s.heartbeat;
+    silent_failure = s.silent_failure;
+    evidence = s.evidence;
+    auto_restart = s.auto_restart;
+  }
 
   std::string MarkerTopic(const Canary& c) const {
     return topic_prefix + "." + c.database + "." + c.table;
@@ -201,10 +250,16 @@ struct Config {
   std::vector<Source> sources;
   std::vector<KafkaCluster> kafka_clusters;
   std::vector<Connector> connectors;
+  // Things that load but should change, "FILE:LINE:COL: PATH: what to do"
+  // (deprecated keys); logged at every load.
+  std::vector<std::string> warnings;
 
   const Source* FindSource(const std::string& name) const;
   const KafkaCluster* FindKafka(const std::string& name) const;
   const ConnectCluster* FindConnectCluster(const std::string& name) const;
+  // The Kafka Connect offsets topic of a connector's workers: its Connect
+  // cluster's offsets_topic, else its Kafka cluster's.
+  std::string OffsetsTopicOf(const Connector& c) const;
 };
 
 // A configuration error. what() is the full message a user sees:

@@ -26,16 +26,20 @@ std::string YamlReader::Index(const std::string& path, std::size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-void YamlReader::Fail(const YAML::Node& at, const std::string& path,
-                      const std::string& reason) const {
+std::string YamlReader::Message(const YAML::Node& at, const std::string& path,
+                                const std::string& reason) const {
   int line = 1, col = 1;
   if (at.IsDefined() && at.Mark().line >= 0) {
     line = at.Mark().line + 1;
     col = at.Mark().column + 1;
   }
-  throw ConfigError(file_ + ":" + std::to_string(line) + ":" +
-                    std::to_string(col) + ": " +
-                    (path.empty() ? "" : path + ": ") + reason);
+  return file_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
+         (path.empty() ? "" : path + ": ") + reason;
+}
+
+void YamlReader::Fail(const YAML::Node& at, const std::string& path,
+                      const std::string& reason) const {
+  throw ConfigError(Message(at, path, reason));
 }
 
 YAML::Node YamlReader::KeyNode(const YAML::Node& map, std::string_view key) {
@@ -268,9 +272,10 @@ ClientTls LoadClientTls(const YamlReader& r, const YAML::Node& n,
 
 ConnectCluster LoadConnectCluster(const YamlReader& r, const YAML::Node& n,
                                   const std::string& path) {
-  r.ExpectMap(n, path,
-              {"name", "url", "interval", "timeout", "basic_auth", "tls",
-               "max_response_bytes"});
+  r.ExpectMap(
+      n, path,
+      {"name", "url", "interval", "timeout", "basic_auth", "tls",
+       "max_response_bytes", "kafka_cluster", "offsets_topic", "discover"});
   ConnectCluster c;
   c.name = r.RequiredString(n, path, "name");
   CheckName(r, n, path, c.name);
@@ -369,9 +374,9 @@ Config LoadConfigString(const std::string& text, const std::string& file) {
   }
   LoadPipeline(r, root, &cfg);
   if (cfg.connect_clusters.empty() && cfg.connectors.empty()) {
-    const YAML::Node at = !clusters.IsDefined()  ? root
-                          : clusters.IsNull()    ? r.At(root, "connect_clusters")
-                                                 : clusters;
+    const YAML::Node at = !clusters.IsDefined() ? root
+                          : clusters.IsNull()   ? r.At(root, "connect_clusters")
+                                                : clusters;
     r.Fail(at, "connect_clusters",
            "nothing to monitor: configure connect_clusters (Kafka Connect "
            "REST status) and/or connectors (end-to-end probes)");

@@ -10,6 +10,7 @@
 #include "cdc/common/duration.h"
 #include "cdc/common/kafka_handles.h"
 #include "cdc/common/secret.h"
+#include "config/discovery.h"
 
 namespace cdc::config {
 namespace {
@@ -148,9 +149,10 @@ std::vector<T> LoadList(const YamlReader& r, const YAML::Node& root,
 
 Source LoadSource(const YamlReader& r, const YAML::Node& n,
                   const std::string& path) {
-  r.ExpectMap(n, path,
-              {"name", "host", "port", "user", "password", "password_file",
-               "password_env", "tls", "canary", "interval", "timeout"});
+  r.ExpectMap(
+      n, path,
+      {"name", "host", "port", "user", "password", "password_file",
+       "password_env", "tls", "canary", "aliases", "interval", "timeout"});
   Source s;
   s.name = RequiredName(r, n, path);
   s.host = r.RequiredString(n, path, "host");
@@ -195,6 +197,19 @@ Source LoadSource(const YamlReader& r, const YAML::Node& n,
       }
     }
     s.canary.create = r.Bool(c, cp, "create").value_or(true);
+  }
+  if (auto a = n["aliases"]; a.IsDefined() && !a.IsNull()) {
+    const std::string ap = J::Join(path, "aliases");
+    if (!a.IsSequence()) r.Fail(a, ap, "must be a list of \"host:port\"");
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::string at = J::Index(ap, i);
+      if (!a[i].IsScalar() || !ParseHostPort(a[i].Scalar())) {
+        r.Fail(a[i], at,
+               "must be \"host:port\" (the database.hostname and "
+               "database.port a connector uses to reach this server)");
+      }
+      s.aliases.push_back(a[i].Scalar());
+    }
   }
   IntervalAndTimeout(r, n, path, &s.interval, &s.timeout);
   return s;
@@ -379,7 +394,8 @@ void LoadConnectorKeys(const YamlReader& r, const YAML::Node& n,
     }
   }
   c->source = r.RequiredString(n, path, "source");
-  c->kafka = r.RequiredString(n, path, "kafka");
+  // Checked, or taken from the Connect cluster, in LoadPipeline.
+  c->kafka = r.String(n, path, "kafka").value_or("");
   c->topic_prefix = r.RequiredString(n, path, "topic_prefix");
   if (!PlainName(c->topic_prefix)) {
     r.Fail(J::At(n, "topic_prefix"), J::Join(path, "topic_prefix"),
@@ -422,6 +438,97 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
   return c;
 }
 
+std::vector<std::string> Patterns(const YamlReader& r, const YAML::Node& map,
+                                  const std::string& path, const char* key) {
+  std::vector<std::string> out;
+  const YAML::Node n = map[key];
+  if (!n.IsDefined() || n.IsNull()) return out;
+  const std::string p = J::Join(path, key);
+  if (!n.IsSequence()) {
+    r.Fail(n, p,
+           "must be a list of connector name patterns (e.g. \"orders-*\")");
+  }
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    if (!n[i].IsScalar() || n[i].Scalar().empty()) {
+      r.Fail(n[i].IsNull() ? n : n[i], J::Index(p, i),
+             "must be a non-empty name pattern");
+    }
+    out.push_back(n[i].Scalar());
+  }
+  return out;
+}
+
+// connect_clusters[].discover: `false`, `true`, or a mapping.
+void LoadDiscovery(const YamlReader& r, const YAML::Node& cluster,
+                   const std::string& path, Discovery* d) {
+  const YAML::Node n = Section(r, cluster, path, "discover");
+  if (!n.IsDefined()) return;
+  const std::string dp = J::Join(path, "discover");
+  if (n.IsScalar()) {
+    d->enabled = r.Bool(cluster, path, "discover").value_or(true);
+    return;
+  }
+  r.ExpectMap(n, dp,
+              {"enabled", "include", "exclude", "marker", "heartbeat",
+               "silent_failure", "evidence", "auto_restart"});
+  d->enabled = r.Bool(n, dp, "enabled").value_or(true);
+  d->include = Patterns(r, n, dp, "include");
+  d->exclude = Patterns(r, n, dp, "exclude");
+  ConnectorSettings& s = d->defaults;
+  if (auto m = Section(r, n, dp, "marker"); m.IsDefined()) {
+    LoadMarker(r, m, J::Join(dp, "marker"), &s.marker);
+  }
+  if (auto h = Section(r, n, dp, "heartbeat"); h.IsDefined()) {
+    LoadHeartbeat(r, h, J::Join(dp, "heartbeat"), &s.heartbeat);
+    if (!s.heartbeat.topic.empty()) {
+      r.Fail(J::At(h, "topic"), J::Join(J::Join(dp, "heartbeat"), "topic"),
+             "is taken from each connector's own config "
+             "(topic.heartbeat.prefix); write a connectors[] entry to set it "
+             "by hand");
+    }
+  }
+  if (auto sf = Section(r, n, dp, "silent_failure"); sf.IsDefined()) {
+    LoadSilentFailure(r, sf, J::Join(dp, "silent_failure"), &s.silent_failure);
+  }
+  if (auto e = Section(r, n, dp, "evidence"); e.IsDefined()) {
+    LoadEvidence(r, e, J::Join(dp, "evidence"), &s.evidence);
+  }
+  if (auto a = Section(r, n, dp, "auto_restart"); a.IsDefined()) {
+    LoadAutoRestart(r, a, J::Join(dp, "auto_restart"), &s.auto_restart);
+  }
+}
+
+// The keys of connect_clusters[] that refer to the pipeline:
+// kafka_cluster, offsets_topic, discover.
+void LoadConnectClusterPipeline(const YamlReader& r, const YAML::Node& root,
+                                Config* cfg) {
+  const YAML::Node list = root["connect_clusters"];
+  for (std::size_t i = 0; i < cfg->connect_clusters.size(); ++i) {
+    ConnectCluster& cc = cfg->connect_clusters[i];
+    const YAML::Node n = list[i];
+    const std::string path = J::Index("connect_clusters", i);
+    if (auto k = r.String(n, path, "kafka_cluster")) {
+      if (!cfg->FindKafka(*k)) {
+        r.Fail(J::At(n, "kafka_cluster"), J::Join(path, "kafka_cluster"),
+               "no entry of kafka_clusters is named \"" + *k + "\"");
+      }
+      cc.kafka_cluster = *k;
+    }
+    if (auto t = TopicName(r, n, path, "offsets_topic")) cc.offsets_topic = *t;
+    LoadDiscovery(r, n, path, &cc.discover);
+  }
+}
+
+// The Kafka cluster of a connector that names none: its Connect cluster's,
+// else the only one configured ("" if neither).
+std::string DefaultKafka(const Config& cfg, const Connector& c) {
+  if (const auto* cc = cfg.FindConnectCluster(c.connect_cluster);
+      cc && !cc->kafka_cluster.empty()) {
+    return cc->kafka_cluster;
+  }
+  return cfg.kafka_clusters.size() == 1 ? cfg.kafka_clusters[0].name : "";
+}
+
 }  // namespace
 
 void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
@@ -434,6 +541,23 @@ void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
                              [&](const YAML::Node& n, const std::string& p) {
                                return LoadKafka(r, n, p);
                              });
+  LoadConnectClusterPipeline(r, root, cfg);
+  const YAML::Node kafka_list = root["kafka_clusters"];
+  for (std::size_t i = 0; i < cfg->kafka_clusters.size(); ++i) {
+    const YAML::Node n = kafka_list[i];
+    if (!n["offsets_topic"].IsDefined()) continue;
+    for (const auto& cc : cfg->connect_clusters) {
+      if (!cc.offsets_topic.empty()) continue;
+      cfg->warnings.push_back(r.Message(
+          J::KeyNode(n, "offsets_topic"),
+          J::Join(J::Index("kafka_clusters", i), "offsets_topic"),
+          "deprecated for connectors of a Kafka Connect cluster: set "
+          "connect_clusters[].offsets_topic (two Connect clusters on one "
+          "Kafka cluster have two offsets topics); here it stays the offsets "
+          "topic of connectors without a REST API (MSK Connect)"));
+      break;
+    }
+  }
   cfg->connectors = LoadList<Connector>(
       r, root, "connectors", [&](const YAML::Node& n, const std::string& p) {
         return LoadConnector(r, n, p);
@@ -454,7 +578,14 @@ void LoadPipeline(const YamlReader& r, const YAML::Node& root, Config* cfg) {
       r.Fail(J::At(n, "source"), J::Join(path, "source"),
              "no entry of sources is named \"" + c.source + "\"");
     }
-    if (!cfg->FindKafka(c.kafka)) {
+    if (c.kafka.empty()) {
+      cfg->connectors[i].kafka = DefaultKafka(*cfg, c);
+      if (c.kafka.empty()) {
+        r.Fail(J::At(n, "kafka"), J::Join(path, "kafka"),
+               "is required (or set kafka_cluster on its connect_clusters "
+               "entry)");
+      }
+    } else if (!cfg->FindKafka(c.kafka)) {
       r.Fail(J::At(n, "kafka"), J::Join(path, "kafka"),
              "no entry of kafka_clusters is named \"" + c.kafka + "\"");
     }

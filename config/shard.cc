@@ -95,6 +95,15 @@ Config KeepShard(const Config& cfg, const Shard& shard, ShardSplit* split) {
     if (!c.connect_cluster.empty()) connect.insert(c.connect_cluster);
     kafka.insert(c.kafka);
   }
+  // A cluster whose connectors are discovered is polled by every replica:
+  // each keeps those on its own sources.
+  for (const auto& cc : cfg.connect_clusters) {
+    if (!cc.discover.enabled) continue;
+    connect.insert(cc.name);
+    if (!cc.kafka_cluster.empty()) kafka.insert(cc.kafka_cluster);
+    if (cfg.kafka_clusters.size() == 1)
+      kafka.insert(cfg.kafka_clusters[0].name);
+  }
   std::erase_if(out.connect_clusters,
                 [&](const auto& c) { return !connect.count(c.name); });
   for (auto& cc : out.connect_clusters) {

@@ -40,8 +40,10 @@ struct ShardSplit {
 };
 
 // The part of `cfg` this shard watches: its sources, the connectors on them,
-// and the Connect and Kafka clusters those connectors use. Everything else
-// is left out (another replica watches it). count 1 returns cfg unchanged.
+// and the Connect and Kafka clusters those connectors use, plus every Connect
+// cluster that discovers connectors (each replica polls it and keeps the
+// discovered connectors of its own sources). Everything else is left out
+// (another replica watches it). count 1 returns cfg unchanged.
 Config KeepShard(const Config& cfg, const Shard& shard,
                  ShardSplit* split = nullptr);
 

@@ -33,6 +33,9 @@ class YamlReader {
   // An empty `path` leaves the path out ("FILE:LINE:COL: REASON").
   [[noreturn]] void Fail(const YAML::Node& at, const std::string& path,
                          const std::string& reason) const;
+  // The same "FILE:LINE:COL: PATH: REASON" text, not thrown (warnings).
+  std::string Message(const YAML::Node& at, const std::string& path,
+                      const std::string& reason) const;
 
   // Where to point for `key` of `map`: its value; the key itself when the
   // value is empty (yaml-cpp marks an empty value at the next token, often
@@ -73,7 +76,6 @@ class YamlReader {
   std::string ResolvePath(const std::string& p) const;
 
  private:
-
   std::string file_;
 };
 

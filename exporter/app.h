@@ -12,6 +12,7 @@
 #include "actions/action_counters.h"
 #include "cdc/common/log.h"
 #include "config/config.h"
+#include "config/discovery.h"
 #include "config/shard.h"
 #include "exporter/scheduler.h"
 #include "probes/observations.h"
@@ -64,8 +65,26 @@ class App {
   void Apply(const config::Config& cfg);
   std::vector<std::shared_ptr<ProbeKind>> Kinds() const;
   void CollectSelf(MetricSink& sink) const;
-  // Loads the file and keeps this replica's shard of it (logged).
-  config::Config Load();
+  // Loads the file (logging its warnings) into file_config_; throws
+  // ConfigError.
+  config::Config LoadFile();
+  // The configuration to run: `file` plus the connectors discovered from
+  // the latest listings, then this replica's shard of it. Sets
+  // *outcomes and the split. Called under mu_.
+  config::Config Effective(
+      const config::Config& file,
+      std::map<std::string, config::DiscoveryOutcome>* outcomes,
+      config::ShardSplit* split);
+  void LogShard(const config::ShardSplit& split);
+  // Logs what changed in the discovery findings since the last call.
+  void LogDiscovery(
+      const std::map<std::string, config::DiscoveryOutcome>& outcomes);
+  // A REST poll's listing (KindEnv::listed): kept for Reconcile.
+  void OnListing(const std::string& cluster,
+                 std::vector<config::ListedConnector> listed);
+  // Re-applies the configuration when a listing changed (on the
+  // cdc-verdicts thread, every second).
+  void Reconcile();
 
   const std::string config_path_;
   const config::Shard shard_;
@@ -81,7 +100,17 @@ class App {
 
   mutable std::mutex
       mu_;  // guards config_ and the reload status; serialises reloads
-  config::Config config_;
+  config::Config config_;       // running: the file's, discovered, sharded
+  config::Config file_config_;  // as loaded from the file
+  // The last discovery outcome per Connect cluster, and what was logged of
+  // it (connector -> result and reason). Guarded by mu_.
+  std::map<std::string, config::DiscoveryOutcome> discovery_;
+  std::map<std::string, std::string> logged_findings_;
+  // The latest listing of each discovering Connect cluster.
+  std::mutex listing_mu_;
+  std::map<std::string, std::vector<config::ListedConnector>>
+      listings_;                   // guarded by listing_mu_
+  bool listings_changed_ = false;  // guarded by listing_mu_
   bool last_reload_ok_ = false;
   double last_reload_success_ts_ = 0;
   std::atomic<bool> ready_{false};

@@ -255,11 +255,11 @@ ProbeOutcome ConnectRestProbe::Run(const ProbeContext& ctx) {
   } catch (const std::exception& e) {
     error = e.what();
   }
+  if (observer_) observer_(cluster_.name, error.empty(), now);
   // With --shard, another replica reports the others (none twice).
   std::erase_if(now, [&](const connect::ConnectorStatus& c) {
     return !cluster_.ReportsRestSeriesOf(c.name);
   });
-  if (observer_) observer_(cluster_.name, error.empty(), now);
   std::vector<RenderedFamily> rendered;
   if (error.empty()) rendered = RenderConnectorSeries(cluster_.name, now);
   std::lock_guard<std::mutex> lock(mu_);
@@ -325,18 +325,30 @@ void RecordRestPoll(ObservationStore& store, const std::string& cluster,
 
 namespace {
 
+std::vector<config::ListedConnector> ToListed(
+    const std::vector<connect::ConnectorStatus>& connectors) {
+  std::vector<config::ListedConnector> out;
+  out.reserve(connectors.size());
+  for (const auto& c : connectors) {
+    out.push_back({c.name, c.connector_class, c.config});
+  }
+  return out;
+}
+
 class ConnectRestKind final : public ProbeKind {
  public:
   explicit ConnectRestKind(const KindEnv& env) : env_(env) {}
   std::string_view Name() const override { return "connect_rest"; }
   void Build(const config::Config& cfg, KindParts& parts) override {
     for (const auto& cluster : cfg.connect_clusters) {
+      auto listed = cluster.discover.enabled ? env_.listed : nullptr;
       parts.probes.push_back(std::make_shared<ConnectRestProbe>(
           cluster, env_.log,
-          [&store = env_.store](
+          [&store = env_.store, listed](
               const std::string& name, bool ok,
               const std::vector<connect::ConnectorStatus>& connectors) {
             RecordRestPoll(store, name, ok, connectors);
+            if (ok && listed) listed(name, ToListed(connectors));
           }));
     }
   }

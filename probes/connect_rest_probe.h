@@ -28,7 +28,8 @@ namespace cdc {
 class ConnectRestProbe final : public Probe {
  public:
   // Called after every poll with the cluster name, whether it succeeded and
-  // the connectors it found (empty on failure).
+  // the connectors it found (empty on failure), all of them (before
+  // --shard leaves out those another replica reports).
   using Observer = std::function<void(
       const std::string&, bool, const std::vector<connect::ConnectorStatus>&)>;
 

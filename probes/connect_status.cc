@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "config/discovery.h"
+
 namespace cdc::connect {
 namespace {
 
@@ -95,6 +97,12 @@ void ApplyConnectorInfo(const json& j, const std::string& where,
     if (!cfg->is_object()) Bad(where + ".config", "must be an object");
     c->connector_class =
         OptionalStringField(*cfg, "connector.class", where + ".config");
+    for (const auto& [key, value] : cfg->items()) {
+      // Connect's config values are strings; anything else is not read.
+      if (value.is_string() && config::IsDiscoveryKey(key)) {
+        c->config[key] = value.get<std::string>();
+      }
+    }
   }
 }
 

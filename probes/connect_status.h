@@ -4,6 +4,7 @@
 // Pure functions over JSON: thread-safe.
 
 #include <array>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,9 @@ struct ConnectorStatus {
   std::string trace;
   std::string type;             // "source", "sink" or "unknown"
   std::string connector_class;  // from the connector's config, "" if unknown
+  // The config keys discovery reads (config::IsDiscoveryKey), from the
+  // info; the others (and every secret) are not kept.
+  std::map<std::string, std::string> config;
   std::vector<TaskStatus> tasks;
   bool operator==(const ConnectorStatus&) const = default;
 };
@@ -56,8 +60,8 @@ std::vector<std::string> ParseConnectorNames(const nlohmann::json& j);
 ConnectorStatus ParseConnectorStatus(const nlohmann::json& j,
                                      const std::string& where);
 
-// GET /connectors/{name} (the same shape as expand=info): fills type and
-// connector_class.
+// GET /connectors/{name} (the same shape as expand=info): fills type,
+// connector_class and config.
 void ApplyConnectorInfo(const nlohmann::json& j, const std::string& where,
                         ConnectorStatus* c);
 

@@ -235,7 +235,7 @@ class OffsetLagKind final : public ProbeKind {
     // connectors (one subscription per topic: records name their connector).
     std::map<std::pair<std::string, std::string>, std::set<std::string>> topics;
     for (const auto& c : cfg.connectors) {
-      topics[{c.kafka, cfg.FindKafka(c.kafka)->offsets_topic}].insert(c.name);
+      topics[{c.kafka, cfg.OffsetsTopicOf(c)}].insert(c.name);
     }
     for (auto& [where, names] : topics) {
       auto wanted = std::make_shared<const std::set<std::string>>(names);

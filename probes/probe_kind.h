@@ -9,6 +9,7 @@
 #include "cdc/common/log.h"
 #include "cdc/common/metric_sink.h"
 #include "config/config.h"
+#include "config/discovery.h"
 #include "probes/observations.h"
 #include "probes/probe.h"
 
@@ -94,6 +95,12 @@ class ProbeKind {
 struct KindEnv {
   ObservationStore& store;
   Logger& log;
+  // Called after every successful REST poll of a Connect cluster whose
+  // connectors are discovered, with every connector it lists (before
+  // --shard), on the REST probe's thread; must not block. May be empty.
+  std::function<void(const std::string& connect_cluster,
+                     std::vector<config::ListedConnector> listed)>
+      listed = nullptr;
 };
 
 using KindFactory = std::unique_ptr<ProbeKind> (*)(const KindEnv&);

@@ -216,11 +216,12 @@ json FakeConnectWorker::InfoJson(const FakeConnector& c) {
   for (const auto& t : c.tasks) {
     tasks.push_back({{"connector", c.name}, {"task", t.id}});
   }
+  json config = {{"connector.class", c.connector_class},
+                 {"name", c.name},
+                 {"tasks.max", std::to_string(c.tasks.size())}};
+  for (const auto& [k, v] : c.config) config[k] = v;
   return {{"name", c.name},
-          {"config",
-           {{"connector.class", c.connector_class},
-            {"name", c.name},
-            {"tasks.max", std::to_string(c.tasks.size())}}},
+          {"config", std::move(config)},
           {"tasks", std::move(tasks)},
           {"type", c.type}};
 }

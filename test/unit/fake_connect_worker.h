@@ -38,6 +38,8 @@ struct FakeConnector {
   std::string type = "source";
   std::string connector_class = "io.debezium.connector.mysql.MySqlConnector";
   std::vector<FakeTask> tasks;
+  // More keys of the connector's config (database.hostname, topic.prefix).
+  std::vector<std::pair<std::string, std::string>> config;
 };
 
 enum class FakeMode {
