@@ -9,7 +9,7 @@
 #         no-page paging cases, the quickstart): CI time
 #   tsan  everything built with ThreadSanitizer (-DCDC_TSAN=ON); the unit
 #         tests and the exporter-binary and web TLS integration tests. Not
-#         the tests that run a Kafka client (KafkaProbeTest among the unit
+#         the tests that run a Kafka client (KafkaProbeTest and AppDiscoveryTest among the unit
 #         tests): Debian's librdkafka is not instrumented and TSan crashes
 #         inside itself on its threads
 #   fuzz  the libFuzzer targets (clang): replay of the committed corpora,
@@ -50,7 +50,7 @@ for stage in "${stages[@]}"; do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900 -LE 'bench|image' \
-          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|quickstart)$')
+          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|quickstart|discovery_e2e)$')
       ;;
     tsan)
       dir=$root/build-tsan
@@ -58,7 +58,7 @@ for stage in "${stages[@]}"; do
       cmake --build "$dir" -j"$jobs"
       (cd "$dir" &&
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        ctest --output-on-failure --timeout 900 -L unit -E '^KafkaProbeTest\.' &&
+        ctest --output-on-failure --timeout 900 -L unit -E '^(KafkaProbeTest|AppDiscoveryTest)\.' &&
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         ctest --output-on-failure --timeout 900 \
           -R '^(ExporterBinaryTest|WebTlsTest)\.' -E 'PlantedSecretsShowNowhere')
