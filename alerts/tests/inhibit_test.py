@@ -54,6 +54,7 @@ B = "exporter-b:9877"   # a stalled connector
 F = "exporter-f:9877"   # a FAILED connector
 M = "exporter-m:9877"   # marker writes failing
 L = "exporter-l:9877"   # a lagging connector
+D = "exporter-d:9877"   # discovery blind spot while REST and Kafka are down
 CASES = [
     # Kafka-wide outage seen by exporter A: its connectors' warnings are muted ...
     (alert("CdcKafkaUnreadable", A, kafka_cluster="prod"), None),
@@ -88,6 +89,13 @@ CASES = [
     (alert("CdcConnectorLagging", L, **c("l-tls13", "1.3")), None),
     (alert("CdcBinlogLagGrowing", L, **c("l-tls13", "1.3")), "CdcConnectorLagging"),
     (alert("CdcConnectorMisconfigured", L, verdict="misconfigured", **c("l-tls12", "1.2")), None),
+    # A discovered connector that cannot be monitored stays a warning whatever else fires on
+    # the same exporter and Connect cluster: a failed REST poll keeps the last listing (the
+    # finding is not caused by the outage), and a Kafka outage does not change it.
+    (alert("CdcConnectRestDown", D, connect_cluster="prod"), None),
+    (alert("CdcKafkaUnreadable", D, kafka_cluster="prod"), None),
+    (alert("CdcConnectorNotMonitored", D, connect_cluster="prod",
+           result="canary_not_captured"), None),
 ]
 
 
