@@ -240,10 +240,10 @@ DiscoveryOutcome Discover(const Config& cfg, const ConnectCluster& cluster,
                           const std::vector<ListedConnector>& listed) {
   DiscoveryOutcome out;
   if (!cluster.discover.enabled) return out;
-  std::set<std::string> configured;
-  std::set<std::string> prefixes;  // kafka/prefix already taken
+  std::map<std::string, std::string> configured;  // name -> its Connect cluster
+  std::set<std::string> prefixes;                 // kafka/prefix already taken
   for (const auto& c : cfg.connectors) {
-    configured.insert(c.name);
+    configured[c.name] = c.connect_cluster;
     prefixes.insert(c.kafka + "/" + c.topic_prefix);
   }
   std::vector<const ListedConnector*> sorted;
@@ -270,9 +270,19 @@ DiscoveryOutcome Discover(const Config& cfg, const ConnectCluster& cluster,
       skip(DiscoveryResult::kExcluded, why);
       continue;
     }
-    if (configured.count(l->name)) {
-      skip(DiscoveryResult::kConfigured,
-           "a connectors[] entry has this name; it is used instead");
+    if (auto it = configured.find(l->name); it != configured.end()) {
+      if (it->second == cluster.name) {
+        skip(DiscoveryResult::kConfigured,
+             "a connectors[] entry has this name; it is used instead");
+      } else {
+        skip(DiscoveryResult::kDuplicatePrefix,
+             "its name is taken by a connectors[] entry for " +
+                 (it->second.empty() ? std::string("a connector without a "
+                                                   "Connect REST API")
+                                     : "Connect cluster " + it->second) +
+                 "; connector names must be unique within one exporter: "
+                 "rename one of the two connectors");
+      }
       continue;
     }
     const auto& conf = l->config;
@@ -340,6 +350,14 @@ DiscoveryOutcome Discover(const Config& cfg, const ConnectCluster& cluster,
     if (const auto* user = Get(conf, "database.user")) c.binlog_user = *user;
     c.ApplySettings(cluster.discover.defaults);
     c.discovered = true;
+    // One evidence command for every discovered connector: "${connector}"
+    // in an argument becomes its name.
+    for (auto& arg : c.evidence.command) {
+      for (auto at = arg.find("${connector}"); at != std::string::npos;
+           at = arg.find("${connector}", at + c.name.size())) {
+        arg.replace(at, std::string_view("${connector}").size(), c.name);
+      }
+    }
     // Heartbeats: Debezium's are off unless heartbeat.interval.ms > 0.
     const std::string* hb = Get(conf, "heartbeat.interval.ms");
     long long hb_ms = 0;

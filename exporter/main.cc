@@ -125,6 +125,16 @@ int CheckConfig(const cdc::Flags& flags) {
               << cfg.sources.size() << " source(s), "
               << cfg.kafka_clusters.size() << " Kafka cluster(s), "
               << cfg.connectors.size() << " connector(s))\n";
+    int discovering = 0;
+    for (const auto& cc : cfg.connect_clusters)
+      discovering += cc.discover.enabled;
+    if (discovering > 0 && !cfg.sources.empty()) {
+      std::cout << "connectors of " << discovering
+                << " Kafka Connect cluster(s) are discovered at run time "
+                   "(connect_clusters[].discover; cdc_discovered_connectors "
+                   "and the log say which are monitored)\n";
+    }
+    for (const auto& w : cfg.warnings) std::cout << "warning: " << w << "\n";
     if (flags.shard.count > 1) {
       cdc::config::ShardSplit split;
       cdc::config::KeepShard(cfg, flags.shard, &split);

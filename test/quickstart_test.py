@@ -144,9 +144,30 @@ def main():
     step("3. the document adds the canary table and heartbeats",
          canary == ["cdc_canary.markers"] and "heartbeat.interval.ms" in props, str(props))
     note("cdc-sim's connector configs are read-only: checking they carry what step 3 adds")
-    topics = subprocess.run(["kcat", "-b", env["KAFKA_BOOTSTRAP"], "-L", "-J"],
-                            capture_output=True, text=True, timeout=30)
-    names = {t["topic"] for t in json.loads(topics.stdout or "{}").get("topics", [])}
+    # The mock broker creates topics on first write: canary rows written as root make the marker
+    # topics, and (Debezium sends a heartbeat with the binlog traffic, once heartbeat.interval.ms
+    # has passed) the heartbeat topics, as pre-creating them would on a real cluster.
+    note("the mock broker creates topics on first write: a canary row written as root every 1 s")
+    writes = []
+
+    def write_row():
+        r = root_sql(env, "INSERT INTO cdc_canary.markers (id, token) VALUES ('quickstart-test', "
+                          "'%d') ON DUPLICATE KEY UPDATE token = VALUES(token);" % len(writes))
+        writes.append(r.returncode == 0 or r.stderr.strip())
+    prefixes = [json.loads(http_get("%s/connectors/%s/config" % (env["CONNECT_URL"], n)))
+                ["topic.prefix"] for n in (tls13, tls12)]
+    wanted = {t % p for p in prefixes for t in ("%s.cdc_canary.markers", "__debezium-heartbeat.%s")}
+
+    def topic_names():
+        write_row()
+        topics = subprocess.run(["kcat", "-b", env["KAFKA_BOOTSTRAP"], "-L", "-J"],
+                                capture_output=True, text=True, timeout=30)
+        got = {t["topic"] for t in json.loads(topics.stdout or "{}").get("topics", [])}
+        return got if wanted <= got else None
+
+    names = wait(topic_names, 30) or topic_names() or set()
+    step("3. (sandbox) %d canary row(s) written" % len(writes), all(w is True for w in writes),
+         str([w for w in writes if w is not True][:1]))
     connectors = {}
     for name in (tls13, tls12):
         cfg = json.loads(http_get("%s/connectors/%s/config" % (env["CONNECT_URL"], name)))
@@ -170,7 +191,9 @@ def main():
     kc["bootstrap_servers"] = env["KAFKA_BOOTSTRAP"]
     kc.pop("properties", None)
     step("4. the offsets topic the document names is the workers' one",
-         kc.get("offsets_topic") == env["KAFKA_OFFSETS_TOPIC"], str(kc.get("offsets_topic")))
+         cc.get("offsets_topic") == env["KAFKA_OFFSETS_TOPIC"], str(cc.get("offsets_topic")))
+    step("4. the Connect cluster names the Kafka cluster",
+         cc.get("kafka_cluster") == kc["name"], str(cc.get("kafka_cluster")))
     cfg["connectors"] = []
     for name, c in connectors.items():
         entry = dict(example)

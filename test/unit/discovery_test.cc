@@ -25,6 +25,9 @@ connect_clusters:
       marker: {interval: 5s, timeout: 10s}
       heartbeat: {max_age: 20s}
       auto_restart: {enabled: true, after: 2}
+      evidence:
+        command: [/bin/echo, "${connector}", "dump-${connector}.txt"]
+        directory: /tmp
 sources:
   - name: aurora
     host: orders.cluster-abc.eu-west-1.rds.amazonaws.com
@@ -88,6 +91,9 @@ TEST_F(DiscoveryTest, MonitorsADebeziumMySqlConnectorWithItsOwnSettings) {
   EXPECT_EQ(c.marker.timeout, std::chrono::seconds(10));
   EXPECT_TRUE(c.auto_restart.enabled);
   EXPECT_EQ(c.auto_restart.after, 2);
+  EXPECT_EQ(c.evidence.command,
+            (std::vector<std::string>{"/bin/echo", "orders-cdc",
+                                      "dump-orders-cdc.txt"}));
   // A heartbeat every 10 s is late after 30 s, more than the 20 s default.
   EXPECT_TRUE(c.heartbeat.enabled);
   EXPECT_EQ(c.heartbeat.max_age, std::chrono::seconds(30));
@@ -215,6 +221,20 @@ connectors:
   EXPECT_EQ(o.findings[0].connector, "orders-cdc");
   EXPECT_EQ(o.findings[0].result, DiscoveryResult::kConfigured);
   EXPECT_EQ(o.findings[1].result, DiscoveryResult::kDuplicatePrefix);
+
+  // The same name on another Connect cluster is not "configured": it would
+  // go unwatched without a word.
+  Config two = cfg;
+  ConnectCluster other = two.connect_clusters[0];
+  other.name = "other";
+  two.connect_clusters.push_back(other);
+  ListedConnector namesake = Good();
+  namesake.config["topic.prefix"] = "elsewhere";
+  const DiscoveryOutcome o2 =
+      Discover(two, two.connect_clusters[1], {namesake});
+  EXPECT_EQ(Only(o2).result, DiscoveryResult::kDuplicatePrefix);
+  EXPECT_NE(Only(o2).reason.find("Connect cluster main"), std::string::npos)
+      << Only(o2).reason;
 }
 
 TEST_F(DiscoveryTest, IncludeListAndDiscoveryOff) {
