@@ -53,8 +53,9 @@ TEST_PKGS=(mariadb-server mariadb-client openssl kcat curl procps psmisc python3
   clang libclang-rt-14-dev)  # clang + libFuzzer/sanitizer runtimes: fuzz/ (-DCDC_FUZZ=ON)
 # Installed without recommends: Debian's prometheus recommends a node exporter and a web UI we do not use.
 # docker.io and debootstrap: the container image built and run by the test `container_image`
-# (scripts/image.sh; no registry here, so the base image comes from debootstrap).
-NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager docker.io debootstrap)
+# (scripts/image.sh; no registry here, so the base image comes from debootstrap); docker-compose:
+# `docker-compose config` of deploy/compose in the test deploy_files.
+NORECOMMENDS_PKGS=(prometheus prometheus-alertmanager docker.io debootstrap docker-compose)
 if [ "$BUILD_ONLY" = 1 ]; then
   TEST_PKGS=()
   NORECOMMENDS_PKGS=()
