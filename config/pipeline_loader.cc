@@ -379,6 +379,28 @@ void LoadAutoRestart(const YamlReader& r, const YAML::Node& a,
   }
 }
 
+// The sections marker, heartbeat, silent_failure, evidence and auto_restart
+// of `n` (a connectors[] entry or connect_clusters[].discover).
+void LoadSettings(const YamlReader& r, const YAML::Node& n,
+                  const std::string& path, ConnectorSettings* s) {
+  if (auto m = Section(r, n, path, "marker"); m.IsDefined()) {
+    LoadMarker(r, m, J::Join(path, "marker"), &s->marker);
+  }
+  if (auto h = Section(r, n, path, "heartbeat"); h.IsDefined()) {
+    LoadHeartbeat(r, h, J::Join(path, "heartbeat"), &s->heartbeat);
+  }
+  if (auto sf = Section(r, n, path, "silent_failure"); sf.IsDefined()) {
+    LoadSilentFailure(r, sf, J::Join(path, "silent_failure"),
+                      &s->silent_failure);
+  }
+  if (auto e = Section(r, n, path, "evidence"); e.IsDefined()) {
+    LoadEvidence(r, e, J::Join(path, "evidence"), &s->evidence);
+  }
+  if (auto a = Section(r, n, path, "auto_restart"); a.IsDefined()) {
+    LoadAutoRestart(r, a, J::Join(path, "auto_restart"), &s->auto_restart);
+  }
+}
+
 // The connector's own keys (name, cluster, source, topics, TLS), not its
 // sections.
 void LoadConnectorKeys(const YamlReader& r, const YAML::Node& n,
@@ -420,21 +442,9 @@ Connector LoadConnector(const YamlReader& r, const YAML::Node& n,
                "silent_failure", "evidence", "auto_restart"});
   Connector c;
   LoadConnectorKeys(r, n, path, &c);
-  if (auto m = Section(r, n, path, "marker"); m.IsDefined()) {
-    LoadMarker(r, m, J::Join(path, "marker"), &c.marker);
-  }
-  if (auto h = Section(r, n, path, "heartbeat"); h.IsDefined()) {
-    LoadHeartbeat(r, h, J::Join(path, "heartbeat"), &c.heartbeat);
-  }
-  if (auto s = Section(r, n, path, "silent_failure"); s.IsDefined()) {
-    LoadSilentFailure(r, s, J::Join(path, "silent_failure"), &c.silent_failure);
-  }
-  if (auto e = Section(r, n, path, "evidence"); e.IsDefined()) {
-    LoadEvidence(r, e, J::Join(path, "evidence"), &c.evidence);
-  }
-  if (auto a = Section(r, n, path, "auto_restart"); a.IsDefined()) {
-    LoadAutoRestart(r, a, J::Join(path, "auto_restart"), &c.auto_restart);
-  }
+  ConnectorSettings settings;
+  LoadSettings(r, n, path, &settings);
+  c.ApplySettings(settings);
   return c;
 }
 
@@ -474,27 +484,13 @@ void LoadDiscovery(const YamlReader& r, const YAML::Node& cluster,
   d->enabled = r.Bool(n, dp, "enabled").value_or(true);
   d->include = Patterns(r, n, dp, "include");
   d->exclude = Patterns(r, n, dp, "exclude");
-  ConnectorSettings& s = d->defaults;
-  if (auto m = Section(r, n, dp, "marker"); m.IsDefined()) {
-    LoadMarker(r, m, J::Join(dp, "marker"), &s.marker);
-  }
-  if (auto h = Section(r, n, dp, "heartbeat"); h.IsDefined()) {
-    LoadHeartbeat(r, h, J::Join(dp, "heartbeat"), &s.heartbeat);
-    if (!s.heartbeat.topic.empty()) {
-      r.Fail(J::At(h, "topic"), J::Join(J::Join(dp, "heartbeat"), "topic"),
-             "is taken from each connector's own config "
-             "(topic.heartbeat.prefix); write a connectors[] entry to set it "
-             "by hand");
-    }
-  }
-  if (auto sf = Section(r, n, dp, "silent_failure"); sf.IsDefined()) {
-    LoadSilentFailure(r, sf, J::Join(dp, "silent_failure"), &s.silent_failure);
-  }
-  if (auto e = Section(r, n, dp, "evidence"); e.IsDefined()) {
-    LoadEvidence(r, e, J::Join(dp, "evidence"), &s.evidence);
-  }
-  if (auto a = Section(r, n, dp, "auto_restart"); a.IsDefined()) {
-    LoadAutoRestart(r, a, J::Join(dp, "auto_restart"), &s.auto_restart);
+  LoadSettings(r, n, dp, &d->defaults);
+  if (!d->defaults.heartbeat.topic.empty()) {
+    const YAML::Node h = n["heartbeat"];
+    r.Fail(J::At(h, "topic"), J::Join(J::Join(dp, "heartbeat"), "topic"),
+           "is taken from each connector's own config "
+           "(topic.heartbeat.prefix); write a connectors[] entry to set it "
+           "by hand");
   }
 }
 

@@ -20,14 +20,14 @@ Exit 0 if every check passed, 1 otherwise. About 2 minutes.
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sandbox_checks import Checks, read_env, scrape, value, wait  # noqa: E402
+from sandbox_checks import (Checks, read_env, scrape, start_exporter, stop_exporter,  # noqa: E402
+                            value, wait)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SANDBOX = os.path.join(REPO, "test", "sandbox")
@@ -82,18 +82,9 @@ def main():
 
     extra, nocanary = "discovered-extra", "discovered-nocanary"
     log_path = os.path.join(work, "exporter.log")
-    log = open(log_path, "w")
-    exporter = subprocess.Popen([binary, "--config.file=" + config,
-                                 "--web.listen-address=127.0.0.1:0"],
-                                stdout=log, stderr=subprocess.STDOUT)
+    exporter, port = start_exporter(binary, config, log_path)
     fault_on = None
     try:
-        def started():
-            with open(log_path) as f:
-                m = re.search(r'msg="cdc-sentinel started".* port=([0-9]+)', f.read())
-            return int(m.group(1)) if m else None
-
-        port = wait(started, 20, 0.1)
         if not check("the exporter starts", bool(port),
                      "" if port else "no start line in %s" % log_path):
             return check.summary()
@@ -192,12 +183,7 @@ def main():
             sandbox("fault", fault_on, "pass")
         for name in (extra, nocanary):
             sandbox("connector", "delete", name)
-        exporter.terminate()
-        try:
-            exporter.wait(15)
-        except subprocess.TimeoutExpired:
-            exporter.kill()
-        log.close()
+        stop_exporter(exporter)
     return check.summary()
 
 

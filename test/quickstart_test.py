@@ -40,7 +40,8 @@ import time
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sandbox_checks import Checks, http_get, read_env, scrape, value, wait  # noqa: E402
+from sandbox_checks import (Checks, http_get, read_env, scrape, start_exporter,  # noqa: E402
+                            stop_exporter, value, wait)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(REPO, "docs", "quickstart.md")
@@ -209,20 +210,11 @@ def main():
     step("4. --config.check", r.returncode == 0, (r.stdout + r.stderr).strip())
 
     # ---- 5. Run it (the binary) ----
-    log = open(os.path.join(work, "exporter.log"), "w")
-    exporter = subprocess.Popen([binary, "--config.file=" + config,
-                                 "--web.listen-address=127.0.0.1:0"],
-                                stdout=log, stderr=subprocess.STDOUT)
+    log_path = os.path.join(work, "exporter.log")
+    exporter, port = start_exporter(binary, config, log_path)
     rule = None
     try:
-        # The port it picked, from its start line.
-        def started():
-            with open(log.name) as f:
-                m = re.search(r'msg="cdc-sentinel started".* port=([0-9]+)', f.read())
-            return int(m.group(1)) if m else None
-
-        port = wait(started, 20, 0.1)
-        if not step("5. the binary starts", bool(port), "no start line in %s" % log.name):
+        if not step("5. the binary starts", bool(port), "no start line in %s" % log_path):
             return
         note("the binary on 127.0.0.1:%d (a free port) instead of :9877" % port)
         t0 = time.time()
@@ -279,15 +271,10 @@ def main():
     finally:
         if rule:
             subprocess.run(["iptables", "-D"] + rule, check=False)
-        exporter.terminate()
-        try:
-            exporter.wait(15)
-        except subprocess.TimeoutExpired:
-            exporter.kill()
-        log.close()
+        stop_exporter(exporter)
         root_sql(env, "DROP USER IF EXISTS '%s'@'%%';" % QS_USER)
         if step.failures:
-            print("exporter log: %s" % log.name)
+            print("exporter log: %s" % log_path)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and ok/FAIL check lines. Standard library only."""
 
 import os
 import re
+import subprocess
 import time
 import urllib.request
 
@@ -81,3 +82,30 @@ def wait(cond, within, every=1.0):
         if v or time.time() >= end:
             return v
         time.sleep(every)
+
+
+def start_exporter(binary, config, log_path):
+    """Starts cdc-sentinel on 127.0.0.1 and a port it picks itself (no free-port race), its output
+    into log_path; returns (process, port), port None if no start line came within 20 s."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen([binary, "--config.file=" + config,
+                             "--web.listen-address=127.0.0.1:0"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()  # the child has its own descriptor
+
+    def started():
+        with open(log_path) as f:
+            m = re.search(r'msg="cdc-sentinel started".* port=([0-9]+)', f.read())
+        return int(m.group(1)) if m else None
+
+    return proc, wait(started, 20, 0.1)
+
+
+def stop_exporter(proc):
+    """SIGTERM, then SIGKILL after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -8,14 +8,5 @@ if(NOT COMMAND cdc_sandbox_test)
   include(${CMAKE_CURRENT_LIST_DIR}/sandbox_fixture.cmake)
 endif()
 
-if(TARGET cdc-sim AND TARGET cdc-fault-proxy AND TARGET cdc-kafka-broker)
-  add_test(NAME container_image
-    COMMAND python3 ${PROJECT_SOURCE_DIR}/test/image_test.py
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(container_image PROPERTIES
-    FIXTURES_REQUIRED sandbox
-    RUN_SERIAL TRUE
-    ENVIRONMENT "CDC_SANDBOX_DIR=${CDC_SANDBOX_TEST_DIR}"
-    TIMEOUT 1800
-    LABELS "integration;image")
-endif()
+cdc_sandbox_script_test(container_image SCRIPT test/image_test.py TIMEOUT 1800
+  LABELS image)

@@ -8,15 +8,4 @@ if(NOT COMMAND cdc_sandbox_test)
   include(${CMAKE_CURRENT_LIST_DIR}/sandbox_fixture.cmake)
 endif()
 
-if(TARGET cdc-sim AND TARGET cdc-fault-proxy AND TARGET cdc-kafka-broker)
-  add_test(NAME quickstart
-    COMMAND python3 ${PROJECT_SOURCE_DIR}/test/quickstart_test.py
-            $<TARGET_FILE:cdc-sentinel>
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(quickstart PROPERTIES
-    FIXTURES_REQUIRED sandbox
-    RUN_SERIAL TRUE
-    ENVIRONMENT "CDC_SANDBOX_DIR=${CDC_SANDBOX_TEST_DIR}"
-    TIMEOUT 420
-    LABELS integration)
-endif()
+cdc_sandbox_script_test(quickstart SCRIPT test/quickstart_test.py EXPORTER TIMEOUT 420)

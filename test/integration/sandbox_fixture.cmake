@@ -95,3 +95,30 @@ function(cdc_sandbox_test name)
       TIMEOUT ${arg_TIMEOUT}
     DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# cdc_sandbox_script_test(<name> SCRIPT <file.py> TIMEOUT <seconds>
+#                         [EXPORTER] [LABELS <label>...])
+#
+# A Python script run against the whole sandbox (cdc-sim, the fault proxies,
+# the mock broker), serially, with CDC_SANDBOX_DIR set; EXPORTER: the
+# cdc-sentinel binary is its first argument. Labelled `integration` and the
+# LABELS. Not added without the sandbox programs (CDC_BUILD_SANDBOX=OFF).
+function(cdc_sandbox_script_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "EXPORTER" "SCRIPT;TIMEOUT" "LABELS")
+  if(NOT (TARGET cdc-sim AND TARGET cdc-fault-proxy AND TARGET cdc-kafka-broker))
+    return()
+  endif()
+  set(args "")
+  if(arg_EXPORTER)
+    set(args "$<TARGET_FILE:cdc-sentinel>")
+  endif()
+  add_test(NAME ${name}
+    COMMAND python3 ${PROJECT_SOURCE_DIR}/${arg_SCRIPT} ${args}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES
+    FIXTURES_REQUIRED sandbox
+    RUN_SERIAL TRUE
+    ENVIRONMENT "CDC_SANDBOX_DIR=${CDC_SANDBOX_TEST_DIR}"
+    TIMEOUT ${arg_TIMEOUT}
+    LABELS "integration;${arg_LABELS}")
+endfunction()
