@@ -13,6 +13,10 @@
 #      - annotations.description: contains $labels.connector and $labels.tls_version, unless the
 #        comment block above "- alert:" contains the line "# not per connector" (then it must
 #        use some other $labels.<name>);
+#      - a per-connector alert (no "# not per connector") joins cdc_connector_pipeline_info in
+#        its expr, and every expected alert of its firing cases has the labels connector,
+#        tls_version, kafka_cluster and source, and at least one has connect_cluster (absent
+#        only for a connector without a REST API, MSK Connect);
 #      - annotations.runbook_url: <RUNBOOK_BASE>#<alert name in lower case>, and that anchor is a
 #        heading of docs/runbooks.md (and every "## Cdc..." heading there is an alert);
 #      - the test file has at least one case firing it (non-empty exp_alerts, each with
@@ -82,6 +86,7 @@ RUNBOOK_BASE = ("https://github.com/cdc-sentinel/cdc-sentinel/blob/main/"
                 "docs/runbooks.md#")
 SEVERITIES = {"critical", "warning", "info"}
 NOT_PER_CONNECTOR = "# not per connector"
+PIPELINE_LABELS = ("connector", "tls_version", "kafka_cluster", "source")
 ALWAYS_FIRING = "# always firing"
 
 problems = []
@@ -156,6 +161,7 @@ sections = {k: "\n".join(v) for k, v in sections.items()}
 tests_doc = load(tests_path)
 firing = {}
 quiet = {}
+firing_labels = {}  # alert -> [(where, exp_labels)] of its firing cases
 for t in tests_doc.get("tests") or []:
     name = t.get("name", "?")
     for case in t.get("alert_rule_test") or []:
@@ -167,6 +173,7 @@ for t in tests_doc.get("tests") or []:
             for e in exp:
                 labels = e.get("exp_labels") or {}
                 ann = e.get("exp_annotations") or {}
+                firing_labels.setdefault(a, []).append((where, labels))
                 if "severity" not in labels:
                     problem(f"{where}: exp_labels without severity")
                 for k in ("summary", "description", "runbook_url"):
@@ -238,6 +245,20 @@ for r in alerts:
             if lab not in desc:
                 problem(f"{n}: description lacks {lab} (or mark the rule "
                         f"'{NOT_PER_CONNECTOR}' in the comment above it)")
+
+    # Per-connector alerts carry the pipeline labels, joined from cdc_connector_pipeline_info.
+    if not not_per_connector and not always_firing:
+        if "cdc_connector_pipeline_info" not in str(r.get("expr", "")):
+            problem(f"{n}: per-connector alert whose expr does not join "
+                    f"cdc_connector_pipeline_info (connect_cluster, kafka_cluster, source)")
+        cases = firing_labels.get(n, [])
+        for where, labels in cases:
+            for lab in PIPELINE_LABELS:
+                if lab not in labels:
+                    problem(f"{where}: expected labels of per-connector alert {n} lack {lab}")
+        if cases and not any("connect_cluster" in labels for _, labels in cases):
+            problem(f"{n}: no firing case expects connect_cluster (only connectors without a "
+                    f"REST API lack it)")
 
     url = ann.get("runbook_url") or ""
     if url != RUNBOOK_BASE + n.lower():

@@ -4,8 +4,10 @@
 Starts Debian's Alertmanager (prometheus-alertmanager, 0.25) on a free loopback port with a
 minimal route plus the inhibition rules as shipped, posts alerts through its API (the labels
 Prometheus would send for the rules of alerts/cdc-sentinel.rules.yml, job and instance
-included) and checks which ones are inhibited, and by which. Each scenario uses its own
-exporter instance and connector names, so the scenarios do not touch each other.
+included, and the pipeline labels connect_cluster, kafka_cluster and source that the
+per-connector rules join from cdc_connector_pipeline_info) and checks which ones are inhibited,
+and by which. Each scenario uses its own exporter instance and connector names, so the scenarios
+do not touch each other.
 
 Run from the repository root: python3 alerts/tests/inhibit_test.py [path/to/alertmanager]
 Exits 0 on success, 1 with a message per problem, 2 if Alertmanager is missing.
@@ -43,29 +45,47 @@ def alert(name, instance, **labels):
     return l
 
 
-def c(name, tls):
-    return {"connector": name, "tls_version": tls}
+def c(name, tls, kafka="prod", connect="prod-connect", source="src"):
+    """The labels of a per-connector alert: connector, tls_version and the pipeline labels
+    (connect "" = a connector without a REST API, MSK Connect: no connect_cluster label)."""
+    l = {"connector": name, "tls_version": tls, "kafka_cluster": kafka, "source": source}
+    if connect:
+        l["connect_cluster"] = connect
+    return l
 
 
 # (alert labels, expected inhibiting alertname or None)
-A = "exporter-a:9877"   # Kafka outage on this exporter
+A = "exporter-a:9877"   # Kafka outage on this exporter (cluster prod; its cluster other is fine)
 A2 = "exporter-a2:9877"  # another exporter, Kafka fine
 B = "exporter-b:9877"   # a stalled connector
 F = "exporter-f:9877"   # a FAILED connector
 M = "exporter-m:9877"   # marker writes failing
 L = "exporter-l:9877"   # a lagging connector
 D = "exporter-d:9877"   # discovery blind spot while REST and Kafka are down
+R = "exporter-r:9877"   # Connect REST down
 CASES = [
-    # Kafka-wide outage seen by exporter A: its connectors' warnings are muted ...
+    # Kafka cluster prod unreadable by exporter A: the warnings of its connectors on prod are
+    # muted (one of them on MSK Connect, without connect_cluster) ...
     (alert("CdcKafkaUnreadable", A, kafka_cluster="prod"), None),
     (alert("CdcVerdictUnknown", A, verdict="unknown", **c("a-tls13", "1.3")), "CdcKafkaUnreadable"),
     (alert("CdcConnectorLagging", A, **c("a-tls12", "1.2")), "CdcKafkaUnreadable"),
     (alert("CdcHeartbeatStale", A, **c("a-tls12", "1.2")), "CdcKafkaUnreadable"),
     (alert("CdcBinlogLagGrowing", A, **c("a-tls13", "1.3")), "CdcKafkaUnreadable"),
-    # ... but never a page: a stall or a FAILED connector during the outage is real.
-    (alert("CdcSilentFailure", A, **c("a-other", "1.2")), None),
-    (alert("CdcConnectorFailed", A, connect_cluster="prod", **c("a-failed", "1.3")), None),
-    # Another exporter's connectors are not muted by exporter A's outage.
+    (alert("CdcConnectorMisconfigured", A, verdict="misconfigured",
+           **c("a-msk", "1.2", connect="")), "CdcKafkaUnreadable"),
+    # ... but not those of its connectors on its other Kafka cluster (`equal: [job, instance]`
+    # muted these too) ...
+    (alert("CdcVerdictUnknown", A, verdict="unknown", **c("a-on-other", "1.3", kafka="other")),
+     None),
+    (alert("CdcConnectorLagging", A, **c("a-on-other", "1.3", kafka="other")), None),
+    (alert("CdcMarkerLatencyHigh", A, **c("a-on-other-msk", "1.2", kafka="other", connect="")),
+     None),
+    # ... and never a page: a stall or a FAILED connector during the outage is real.
+    (alert("CdcSilentFailure", A, **c("a-other", "1.2", kafka="other")), None),
+    (alert("CdcSilentFailure", A, **c("a-stall-prod", "1.3")), None),
+    (alert("CdcConnectorFailed", A, state="FAILED", **c("a-failed", "1.3")), None),
+    # Another exporter's connectors on a Kafka cluster of the same name are not muted by
+    # exporter A's outage (it may read prod fine).
     (alert("CdcVerdictUnknown", A2, verdict="unknown", **c("a2-tls13", "1.3")), None),
     # A stalled connector mutes its own warnings, not its sibling's, not the context alerts.
     (alert("CdcSilentFailure", B, **c("b-tls13", "1.3")), None),
@@ -75,10 +95,11 @@ CASES = [
     (alert("CdcSoloFailuresHigh", B, cohort="src", **c("b-tls13", "1.3")), None),
     (alert("CdcBinlogSessionMissing", B, **c("b-tls12", "1.2")), None),
     # A FAILED connector mutes its own stalled/lagging-type alerts.
-    (alert("CdcConnectorFailed", F, connect_cluster="prod", **c("f-tls13", "1.3")), None),
+    (alert("CdcConnectorFailed", F, state="FAILED", **c("f-tls13", "1.3")), None),
     (alert("CdcSilentFailure", F, **c("f-tls13", "1.3")), "CdcConnectorFailed"),
     (alert("CdcConnectorLagging", F, **c("f-tls13", "1.3")), "CdcConnectorFailed"),
-    (alert("CdcConnectorTaskFailed", F, connect_cluster="prod", task="0", **c("f-task", "unknown")), None),
+    (alert("CdcConnectorTaskFailed", F, state="FAILED", task="0", **c("f-task", "unknown")),
+     None),
     (alert("CdcBinlogSessionMissing", F, **c("f-task", "1.2")), "CdcConnectorTaskFailed"),
     (alert("CdcSilentFailure", F, **c("f-ok", "1.2")), None),
     # Marker writes failing mute the unknown verdicts of the same exporter, not misconfigured.
@@ -96,6 +117,13 @@ CASES = [
     (alert("CdcKafkaUnreadable", D, kafka_cluster="prod"), None),
     (alert("CdcConnectorNotMonitored", D, connect_cluster="prod",
            result="canary_not_captured"), None),
+    # Connect REST down inhibits nothing, not even on its own Connect cluster: the verdict
+    # keeps judging end to end (a stall while REST is down still pages), and REST down makes
+    # no verdict unknown.
+    (alert("CdcConnectRestDown", R, connect_cluster="prod-connect"), None),
+    (alert("CdcSilentFailure", R, **c("r-stalled", "1.3")), None),
+    (alert("CdcVerdictUnknown", R, verdict="unknown", **c("r-unknown", "1.2")), None),
+    (alert("CdcBinlogSessionMissing", R, **c("r-unknown", "1.2")), None),
 ]
 
 
