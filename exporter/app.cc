@@ -296,6 +296,11 @@ std::string App::ScrapeText() {
   return sink.Render();
 }
 
+std::map<std::string, config::DiscoveryOutcome> App::Discovery() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return discovery_;
+}
+
 std::vector<Scheduler::Status> App::ProbeStatuses() const {
   std::shared_ptr<Scheduler> scheduler;
   {

@@ -57,6 +57,9 @@ class App {
   }
   // Every probe's last result (for the status page).
   std::vector<Scheduler::Status> ProbeStatuses() const;
+  // The last discovery outcome of each discovering Connect cluster (for the
+  // status page): which listed connectors are watched, and why not.
+  std::map<std::string, config::DiscoveryOutcome> Discovery() const;
 
  private:
   // Builds everything the configuration needs, kind by kind from the probe

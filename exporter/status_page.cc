@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cdc/common/clock.h"
+#include "config/discovery.h"
 #include "exporter/version.h"
 
 namespace cdc {
@@ -135,6 +136,16 @@ std::string StatusJson(App& app) {
   for (const auto& c : app.Connectors(now)) {
     j["connectors"].push_back(ConnectorJson(c, now));
   }
+  j["discovery"] = json::array();
+  for (const auto& [cluster, outcome] : app.Discovery()) {
+    for (const auto& f : outcome.findings) {
+      j["discovery"].push_back(
+          {{"connect_cluster", cluster},
+           {"connector", f.connector},
+           {"result", std::string(config::DiscoveryResultName(f.result))},
+           {"reason", f.reason}});
+    }
+  }
   j["probes"] = json::array();
   for (const auto& p : app.ProbeStatuses()) {
     j["probes"].push_back(
@@ -195,8 +206,10 @@ void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
                                  : "ok";
   const bool no_api = v.rest.source == RestObservation::Source::kNoApi;
   h << "<tr data-connector=\"" << Esc(c.name) << "\" data-verdict=\""
-    << Esc(v.StatusText()) << "\"><td>" << Esc(c.name) << "</td><td>"
-    << Esc(c.config.source) << "</td><td>" << Esc(v.tls_version)
+    << Esc(v.StatusText()) << "\"><td>" << Esc(c.name)
+    << (c.config.discovered ? " <span class=\"reason\">(discovered)</span>"
+                            : "")
+    << "</td><td>" << Esc(c.config.source) << "</td><td>" << Esc(v.tls_version)
     << "</td><td class=\"" << rclass << "\">"
     << Esc(no_api ? "no REST API" : v.RestState()) << "</td><td class=\""
     << mclass << "\">" << marker << "</td><td class=\"num\">"
@@ -206,6 +219,50 @@ void WriteConnectorRow(std::ostringstream& h, const ConnectorView& c,
     << Bytes(c.obs.offset.lag_bytes.value_or(-1)) << "</td><td class=\"verdict "
     << VerdictClass(v) << "\">" << v.StatusText() << "<div class=\"reason\">"
     << Esc(v.ReasonText()) << "</div></td></tr>\n";
+}
+
+bool BlindSpot(config::DiscoveryResult r) {
+  using R = config::DiscoveryResult;
+  return r == R::kCanaryNotCaptured || r == R::kIncomplete ||
+         r == R::kDuplicatePrefix;
+}
+
+// Per discovering Connect cluster: the count of each result, and a row for
+// every Debezium MySQL connector that cannot be watched, with the reason
+// (CdcConnectorNotMonitored). All findings are in /api/v1/status.
+void WriteDiscovery(
+    std::ostringstream& h,
+    const std::map<std::string, config::DiscoveryOutcome>& discovery) {
+  if (discovery.empty()) return;
+  h << "<h2>Discovery</h2>\n";
+  bool any_blind = false;
+  for (const auto& [cluster, outcome] : discovery) {
+    std::map<config::DiscoveryResult, int> n;
+    for (const auto& f : outcome.findings) {
+      ++n[f.result];
+      any_blind = any_blind || BlindSpot(f.result);
+    }
+    h << "<p>Kafka Connect cluster <b>" << Esc(cluster) << "</b> lists "
+      << outcome.findings.size() << " connector(s):";
+    for (auto r : config::kAllDiscoveryResults) {
+      if (n[r] > 0)
+        h << " " << n[r] << " " << config::DiscoveryResultName(r) << ";";
+    }
+    h << "</p>\n";
+  }
+  if (!any_blind) return;
+  h << "<table id=\"discovery\"><thead><tr><th>Connect cluster</th>"
+       "<th>Connector</th><th>Not watched because</th></tr></thead><tbody>\n";
+  for (const auto& [cluster, outcome] : discovery) {
+    for (const auto& f : outcome.findings) {
+      if (!BlindSpot(f.result)) continue;
+      h << "<tr data-connector=\"" << Esc(f.connector) << "\"><td>"
+        << Esc(cluster) << "</td><td>" << Esc(f.connector)
+        << "</td><td class=\"warn\">" << config::DiscoveryResultName(f.result)
+        << "<div class=\"reason\">" << Esc(f.reason) << "</div></td></tr>\n";
+    }
+  }
+  h << "</tbody></table>\n";
 }
 
 void WriteProbeTable(std::ostringstream& h,
@@ -245,6 +302,7 @@ std::string StatusHtml(App& app, int refresh_seconds) {
     for (const auto& c : connectors) WriteConnectorRow(h, c, now);
     h << "</tbody></table>\n";
   }
+  WriteDiscovery(h, app.Discovery());
   WriteProbeTable(h, app.ProbeStatuses());
   h << "<footer>cdc-sentinel " << kVersion << " (" << kRevision
     << "). This page reloads every " << refresh_seconds

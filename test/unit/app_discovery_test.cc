@@ -9,10 +9,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "exporter/app.h"
+#include "exporter/status_page.h"
 #include "fake_connect_worker.h"
 
 namespace cdc {
@@ -121,6 +124,29 @@ TEST_F(AppDiscoveryTest, ConnectorsComeAndGoWithTheListing) {
   }
   // Not monitored: no verdict series of its own.
   EXPECT_EQ(text.find("connector=\"billing\",tls_version"), std::string::npos);
+  // The status page shows the blind spot with its reason, the API every
+  // finding.
+  const std::string page = StatusHtml(app, 5);
+  EXPECT_NE(page.find("<tr data-connector=\"billing\"><td>main</td><td>"
+                      "billing</td><td class=\"warn\">canary_not_captured"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("is not in table.include.list (shop.invoices)"),
+            std::string::npos);
+  EXPECT_NE(page.find("orders <span class=\"reason\">(discovered)</span>"),
+            std::string::npos);
+  EXPECT_EQ(page.find("<tr data-connector=\"s3-sink\">"), std::string::npos);
+  const auto api = nlohmann::json::parse(StatusJson(app));
+  std::map<std::string, std::string> results;
+  for (const auto& f : api.at("discovery")) {
+    EXPECT_EQ(f.at("connect_cluster"), "main");
+    results[f.at("connector").get<std::string>()] = f.at("result");
+  }
+  EXPECT_EQ(results, (std::map<std::string, std::string>{
+                         {"billing", "canary_not_captured"},
+                         {"ignored-one", "excluded"},
+                         {"orders", "monitored"},
+                         {"s3-sink", "not_mysql"}}));
 
   // A new connector: monitored after the next poll, no reload.
   worker_.SetConnectors({Debezium("orders", "shop.orders,cdc_canary.markers"),
