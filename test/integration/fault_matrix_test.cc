@@ -7,7 +7,15 @@
 //                 (the sandbox's own MySQL path is direct): blackhole, reset,
 //                 5 s delay, flapping;
 //   Kafka         `fault kafka-broker down`, `rtt 5000`, flapping (the
-//                 sandbox's `kafka` proxy only sees bootstrap connections).
+//                 sandbox's `kafka` proxy only sees bootstrap connections);
+//                 and at the TCP level (KafkaTcp), by iptables: the
+//                 exporter's own Kafka connections (`fault exporter-kafka
+//                 drop|reset`, the exporter running as EXPORTER_TEST_USER)
+//                 or the connectors' (`fault connectors-kafka drop|reset`),
+//                 alone and together with a Connect REST or source
+//                 blackhole. These cases also check the connectors'
+//                 verdicts: `unknown`, never `stalled`, while the exporter is
+//                 blind; `stalled` when the connectors' output stops.
 //
 // For every case: (a) /metrics keeps answering: a background scraper hits it
 // every 100 ms and the p99 of its latencies during the fault must stay under
@@ -20,6 +28,12 @@
 // kFdSlack). Plus: starting while everything is down, and a reload during a
 // fault. Each case prints a "[  MATRIX  ]" line; docs/reliability.md holds a
 // run's numbers.
+//
+// $CDC_FAULT_MATRIX_HOLD_S holds every single (not flapping) fault that many
+// seconds at least: run it with more than heartbeat.max_age (8 s) and the
+// stall window (at most 30 s), e.g. 45, for the figures in
+// docs/reliability.md. Without it, faults are held kMinHold (5 s), the
+// KafkaTcp cases kTcpHold (12 s), and never less than their deadlines.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -40,6 +54,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +96,21 @@ constexpr auto kScrapePeriod = milliseconds(100);
 // A fault is held at least this long, so every case has ~50+ scrapes of a
 // dependency that is stuck, not just of the moment it broke.
 constexpr auto kMinHold = seconds(5);
+// The KafkaTcp cases by default: long enough to see the stall verdict
+// (kMarkerInterval + kStallWindow + kMargin) and a few seconds of it.
+constexpr auto kTcpHold = seconds(12);
+// The longest learned stall window accepted before a case that must reach
+// `stalled` (as in e2e_probes_test): the 5 s floor for connectors that answer
+// within 0.5 s, up to 7 s for one that once answered in 2.5 s (a busy
+// machine). Until three markers were answered the window is window_max (30 s).
+constexpr auto kStallWindow = seconds(7);
+// After the exporter's own Kafka view comes back, connectors stay `unknown`
+// for max(stall window, 30 s) (docs/verdict.md): then a marker round.
+constexpr auto kKafkaGrace = seconds(30);
+// After the connectors' Kafka path is healed: their producers reconnect
+// (librdkafka's backoff, up to 10 s; after a drop, TCP's retransmission
+// backoff), deliver their backlog, and the next marker round is answered.
+constexpr auto kConnectorsBackWithin = seconds(30);
 // After recovery, threads must return to their baseline exactly, up to
 // kThreadSlack: the exporter's threads are fixed pools (HTTP, probe workers,
 // Kafka poller, librdkafka's per-broker threads) so any growth is a leak, but
@@ -93,6 +123,14 @@ constexpr auto kMinHold = seconds(5);
 constexpr int kThreadSlack = 1;
 constexpr int kFdSlack = 4;
 constexpr auto kSettle = seconds(6);
+
+// $CDC_FAULT_MATRIX_HOLD_S, or `fallback`.
+Clock::duration HoldOr(Clock::duration fallback) {
+  const std::string v = EnvOr("CDC_FAULT_MATRIX_HOLD_S", "");
+  if (v.empty()) return fallback;
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::atof(v.c_str())));
+}
 
 std::string Replace(std::string text, const std::string& from,
                     const std::string& to, int* count = nullptr) {
@@ -113,6 +151,24 @@ const std::vector<std::string> kDiagMetrics = {
     "cdc_kafka_up",      "process_threads",      "process_open_fds",
     "cdc_probe_workers"};
 
+// connector -> its verdict in `s` (the state of cdc_connector_verdict that
+// is 1; "?" if none is).
+std::map<std::string, std::string> Verdicts(const Scrape& s) {
+  std::map<std::string, std::string> out;
+  for (const auto& x : s.All("cdc_connector_verdict", {})) {
+    const auto c = x.labels.find("connector");
+    const auto v = x.labels.find("verdict");
+    if (c == x.labels.end() || v == x.labels.end()) continue;
+    auto& slot = out[c->second];
+    if (x.value == 1) {
+      slot = v->second;
+    } else if (slot.empty()) {
+      slot = "?";
+    }
+  }
+  return out;
+}
+
 // Scrapes /metrics every kScrapePeriod on its own thread (a fresh
 // connection each time, as a Prometheus server after a restart would) and
 // keeps every scrape's latency and the probe values it showed.
@@ -123,6 +179,9 @@ class Scraper {
     double ms;
     bool ok;
     std::map<std::string, double> probes;  // kind -> min success
+    std::map<std::string, double> gauges;  // cdc_connect_up, cdc_kafka_up
+    // connector -> its verdict (the cdc_connector_verdict state that is 1).
+    std::map<std::string, std::string> verdicts;
   };
 
   explicit Scraper(int port) : port_(port) {
@@ -154,11 +213,15 @@ class Scraper {
       c.set_read_timeout(2, 0);
       auto r = c.Get("/metrics");
       const auto took = Clock::now() - start;
-      Point p{start, Ms(took), r && r->status == 200, {}};
+      Point p{start, Ms(took), r && r->status == 200, {}, {}, {}};
       Scrape s(p.ok ? r->body : "");
       for (const auto& k : kProbeKinds) {
         if (auto v = s.Probe(k)) p.probes[k] = *v;
       }
+      for (const char* g : {"cdc_connect_up", "cdc_kafka_up"}) {
+        if (auto v = s.Get(g)) p.gauges[g] = *v;
+      }
+      p.verdicts = Verdicts(s);
       {
         std::lock_guard<std::mutex> lock(mu_);
         points_.push_back(std::move(p));
@@ -221,17 +284,39 @@ struct Case {
   std::string fault;       // as in the table
   std::function<bool()> inject;
   std::function<bool()> heal;
-  // The affected probes (all must report 0) and the gauge that must be 0
+  // The affected probes (all must report 0) and the gauges that must be 0
   // too (cdc_connect_up, cdc_kafka_up; empty: none).
   std::vector<std::string> affected;
-  std::string up_gauge;
-  // Probes of the other dependencies: 1 in every scrape of the fault.
+  std::vector<std::string> up_gauges;
+  // Probes of the other dependencies, and gauges: 1 in every scrape of the
+  // fault.
   std::vector<std::string> unaffected;
+  std::vector<std::string> unaffected_gauges;
   Clock::duration report_within;
   Clock::duration recover_within;
+  // Held at least this long (and at least until its deadlines).
+  Clock::duration hold = HoldOr(kMinHold);
   // Flapping: inject/heal alternate every `flap_period` for `flap_for`.
   Clock::duration flap_period{};
   Clock::duration flap_for{};
+
+  // The connectors' verdicts (cdc_connector_verdict), when `verdict` is set:
+  // every connector must be `ok` (with a learned stall window) before the
+  // fault; during the fault every scrape must show only `verdicts_allowed`
+  // and every connector must reach `verdict` within `verdict_within`. After
+  // healing, until the case ends, only `verdicts_allowed_after`; with
+  // `verdict_after`, every connector must reach it within
+  // `verdict_after_within` of healing.
+  std::string verdict;
+  std::set<std::string> verdicts_allowed;
+  Clock::duration verdict_within{};
+  // Verdicts tolerated only until every connector has reached `verdict`
+  // (a race, or a known product defect: see FIXME where set): printed as
+  // "[ TOLERATED]", not failed.
+  std::set<std::string> verdicts_until_reached;
+  std::set<std::string> verdicts_allowed_after;
+  std::string verdict_after;
+  Clock::duration verdict_after_within{};
 };
 
 struct Row {
@@ -239,6 +324,11 @@ struct Row {
   int scrapes = 0, failed = 0;
   double p99_ms = 0, max_ms = 0, report_s = -1, recover_s = -1;
   int threads_before = 0, threads_after = 0, fds_before = 0, fds_after = 0;
+  // Cases with a verdict: what was seen during the fault and after healing
+  // (e.g. "ok,stalled"), when `verdict` was reached, when `verdict_after`
+  // was (-1: not reached or not asked), and how long the fault was held.
+  std::string verdicts_fault = "-", verdicts_after = "-";
+  double verdict_s = -1, verdict_after_s = -1, held_s = -1;
 };
 
 void PrintRow(const Row& r) {
@@ -249,6 +339,14 @@ void PrintRow(const Row& r) {
       r.dependency.c_str(), r.fault.c_str(), r.scrapes, r.failed, r.p99_ms,
       r.max_ms, r.report_s, r.recover_s, r.threads_before, r.threads_after,
       r.fds_before, r.fds_after);
+  if (r.verdicts_fault != "-") {
+    std::printf(
+        "[  VERDICT ] %-8s | %-18s | held %5.1f s | during fault %s, reached "
+        "in %5.1f s | after healing %s, reached in %5.1f s\n",
+        r.dependency.c_str(), r.fault.c_str(), r.held_s,
+        r.verdicts_fault.c_str(), r.verdict_s, r.verdicts_after.c_str(),
+        r.verdict_after_s);
+  }
   std::fflush(stdout);
   // Appended to a file as well when asked (to fill docs/reliability.md).
   if (const char* f = std::getenv("CDC_FAULT_MATRIX_OUT"); f && *f) {
@@ -257,8 +355,15 @@ void PrintRow(const Row& r) {
         << r.failed << "\t" << r.p99_ms << "\t" << r.max_ms << "\t"
         << r.report_s << "\t" << r.recover_s << "\t" << r.threads_before << "\t"
         << r.threads_after << "\t" << r.fds_before << "\t" << r.fds_after
-        << "\n";
+        << "\t" << r.held_s << "\t" << r.verdicts_fault << "\t" << r.verdict_s
+        << "\t" << r.verdicts_after << "\t" << r.verdict_after_s << "\n";
   }
+}
+
+std::string Join(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& x : s) out += (out.empty() ? "" : ",") + x;
+  return out.empty() ? "-" : out;
 }
 
 double P99(std::vector<double> v) {
@@ -324,8 +429,14 @@ class FaultMatrixTest : public ::testing::Test {
     return out;
   }
 
-  bool Start(const fs::path& config) {
-    exporter_ = std::make_unique<ExporterProcess>(kBinary, config,
+  // With `as_user`, the exporter runs under that uid (ExporterBinaryAsUser),
+  // so that `fault exporter-kafka` cuts its Kafka connections alone.
+  bool Start(const fs::path& config, const std::string& as_user = "") {
+    const std::string binary =
+        as_user.empty()
+            ? kBinary
+            : ExporterBinaryAsUser(kBinary, as_user, dir_ / "bin").string();
+    exporter_ = std::make_unique<ExporterProcess>(binary, config,
                                                   dir_ / "exporter.log");
     if (!ExporterStarted(*exporter_, config)) return false;
     scraper_ = std::make_unique<Scraper>(exporter_->port());
@@ -378,6 +489,68 @@ class FaultMatrixTest : public ::testing::Test {
     return out;
   }
 
+  // The connectors of the sandbox (CONNECTOR_NAMES).
+  std::vector<std::string> Connectors() const {
+    std::vector<std::string> out;
+    std::string names = env_.Get("CONNECTOR_NAMES") + ",";
+    for (std::size_t p; (p = names.find(',')) != std::string::npos;) {
+      if (p > 0) out.push_back(names.substr(0, p));
+      names.erase(0, p + 1);
+    }
+    return out;
+  }
+
+  // True if every connector's verdict in `s` is `verdict`.
+  bool AllVerdicts(const Scrape& s, const std::string& verdict) const {
+    const auto v = Verdicts(s);
+    for (const auto& c : Connectors()) {
+      auto it = v.find(c);
+      if (it == v.end() || it->second != verdict) return false;
+    }
+    return true;
+  }
+
+  // Every connector ok, with a learned stall window of at most kStallWindow
+  // (so that a stall is judged within kMarkerInterval + kStallWindow).
+  bool AllOkLearned(const Scrape& s) const {
+    if (!AllVerdicts(s, "ok")) return false;
+    for (const auto& c : Connectors()) {
+      const auto w = s.Get("cdc_stall_window_seconds", {{"connector", c}});
+      if (!w || *w <= 0 || *w > static_cast<double>(kStallWindow.count())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // connector: verdict_state (reason), from /api/v1/status.
+  std::string VerdictReasons() {
+    const auto j = exporter_->Status();
+    std::string out;
+    if (!j.contains("connectors")) return "  (no status)\n";
+    for (const auto& c : j["connectors"]) {
+      out += "  " + c.value("connector", "?") + ": " +
+             c.value("verdict_state", "?") + " (" + c.value("reason", "") +
+             ")\n";
+    }
+    return out;
+  }
+
+  // The exporter's "connector verdict changed" log lines (the last 40).
+  std::string VerdictLog() {
+    std::istringstream in(exporter_->Log());
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("connector verdict changed") != std::string::npos) {
+        lines.push_back(line);
+      }
+    }
+    std::string out = "\n--- verdict changes (exporter log) ---\n";
+    const std::size_t from = lines.size() > 40 ? lines.size() - 40 : 0;
+    for (std::size_t i = from; i < lines.size(); ++i) out += lines[i] + "\n";
+    return out;
+  }
+
   std::pair<int, int> ThreadsFds(const Scrape& s) {
     return {static_cast<int>(s.Get("process_threads").value_or(-1)),
             static_cast<int>(s.Get("process_open_fds").value_or(-1))};
@@ -387,46 +560,94 @@ class FaultMatrixTest : public ::testing::Test {
   void RunCase(const Case& c) {
     SCOPED_TRACE(c.dependency + " / " + c.fault);
     Row row{c.dependency, c.fault};
+    const bool judge = !c.verdict.empty();
     ASSERT_TRUE(WaitHealthy());
+    if (judge) {
+      // Every connector ok (a verdict still `unknown` from an earlier case
+      // would make `unknown` trivially true), with a learned window (a stall
+      // is judged within kMarkerInterval + the window).
+      ASSERT_TRUE(Poll(kHealthyWithin + kKafkaGrace,
+                       [&](const Scrape& s) { return AllOkLearned(s); }))
+          << "the connectors were not ok (with a learned stall window) "
+             "before the fault"
+          << Diag() << VerdictReasons() << VerdictLog();
+    }
     // Baseline after a scrape period of calm.
     std::this_thread::sleep_for(milliseconds(500));
     ASSERT_TRUE(Poll(seconds(5), AllProbesOk)) << Diag();
     std::tie(row.threads_before, row.fds_before) = ThreadsFds(last_);
 
+    const bool probes_affected = !c.affected.empty() || !c.up_gauges.empty();
     auto affected = [&](const Scrape& s) {
       for (const auto& k : c.affected) {
         auto v = s.Probe(k);
         if (!v || *v != 0) return false;
       }
-      return c.up_gauge.empty() || s.Is(c.up_gauge, {}, 0);
+      for (const auto& g : c.up_gauges) {
+        if (!s.Is(g, {}, 0)) return false;
+      }
+      return true;
     };
 
     const auto t0 = Clock::now();
     std::atomic<bool> flapping{false};
     std::thread flapper;
     bool reported = false;
-    std::string reasons;
+    bool verdict_reached = false;
+    std::string reasons, verdict_reasons;
     if (c.flap_period == Clock::duration{}) {
       ASSERT_TRUE(c.inject());
-      reported = Poll(c.report_within, affected);
-      row.report_s = reported ? Secs(Clock::now() - t0) : -1;
-      if (reported) {
-        // (b) the reason, for every affected probe.
-        for (const auto& k : c.affected) {
-          std::string body;
-          auto errs = StatusErrors(k, &body);
-          EXPECT_FALSE(errs.empty())
-              << k << " not failed in /api/v1/status: " << body;
-          for (const auto& e : errs) {
-            EXPECT_FALSE(e.empty())
-                << k << ": failure without a reason: " << body;
-            reasons += "  " + k + ": " + e + "\n";
-          }
-        }
+      // (b) the affected probes, and the verdict, each within its bound.
+      const auto limit = std::max(c.report_within,
+                                  judge ? c.verdict_within : Clock::duration{});
+      WaitFor(
+          [&] {
+            last_ = scraper_->Latest();
+            if (last_.empty()) return false;
+            const auto now = Clock::now();
+            if (probes_affected && !reported && affected(last_)) {
+              reported = true;
+              row.report_s = Secs(now - t0);
+              // The reason, for every affected probe.
+              for (const auto& k : c.affected) {
+                std::string body;
+                auto errs = StatusErrors(k, &body);
+                EXPECT_FALSE(errs.empty())
+                    << k << " not failed in /api/v1/status: " << body;
+                for (const auto& e : errs) {
+                  EXPECT_FALSE(e.empty())
+                      << k << ": failure without a reason: " << body;
+                  reasons += "  " + k + ": " + e + "\n";
+                }
+              }
+            }
+            if (judge && !verdict_reached && AllVerdicts(last_, c.verdict)) {
+              verdict_reached = true;
+              row.verdict_s = Secs(now - t0);
+              verdict_reasons = VerdictReasons();
+            }
+            return (!probes_affected || reported) &&
+                   (!judge || verdict_reached);
+          },
+          limit, milliseconds(50));
+      if (!probes_affected) {
+        // No probe of the exporter's fails: the verdict is the report.
+        reported = verdict_reached;
+        row.report_s = row.verdict_s;
+      }
+      // Seen after its own bound (while waiting for the other): too late.
+      // One poll period of grace, as Poll gives.
+      const double tick = Secs(milliseconds(100));
+      if (reported && row.report_s > Secs(c.report_within) + tick) {
+        reported = false;
+      }
+      if (verdict_reached && row.verdict_s > Secs(c.verdict_within) + tick) {
+        verdict_reached = false;
       }
       // Keep it broken a while: scrapes of a stuck dependency.
-      while (Clock::now() <
-             t0 + std::max<Clock::duration>(kMinHold, c.report_within)) {
+      auto hold = std::max(c.hold, c.report_within);
+      if (judge) hold = std::max(hold, c.verdict_within);
+      while (Clock::now() < t0 + hold) {
         std::this_thread::sleep_for(milliseconds(50));
       }
     } else {
@@ -461,8 +682,10 @@ class FaultMatrixTest : public ::testing::Test {
       flapping = false;
     }
     const std::string diag_fault = Diag();
+    const std::string verdicts_fault = VerdictReasons();
     // Heal and wait for every probe.
     const auto t1 = Clock::now();
+    row.held_s = Secs(t1 - t0);
     ASSERT_TRUE(c.heal());
     const bool recovered = Poll(c.recover_within, AllProbesOk);
     row.recover_s = recovered ? Secs(Clock::now() - t1) : -1;
@@ -474,11 +697,39 @@ class FaultMatrixTest : public ::testing::Test {
                     Secs(Clock::now() - t1));
       }
     }
+    // The verdict after healing.
+    bool verdict_back = true;
+    std::string verdicts_late;
+    if (judge && !c.verdict_after.empty()) {
+      verdict_back = WaitFor(
+          [&] {
+            last_ = scraper_->Latest();
+            return !last_.empty() && AllVerdicts(last_, c.verdict_after);
+          },
+          t1 + c.verdict_after_within - Clock::now(), milliseconds(50));
+      row.verdict_after_s = verdict_back ? Secs(Clock::now() - t1) : -1;
+      if (!verdict_back) {
+        verdicts_late = VerdictReasons();
+        if (Poll(kHealthyWithin + kKafkaGrace, [&](const Scrape& s) {
+              return AllVerdicts(s, c.verdict_after);
+            })) {
+          std::printf("[   NOTE   ] verdict %s only after %.1f s\n",
+                      c.verdict_after.c_str(), Secs(Clock::now() - t1));
+        }
+      }
+    }
 
     // (a) scrapes during the fault.
     const auto points = scraper_->Between(t0, t1);
     std::vector<double> lat;
     std::map<std::string, int> unaffected_bad;
+    std::set<std::string> verdicts_seen;
+    std::map<std::string, int> verdicts_bad;        // "connector: verdict" -> n
+    std::map<std::string, int> verdicts_tolerated;  // the same, tolerated
+    const auto reached_at =
+        t0 + std::chrono::duration_cast<Clock::duration>(
+                 std::chrono::duration<double>(
+                     row.verdict_s >= 0 ? row.verdict_s : 1e6));
     for (const auto& p : points) {
       lat.push_back(p.ms);
       row.max_ms = std::max(row.max_ms, p.ms);
@@ -487,6 +738,25 @@ class FaultMatrixTest : public ::testing::Test {
         auto it = p.probes.find(k);
         if (p.ok && (it == p.probes.end() || it->second != 1)) {
           ++unaffected_bad[k];
+        }
+      }
+      for (const auto& g : c.unaffected_gauges) {
+        auto it = p.gauges.find(g);
+        if (p.ok && (it == p.gauges.end() || it->second != 1)) {
+          ++unaffected_bad[g];
+        }
+      }
+      if (judge && p.ok) {
+        for (const auto& name : Connectors()) {
+          auto it = p.verdicts.find(name);
+          const std::string v = it == p.verdicts.end() ? "none" : it->second;
+          verdicts_seen.insert(v);
+          if (c.verdicts_allowed.count(v)) continue;
+          if (c.verdicts_until_reached.count(v) && p.at < reached_at) {
+            ++verdicts_tolerated[name + ": " + v];
+          } else {
+            ++verdicts_bad[name + ": " + v];
+          }
         }
       }
     }
@@ -507,23 +777,53 @@ class FaultMatrixTest : public ::testing::Test {
              std::abs(f - row.fds_before) <= kFdSlack;
     });
     std::tie(row.threads_after, row.fds_after) = ThreadsFds(last_);
+
+    // Verdicts from healing to the end of the case.
+    std::set<std::string> verdicts_after_seen;
+    std::map<std::string, int> verdicts_after_bad;
+    if (judge) {
+      for (const auto& p : scraper_->Between(t1, Clock::now())) {
+        if (!p.ok) continue;
+        for (const auto& name : Connectors()) {
+          auto it = p.verdicts.find(name);
+          const std::string v = it == p.verdicts.end() ? "none" : it->second;
+          verdicts_after_seen.insert(v);
+          if (!c.verdicts_allowed_after.count(v)) {
+            ++verdicts_after_bad[name + ": " + v];
+          }
+        }
+      }
+      row.verdicts_fault = Join(verdicts_seen);
+      row.verdicts_after = Join(verdicts_after_seen);
+    }
     PrintRow(row);
     std::string failing;
     for (const auto& k : seen_failing) failing += " " + k;
     std::printf("[  FAILING ]%s\n",
                 failing.empty() ? " (none)" : failing.c_str());
     if (!reasons.empty()) std::printf("[  REASON  ]\n%s", reasons.c_str());
+    if (!verdict_reasons.empty()) {
+      std::printf("[  REASON  ] verdict %s:\n%s", c.verdict.c_str(),
+                  verdict_reasons.c_str());
+    }
+    for (const auto& [k, n] : verdicts_tolerated) {
+      std::printf("[ TOLERATED] verdict %s in %d scrapes before %s\n",
+                  k.c_str(), n, c.verdict.c_str());
+    }
+    if (!verdicts_tolerated.empty()) std::printf("%s", VerdictLog().c_str());
 
     EXPECT_TRUE(reported) << "no failure of "
-                          << ::testing::PrintToString(c.affected) << " within "
-                          << Secs(c.report_within) << " s" << diag_fault;
+                          << ::testing::PrintToString(c.affected) << " "
+                          << ::testing::PrintToString(c.up_gauges) << " within "
+                          << Secs(c.report_within) << " s (at " << row.report_s
+                          << " s)" << diag_fault;
     EXPECT_GE(row.scrapes, static_cast<int>(Secs(t1 - t0) * 5))
         << "the scraper fell behind";
     EXPECT_EQ(row.failed, 0) << "scrapes failed during the fault";
     EXPECT_LT(row.p99_ms, kScrapeP99Ms) << "scrape p99 during the fault";
     for (const auto& [k, n] : unaffected_bad) {
-      EXPECT_EQ(n, 0) << "unaffected probe " << k << " was not 1 in " << n
-                      << " of " << row.scrapes << " scrapes" << diag_fault;
+      EXPECT_EQ(n, 0) << "unaffected " << k << " was not 1 in " << n << " of "
+                      << row.scrapes << " scrapes" << diag_fault;
     }
     EXPECT_TRUE(recovered) << "not every probe succeeded within "
                            << Secs(c.recover_within) << " s of healing"
@@ -532,6 +832,27 @@ class FaultMatrixTest : public ::testing::Test {
         << "threads did not return to the baseline" << Diag();
     EXPECT_LE(std::abs(row.fds_after - row.fds_before), kFdSlack)
         << "fds did not return to the baseline" << Diag();
+    if (judge) {
+      EXPECT_TRUE(verdict_reached)
+          << "not every connector " << c.verdict << " within "
+          << Secs(c.verdict_within) << " s of the fault (at " << row.verdict_s
+          << " s)\n"
+          << verdicts_fault << VerdictLog();
+      for (const auto& [k, n] : verdicts_bad) {
+        ADD_FAILURE() << "verdict " << k << " in " << n << " scrapes of the "
+                      << "fault (allowed: " << Join(c.verdicts_allowed) << ")"
+                      << VerdictLog();
+      }
+      EXPECT_TRUE(verdict_back)
+          << "not every connector " << c.verdict_after << " within "
+          << Secs(c.verdict_after_within) << " s of healing\n"
+          << verdicts_late << VerdictLog();
+      for (const auto& [k, n] : verdicts_after_bad) {
+        ADD_FAILURE() << "verdict " << k << " in " << n << " scrapes after "
+                      << "healing (allowed: " << Join(c.verdicts_allowed_after)
+                      << ")" << VerdictLog();
+      }
+    }
   }
 
   // The cases per dependency.
@@ -542,7 +863,7 @@ class FaultMatrixTest : public ::testing::Test {
     c.inject = [mode] { return SandboxFault("connect " + mode); };
     c.heal = [] { return SandboxFault("connect pass"); };
     c.affected = {"connect_rest"};
-    c.up_gauge = "cdc_connect_up";
+    c.up_gauges = {"cdc_connect_up"};
     // offset_lag asks REST (Kafka 3.6+ /offsets) first, but gives it at most
     // half of its timeout and then reads the offsets topic: it must stay up.
     c.unaffected = {"kafka", "marker", "binlog_session", "offset_lag"};
@@ -573,13 +894,83 @@ class FaultMatrixTest : public ::testing::Test {
     c.inject = [inject] { return SandboxFault("kafka-broker " + inject); };
     c.heal = [heal] { return SandboxFault("kafka-broker " + heal); };
     c.affected = {"kafka"};
-    c.up_gauge = "cdc_kafka_up";
+    c.up_gauges = {"cdc_kafka_up"};
     c.unaffected = {"connect_rest", "binlog_session"};
     c.report_within = kKafkaInterval + kKafkaTimeout + kMargin;
     c.recover_within = kKafkaInterval + kMargin;
     return c;
   }
 
+  // Kafka at the TCP level (iptables, test/sandbox/fault). The exporter's
+  // own Kafka connections cut (`exporter-kafka`, uid EXPORTER_TEST_USER):
+  // its Kafka view goes down while the connectors keep delivering, unseen,
+  // so they must be `unknown`, never `stalled`. Its other probes stay up.
+  Case ExporterKafkaCase(const std::string& mode) {
+    Case c;
+    c.dependency = "kafka";
+    c.fault = "exporter TCP " + mode;
+    c.inject = [mode] { return SandboxFault("exporter-kafka " + mode); };
+    c.heal = [] { return SandboxFault("exporter-kafka pass"); };
+    c.affected = {"kafka"};
+    c.up_gauges = {"cdc_kafka_up"};
+    c.unaffected = {"connect_rest", "marker", "binlog_session"};
+    c.unaffected_gauges = {"cdc_connect_up"};
+    c.report_within = kKafkaInterval + kKafkaTimeout + kMargin;
+    c.recover_within = kKafkaInterval + kMargin;
+    c.hold = HoldOr(kTcpHold);
+    c.verdict = "unknown";
+    c.verdicts_allowed = {"ok", "unknown"};
+    // FIXME(product, probes/verdict.cc Judge): `lagging` while the exporter
+    // is blind. A marker older than marker.timeout (3 s here) before the
+    // stall window (5 s) has passed is judged `lagging` ("markers late ...
+    // but the connector keeps producing"), and only a `stalled` verdict is
+    // turned into `unknown` when the exporter has read nothing from Kafka
+    // since the silence began (kKafkaUnconfirmed). So for ~2 s, until the
+    // window passes or cdc_kafka_up goes 0, the connectors are `lagging`
+    // although nothing was seen either way. Not a page (CdcConnectorLagging
+    // has `for: 10m`), but wrong: it should be `unknown` too. Tolerated only
+    // until `unknown` is reached; remove this line once fixed.
+    c.verdicts_until_reached = {"lagging"};
+    c.verdict_within = c.report_within;
+    // Unknown for kKafkaGrace after the view came back (the connectors'
+    // producers may be reconnecting too), then ok after a marker round:
+    // never stalled.
+    c.verdicts_allowed_after = {"ok", "unknown"};
+    c.verdict_after = "ok";
+    c.verdict_after_within =
+        c.recover_within + kKafkaGrace + kMarkerInterval + kMargin;
+    return c;
+  }
+  // The connectors' Kafka connections cut (`connectors-kafka`, cdc-sim's
+  // producer, source 127.0.0.2): they claim RUNNING and produce nothing,
+  // while every probe of the exporter stays up. `stalled` within a marker
+  // interval and the learned stall window; ok again after healing.
+  Case ConnectorsKafkaCase(const std::string& mode) {
+    Case c;
+    c.dependency = "kafka";
+    c.fault = "connectors TCP " + mode;
+    c.inject = [mode] { return SandboxFault("connectors-kafka " + mode); };
+    c.heal = [] { return SandboxFault("connectors-kafka pass"); };
+    c.unaffected = {"connect_rest", "kafka", "marker", "binlog_session",
+                    "offset_lag"};
+    c.unaffected_gauges = {"cdc_connect_up", "cdc_kafka_up"};
+    // No probe of the exporter fails: the verdict is the report.
+    c.report_within = kMarkerInterval + kStallWindow + kMargin;
+    c.recover_within = kRestInterval + kMargin;
+    c.hold = HoldOr(kTcpHold);
+    c.verdict = "stalled";
+    // Lagging on the way: a marker older than its timeout (3 s) before the
+    // stall window (5 s) has passed.
+    c.verdicts_allowed = {"ok", "lagging", "stalled"};
+    c.verdict_within = c.report_within;
+    // Until the producers are back (librdkafka reconnects with a backoff of
+    // up to 10 s; after a drop, TCP retransmits on its own backoff) nothing
+    // is produced: still stalled; then the backlog makes markers late.
+    c.verdicts_allowed_after = {"stalled", "lagging", "ok"};
+    c.verdict_after = "ok";
+    c.verdict_after_within = kConnectorsBackWithin;
+    return c;
+  }
   cdc::testing::SandboxEnv env_;
   fs::path dir_;
   std::unique_ptr<MysqlProxy> proxy_;
@@ -637,6 +1028,67 @@ TEST_F(FaultMatrixTest, Kafka) {
   flap.flap_for = seconds(27);
   flap.report_within = flap.flap_for;
   RunCase(flap);
+}
+
+// Kafka at the TCP level: the exporter's own Kafka connections or the
+// connectors' cut by iptables (blackhole or reset), alone and together with
+// a Connect REST or source blackhole. The exporter runs as
+// EXPORTER_TEST_USER, the uid `fault exporter-kafka` matches. Every case
+// starts with every connector ok; after the exporter's Kafka view comes
+// back they stay unknown for kKafkaGrace, so each exporter case waits for ok
+// (and no stalled) after healing.
+TEST_F(FaultMatrixTest, KafkaTcp) {
+  const std::string user = env_.GetOr("EXPORTER_TEST_USER", "");
+  ASSERT_FALSE(user.empty())
+      << "the sandbox has no exporter uid (EXPORTER_TEST_USER): "
+         "test/sandbox/up creates it when run as root (CI does)";
+  ASSERT_EQ(geteuid(), 0u) << "iptables faults need root";
+  ASSERT_TRUE(Start(WriteConfig(), user));
+
+  RunCase(ConnectorsKafkaCase("drop"));
+  RunCase(ConnectorsKafkaCase("reset"));
+  // Connectors cut, and the exporter cannot write markers: the verdict
+  // cannot be judged (unknown), never stalled; the source's probes report,
+  // Connect and Kafka stay up.
+  {
+    Case c = MysqlCase("connectors TCP drop + source blackhole", "blackhole");
+    c.dependency = "kafka+mysql";
+    const Case k = ConnectorsKafkaCase("drop");
+    c.inject = [i = c.inject, j = k.inject] { return j() && i(); };
+    c.heal = [h = c.heal, g = k.heal] { return g() && h(); };
+    c.unaffected_gauges = {"cdc_connect_up", "cdc_kafka_up"};
+    c.hold = k.hold;
+    c.verdict = "unknown";
+    c.verdicts_allowed = {"ok", "unknown"};
+    // Not a defect: a marker written just before the blackhole is late (3 s
+    // timeout) at about the moment the next write times out (1 s, 2 s after
+    // it) and makes the verdict unknown; it may be judged lagging first.
+    c.verdicts_until_reached = {"lagging"};
+    c.verdict_within = c.report_within;
+    c.verdicts_allowed_after = k.verdicts_allowed_after;
+    c.verdicts_allowed_after.insert("unknown");
+    c.verdict_after = "ok";
+    c.verdict_after_within = k.verdict_after_within;
+    RunCase(c);
+  }
+  RunCase(ExporterKafkaCase("drop"));
+  RunCase(ExporterKafkaCase("reset"));
+  // The exporter blind to Kafka and to Connect REST at once: both report,
+  // the source's probes stay up, the connectors unknown, never stalled.
+  {
+    Case c = ExporterKafkaCase("drop");
+    c.dependency = "kafka+connect";
+    c.fault = "exporter TCP drop + connect blackhole";
+    c.inject = [i = c.inject] {
+      return i() && SandboxFault("connect blackhole");
+    };
+    c.heal = [h = c.heal] { return h() && SandboxFault("connect pass"); };
+    c.affected = {"kafka", "connect_rest"};
+    c.up_gauges = {"cdc_kafka_up", "cdc_connect_up"};
+    c.unaffected = {"marker", "binlog_session"};
+    c.unaffected_gauges = {};
+    RunCase(c);
+  }
 }
 
 // Started while every dependency is down: serves at once, reports every
