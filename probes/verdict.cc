@@ -59,6 +59,12 @@ void JudgeMarkers(const ConnectorObservations& obs, const config::Connector& c,
     return decide(VerdictState::kStalled, VerdictReason::kNoOutput);
   }
   if (v.pending_age_s > timeout || m.consecutive_misses > 0) {
+    // Nothing at all since a marker older than the timeout (possible when
+    // the timeout is shorter than the stall window): late, but not shown to
+    // be producing; stalled if the silence outlasts the window.
+    if (m.unanswered_since > 0 && v.silence_s > timeout) {
+      return decide(VerdictState::kLagging, VerdictReason::kLateAndSilent);
+    }
     return decide(VerdictState::kLagging, VerdictReason::kMarkersLate);
   }
   if (m.last_found.has_value()) {
@@ -189,7 +195,8 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
   } else {
     JudgeHeartbeats(obs, c, now, v);
   }
-  if (v.state == VerdictState::kStalled &&
+  if ((v.state == VerdictState::kStalled ||
+       v.reason == VerdictReason::kLateAndSilent) &&
       obs.kafka.confirmed_at < SilenceBegan(obs, c)) {
     // The exporter has read nothing from the cluster (no metadata answer, no
     // record) since the silence began: its own view may have just broken
@@ -250,6 +257,13 @@ std::string Verdict::ReasonText() const {
              Secs(pending_age_s) + ", " + std::to_string(consecutive_misses) +
              " consecutive marker(s) not delivered in time) but the "
              "connector keeps producing";
+    case VerdictReason::kLateAndSilent:
+      return state + "; lagging: markers late (oldest unseen " +
+             Secs(pending_age_s) + ") and nothing produced for " +
+             Secs(silence_s) +
+             " since a marker was written; stalled if the "
+             "silence outlasts the stall window (" +
+             Secs(window_s) + ")";
     case VerdictReason::kBacklog:
       return state + "; lagging: no marker has arrived yet (oldest " +
              Secs(pending_age_s) +

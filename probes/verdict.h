@@ -43,6 +43,7 @@ enum class VerdictReason {
   kNoOutput,            // stalled: nothing since a marker write
   kHeartbeatStale,      // stalled, markers off: heartbeats stopped
   kMarkersLate,         // lagging: markers late, output still flowing
+  kLateAndSilent,       // lagging: late, nothing since, not yet past window
   kBacklog,             // lagging: no marker yet, committed position behind
   kDelivering,          // ok
   kNoResultYet,         // unknown: nothing judged yet

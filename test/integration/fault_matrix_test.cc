@@ -920,17 +920,10 @@ class FaultMatrixTest : public ::testing::Test {
     c.hold = HoldOr(kTcpHold);
     c.verdict = "unknown";
     c.verdicts_allowed = {"ok", "unknown"};
-    // FIXME(product, probes/verdict.cc Judge): `lagging` while the exporter
-    // is blind. A marker older than marker.timeout (3 s here) before the
-    // stall window (5 s) has passed is judged `lagging` ("markers late ...
-    // but the connector keeps producing"), and only a `stalled` verdict is
-    // turned into `unknown` when the exporter has read nothing from Kafka
-    // since the silence began (kKafkaUnconfirmed). So for ~2 s, until the
-    // window passes or cdc_kafka_up goes 0, the connectors are `lagging`
-    // although nothing was seen either way. Not a page (CdcConnectorLagging
-    // has `for: 10m`), but wrong: it should be `unknown` too. Tolerated only
-    // until `unknown` is reached; remove this line once fixed.
-    c.verdicts_until_reached = {"lagging"};
+    // A marker older than marker.timeout (3 s here) with nothing since,
+    // before the stall window (5 s) has passed, is `lagging` only while the
+    // exporter has read from Kafka since the marker was written; blind, it
+    // is `unknown` (kKafkaUnconfirmed), as a would-be stall is.
     c.verdict_within = c.report_within;
     // Unknown for kKafkaGrace after the view came back (the connectors'
     // producers may be reconnecting too), then ok after a marker round:

@@ -191,6 +191,26 @@ const std::vector<Row>& Rows() {
          o.marker.pending_since = kNowS - 75;
        },
        V::kLagging, R::kMarkersLate, "LAGGING", "oldest unseen 75s"},
+      {"late and silent, but not yet for the stall window: lagging, and says "
+       "so (a marker timeout shorter than the window)",
+       [](auto& o, auto& c) {
+         Delivering(o);
+         c.marker.timeout = std::chrono::seconds(3);
+         Unanswered(o, 4);
+       },
+       V::kLagging, R::kLateAndSilent, "LAGGING",
+       "lagging: markers late (oldest unseen 4s) and nothing produced for 4s "
+       "since a marker was written; stalled if the silence outlasts the "
+       "stall window (5s)"},
+      {"late and silent, and nothing read from Kafka since: not lagging but "
+       "the exporter's possible blindness",
+       [](auto& o, auto& c) {
+         Delivering(o);
+         c.marker.timeout = std::chrono::seconds(3);
+         Unanswered(o, 4);
+         o.kafka.confirmed_at = kNowS - 4.5;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
       {"stalled wins over lagging",
        [](auto& o, auto&) {
          Delivering(o);
