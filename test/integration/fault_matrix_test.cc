@@ -955,6 +955,12 @@ class FaultMatrixTest : public ::testing::Test {
     // Lagging on the way: a marker older than its timeout (3 s) before the
     // stall window (5 s) has passed.
     c.verdicts_allowed = {"ok", "lagging", "stalled"};
+    // And unknown on the way (not a defect): with every connector cut, the
+    // exporter reads no record at all, so after a marker write only the
+    // next metadata answer (every kafka interval) proves it is not blind
+    // itself; until then a late, silent connector is unknown
+    // (kKafkaUnconfirmed), as a would-be stall is.
+    c.verdicts_until_reached = {"unknown"};
     c.verdict_within = c.report_within;
     // Until the producers are back (librdkafka reconnects with a backoff of
     // up to 10 s; after a drop, TCP retransmits on its own backoff) nothing
