@@ -239,7 +239,9 @@ bool CapturesTable(const std::map<std::string, std::string>& config,
 DiscoveryOutcome Discover(const Config& cfg, const ConnectCluster& cluster,
                           const std::vector<ListedConnector>& listed) {
   DiscoveryOutcome out;
-  if (!cluster.discover.enabled) return out;
+  // Without a source nothing can be matched: a REST-only configuration
+  // (minimal.yaml) gets no findings, no log lines, no series.
+  if (!cluster.discover.enabled || cfg.sources.empty()) return out;
   std::map<std::string, std::string> configured;  // name -> its Connect cluster
   std::set<std::string> prefixes;                 // kafka/prefix already taken
   for (const auto& c : cfg.connectors) {

@@ -81,7 +81,8 @@ struct DiscoveryOutcome {
 };
 
 // What `cluster`'s listing adds to `cfg` (the file's configuration, before
-// --shard). `cluster` must be one of cfg.connect_clusters.
+// --shard). `cluster` must be one of cfg.connect_clusters. Nothing (no
+// finding either) when its discovery is off or cfg has no source.
 DiscoveryOutcome Discover(const Config& cfg, const ConnectCluster& cluster,
                           const std::vector<ListedConnector>& listed);
 

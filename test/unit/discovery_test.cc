@@ -246,6 +246,12 @@ TEST_F(DiscoveryTest, IncludeListAndDiscoveryOff) {
   o = Discover(cfg, cfg.connect_clusters[0], {Good()});
   EXPECT_TRUE(o.findings.empty());
   EXPECT_TRUE(o.connectors.empty());
+  // The REST view alone (no source): nothing to match, nothing said.
+  Config rest_only = Load();
+  rest_only.sources.clear();
+  o = Discover(rest_only, rest_only.connect_clusters[0], {Good()});
+  EXPECT_TRUE(o.findings.empty());
+  EXPECT_TRUE(o.connectors.empty());
 }
 
 TEST_F(DiscoveryTest, NoKafkaClusterKnown) {
