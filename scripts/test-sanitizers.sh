@@ -50,7 +50,7 @@ for stage in "${stages[@]}"; do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900 -LE 'bench|image' \
-          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|quickstart|discovery_e2e)$')
+          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|FaultMatrixTest\.KafkaTcp|quickstart|discovery_e2e)$')
       ;;
     tsan)
       dir=$root/build-tsan
