@@ -228,7 +228,39 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
                {{"kafka_cluster", cluster_.name},
                 {"count", std::to_string(add->cnt)}});
   }
+  KafkaTopicPartitionList held(
+      rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+  for (const auto& [topic, part] : assigned_) {
+    rd_kafka_topic_partition_list_add(held.get(), topic.c_str(), part);
+  }
+  lock.unlock();
+  const std::optional<int64_t> lag = ConsumerLag(held.get());
+  lock.lock();
+  lag_ = lag;
+  assigned_count_ = held->cnt;
   return ProbeOutcome::Ok();
+}
+
+std::optional<int64_t> KafkaWatcher::ConsumerLag(
+    rd_kafka_topic_partition_list_t* partitions) const {
+  // Both are librdkafka's local state: the position after the last record
+  // handed out, and the high watermark of the last fetch response.
+  if (rd_kafka_position(rk_.get(), partitions) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  std::optional<int64_t> lag;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const auto& tp = partitions->elems[i];
+    int64_t low = -1, high = -1;
+    if (tp.offset < 0 ||
+        rd_kafka_get_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;  // not fetched yet
+    }
+    lag = lag.value_or(0) + std::max<int64_t>(0, high - tp.offset);
+  }
+  return lag;
 }
 
 void KafkaWatcher::PollLoop() {
@@ -296,6 +328,19 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
                "Records read from the watched topics of the Kafka cluster.",
                {{"kafka_cluster", cluster_.name}},
                static_cast<double>(records_));
+  sink.Gauge("cdc_kafka_assigned_partitions",
+             "Partitions of the watched topics that the exporter's consumer "
+             "fetches from the Kafka cluster (its cost grows with them).",
+             {{"kafka_cluster", cluster_.name}},
+             static_cast<double>(assigned_count_));
+  if (lag_) {
+    sink.Gauge("cdc_kafka_consumer_lag_records",
+               "Records in the watched partitions that the exporter had not "
+               "read yet at its last look (every kafka_clusters[].interval). "
+               "Growing: the exporter cannot keep up, so markers and "
+               "heartbeats are seen late.",
+               {{"kafka_cluster", cluster_.name}}, static_cast<double>(*lag_));
+  }
   for (const auto& [topic, n] : partitions_) {
     auto it = table_->by_topic.find(topic);
     sink.Gauge("cdc_kafka_topic_partitions",

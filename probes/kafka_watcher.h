@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -53,6 +54,11 @@ class KafkaWatcher {
  private:
   void PollLoop();
   void Handle(const rd_kafka_message_t& msg);
+  // Records between the consumer's positions and the high watermarks of
+  // `partitions`, summed over those librdkafka has fetched from; nullopt if
+  // none.
+  std::optional<int64_t> ConsumerLag(
+      rd_kafka_topic_partition_list_t* partitions) const;
   // librdkafka's error callback (its poll thread): logs the error; all
   // brokers down marks the cluster unreadable at once.
   static void ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
@@ -81,6 +87,8 @@ class KafkaWatcher {
   bool refreshed_ = false;
   std::map<std::string, int> partitions_;  // watched topic -> partitions
   uint64_t records_ = 0;
+  std::optional<int64_t> lag_;  // at the last successful Refresh
+  int assigned_count_ = 0;      // likewise
   // Poll thread only: when a record last confirmed the cluster to the store
   // (at most every 100 ms, so a busy topic takes no store lock per record).
   WallClock::time_point last_confirm_{};

@@ -58,7 +58,7 @@ for stage in "${stages[@]}"; do
       cmake --build "$dir" -j"$jobs"
       (cd "$dir" &&
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        ctest --output-on-failure --timeout 900 -L unit -E '^(KafkaProbeTest|AppDiscoveryTest)\.' &&
+        ctest --output-on-failure --timeout 900 -L unit -E '^(KafkaProbeTest|KafkaWatcherTest|AppDiscoveryTest)\.' &&
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         ctest --output-on-failure --timeout 900 \
           -R '^(ExporterBinaryTest|WebTlsTest)\.' -E 'PlantedSecretsShowNowhere')

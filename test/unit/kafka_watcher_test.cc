@@ -1,0 +1,245 @@
+// KafkaWatcher against librdkafka's mock cluster in this process (the real
+// Kafka protocol over TCP): three brokers whose partition leaders move and
+// one of which dies, and the consumer-lag gauge.
+
+#include "probes/kafka_watcher.h"
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cdc/common/metric_sink.h"
+#include "config/config.h"
+#include "test/common/exposition.h"
+#include "test/common/pipeline_harness.h"
+
+namespace cdc {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct MockClusterDestroyer {
+  void operator()(rd_kafka_mock_cluster_t* c) const {
+    rd_kafka_mock_cluster_destroy(c);
+  }
+};
+
+// A mock cluster of `brokers` brokers and a producer on it.
+class MockKafka {
+ public:
+  explicit MockKafka(int brokers) {
+    char err[512];
+    KafkaConf host(rd_kafka_conf_new());
+    rd_kafka_conf_set(host.get(), "log_level", "0", err, sizeof(err));
+    host_.reset(
+        rd_kafka_new(RD_KAFKA_PRODUCER, host.release(), err, sizeof(err)));
+    cluster_.reset(rd_kafka_mock_cluster_new(host_.get(), brokers));
+    bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_.get());
+    KafkaConf conf(rd_kafka_conf_new());
+    rd_kafka_conf_set(conf.get(), "bootstrap.servers", bootstrap_.c_str(), err,
+                      sizeof(err));
+    rd_kafka_conf_set(conf.get(), "log_level", "0", err, sizeof(err));
+    rd_kafka_conf_set(conf.get(), "linger.ms", "0", err, sizeof(err));
+    producer_.reset(
+        rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof(err)));
+  }
+  ~MockKafka() {
+    producer_.reset();
+    cluster_.reset();  // before the handle that hosts it
+  }
+
+  rd_kafka_mock_cluster_t* cluster() { return cluster_.get(); }
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  // Produces `value` to `topic`/`partition` and waits until it is written.
+  bool Produce(const std::string& topic, int partition,
+               const std::string& value) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+        RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err) return false;
+    return rd_kafka_flush(producer_.get(), 20000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+ private:
+  KafkaHandle host_;
+  std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDestroyer> cluster_;
+  std::string bootstrap_;
+  KafkaHandle producer_;
+};
+
+// The records a subscription received, by value.
+class Received {
+ public:
+  void Add(const KafkaRecord& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_[std::string(r.value)];
+    cv_.notify_all();
+  }
+  // Waits until `value` was received `n` times; its count then.
+  int WaitFor(const std::string& value, int n,
+              std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, limit, [&] { return count_[value] >= n; });
+    return count_[value];
+  }
+  std::map<std::string, int> Counts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, int> count_;
+};
+
+class KafkaWatcherTest : public ::testing::Test {
+ protected:
+  KafkaWatcherTest() : log_(log_text_, LogLevel::kError), state_(log_) {}
+
+  std::shared_ptr<KafkaWatcher> Watch(
+      MockKafka& kafka, const std::string& topic,
+      std::function<void(const KafkaRecord&)> on_record) {
+    config::KafkaCluster k;
+    k.name = "k";
+    k.bootstrap_servers = kafka.bootstrap();
+    auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+    KafkaSubscription sub;
+    sub.kafka_cluster = "k";
+    sub.topic = topic;
+    sub.start = KafkaSubscription::Start::kBeginning;
+    sub.kind = "marker";
+    sub.on_record = std::move(on_record);
+    w->SetSubscriptions({sub}, {});
+    return w;
+  }
+
+  // The value of `name`{kafka_cluster="k"} in the watcher's series.
+  static std::optional<double> Series(const KafkaWatcher& w,
+                                      const std::string& name) {
+    MetricSink sink;
+    w.Collect(sink);
+    const testing::Scrape scrape(sink.Render());
+    for (const auto& s : scrape.samples()) {
+      if (s.name == name && s.labels.at("kafka_cluster") == "k") return s.value;
+    }
+    return std::nullopt;
+  }
+
+  std::ostringstream log_text_;
+  Logger log_;
+  PipelineHarness state_;
+};
+
+TEST_F(KafkaWatcherTest, FollowsLeaderMovesAndABrokerThatDies) {
+  MockKafka kafka(3);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 3, 3),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  Received got;
+  auto w = Watch(kafka, "m", [&](const KafkaRecord& r) { got.Add(r); });
+  ASSERT_TRUE(w->Refresh(5s).success);
+  int n = 0;
+  // Each record is produced to every partition; all are read exactly once.
+  auto round = [&](const std::string& what) {
+    const std::string value = what + "-" + std::to_string(n++);
+    for (int p = 0; p < 3; ++p) {
+      EXPECT_TRUE(kafka.Produce("m", p, value)) << what;
+    }
+    EXPECT_EQ(got.WaitFor(value, 3, 20s), 3) << what;
+    const auto ok = w->Refresh(5s);
+    EXPECT_TRUE(ok.success) << what << ": " << ok.error;
+    EXPECT_EQ(state_.store().KafkaUp("k"), std::optional<bool>(true)) << what;
+  };
+  round("before");
+  // The leaders move: every partition to broker 1, then 2, then 3.
+  for (int leader = 1; leader <= 3; ++leader) {
+    for (int p = 0; p < 3; ++p) {
+      rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", p, leader);
+    }
+    round("leader" + std::to_string(leader));
+  }
+  // Broker 3, leading every partition, dies; its partitions fail over to 1.
+  rd_kafka_mock_broker_set_down(kafka.cluster(), 3);
+  for (int p = 0; p < 3; ++p) {
+    rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", p, 1);
+  }
+  round("broker3-dead");
+  // It comes back, and leads partition 2 again.
+  rd_kafka_mock_broker_set_up(kafka.cluster(), 3);
+  rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", 2, 3);
+  round("broker3-back");
+  for (const auto& [value, count] : got.Counts()) {
+    EXPECT_EQ(count, 3) << value;
+  }
+  EXPECT_EQ(Series(*w, "cdc_kafka_up"), std::optional<double>(1));
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(3));
+  w->StopPolling();
+}
+
+TEST_F(KafkaWatcherTest, ConsumerLagCountsRecordsNotYetHandedOut) {
+  MockKafka kafka(1);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 1, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> handled{0};
+  // The first record holds the consumer's thread until released.
+  auto w = Watch(kafka, "m", [&](const KafkaRecord&) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (handled++ == 0) {
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }
+  });
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_consumer_lag_records"), std::nullopt)
+      << "nothing fetched yet: no figure";
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(kafka.Produce("m", 0, "r" + std::to_string(i)));
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 15s, [&] { return handled > 0; }));
+  }
+  // librdkafka has fetched all ten; one was handed out.
+  std::optional<double> lag;
+  for (int i = 0; i < 50 && lag != 9.0; ++i) {
+    ASSERT_TRUE(w->Refresh(5s).success);
+    lag = Series(*w, "cdc_kafka_consumer_lag_records");
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(lag, std::optional<double>(9));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 100 && handled < 10; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(handled, 10);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_consumer_lag_records"),
+            std::optional<double>(0));
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(1));
+  w->StopPolling();
+}
+
+}  // namespace
+}  // namespace cdc
