@@ -28,6 +28,7 @@ class HeartbeatKind final : public ProbeKind {
                  ParseHeartbeatSeconds(r.value, UnixSeconds(WallClock::now())),
                  r.received, r.produced);
            }});
+      parts.subscriptions.back().connector = c.name;
     }
   }
 

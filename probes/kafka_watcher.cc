@@ -1,6 +1,8 @@
 #include "probes/kafka_watcher.h"
 
+#include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cdc/common/duration.h"
 #include "cdc/common/thread_name.h"
@@ -147,11 +149,20 @@ void KafkaWatcher::SetSubscriptions(
 ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   // An answer proves the cluster was readable when it was asked, not when the
   // answer arrived (a request in flight when the path broke).
-  const auto asked = WallClock::now();
+  const auto start = WallClock::now();
+  auto asked = start;
   const rd_kafka_metadata_t* raw = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk_.get(), /*all_topics=*/1, nullptr, &raw,
-      static_cast<int>(std::max<int64_t>(100, timeout.count() - 200)));
+  // Two tries, each within half the time: a request sent to a broker that
+  // has just died waits in its queue until it times out, while the other
+  // brokers would answer a second one at once.
+  const int64_t half = std::max<int64_t>(100, timeout.count() / 2 - 150);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk_.get(), /*all_topics=*/1, nullptr, &raw, static_cast<int>(half));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    asked = WallClock::now();
+    err = rd_kafka_metadata(rk_.get(), /*all_topics=*/1, nullptr, &raw,
+                            static_cast<int>(half));
+  }
   KafkaMetadata md(raw);
   std::unique_lock<std::mutex> lock(mu_);
   refreshed_ = true;
@@ -166,12 +177,23 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   store_.SetKafkaUp(cluster_.name, true, WallClock::now(), asked);
   KafkaTopicPartitionList add(rd_kafka_topic_partition_list_new(0));
   std::map<std::string, int> present;
+  const auto& by_topic = table_->by_topic;
+  leaders_.clear();
   for (int t = 0; t < md->topic_cnt; ++t) {
     const auto& topic = md->topics[t];
     if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     present[topic.topic] = topic.partition_cnt;
+    if (by_topic.count(topic.topic) == 0) continue;
+    std::vector<int>& leaders = leaders_[topic.topic];
+    leaders.assign(topic.partition_cnt, -1);
+    for (int i = 0; i < topic.partition_cnt; ++i) {
+      const auto& part = topic.partitions[i];
+      if (part.id >= 0 && part.id < topic.partition_cnt &&
+          part.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        leaders[part.id] = part.leader;
+      }
+    }
   }
-  const auto& by_topic = table_->by_topic;
   for (auto it = by_topic.begin(); it != by_topic.end();
        it = by_topic.upper_bound(it->first)) {
     const std::string& topic = it->first;
@@ -228,6 +250,10 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
                {{"kafka_cluster", cluster_.name},
                 {"count", std::to_string(add->cnt)}});
   }
+  lock.unlock();
+  CheckLeaders(std::chrono::duration_cast<std::chrono::milliseconds>(
+      timeout - (WallClock::now() - start)));
+  lock.lock();
   KafkaTopicPartitionList held(
       rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
   for (const auto& [topic, part] : assigned_) {
@@ -239,6 +265,94 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   lag_ = lag;
   assigned_count_ = held->cnt;
   return ProbeOutcome::Ok();
+}
+
+void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
+  // One partition per leading broker; nothing asked without time left (the
+  // last findings stand).
+  const auto wait = std::min<std::chrono::milliseconds>(
+      budget - std::chrono::milliseconds(200), std::chrono::seconds(2));
+  if (wait < std::chrono::milliseconds(100)) return;
+  std::map<int, std::pair<std::string, int>> sample;
+  std::shared_ptr<const Table> table;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    table = table_;
+    for (const auto& [topic, leaders] : leaders_) {
+      for (std::size_t p = 0; p < leaders.size(); ++p) {
+        if (leaders[p] >= 0) {
+          sample.emplace(leaders[p],
+                         std::make_pair(topic, static_cast<int>(p)));
+        }
+      }
+    }
+  }
+  const double asked = UnixSeconds(WallClock::now());
+  std::map<int, std::future<bool>> answers;
+  for (const auto& [broker, where] : sample) {
+    answers[broker] = std::async(
+        std::launch::async, [this, where = where, ms = wait.count()] {
+          // Not rd_kafka_query_watermark_offsets: in librdkafka 2.0 it can
+          // wait past its timeout for a leader that has died.
+          KafkaTopicPartitionList one(rd_kafka_topic_partition_list_new(1));
+          rd_kafka_topic_partition_list_add(one.get(), where.first.c_str(),
+                                            where.second)
+              ->offset = RD_KAFKA_OFFSET_END;
+          return rd_kafka_offsets_for_times(rk_.get(), one.get(),
+                                            static_cast<int>(ms)) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR &&
+                 one->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        });
+  }
+  std::set<int> silent;
+  std::map<int, double> confirmed;
+  for (auto& [broker, answer] : answers) {
+    if (answer.get()) {
+      confirmed[broker] = asked;
+    } else {
+      silent.insert(broker);
+    }
+  }
+  // Each connector's own partitions: their leaders, and those not readable.
+  std::map<std::string, ObservationStore::KafkaPath> paths;
+  std::map<int, double> evidence;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [b, t] : confirmed) {
+      broker_confirmed_[b] = std::max(broker_confirmed_[b], t);
+    }
+    evidence = broker_confirmed_;
+    for (const auto& [topic, sub] : table->by_topic) {
+      if (sub.connector.empty()) continue;
+      auto it = leaders_.find(topic);
+      if (it == leaders_.end()) continue;
+      ObservationStore::KafkaPath& path = paths[sub.connector];
+      int unreadable = 0;
+      for (std::size_t p = 0; p < it->second.size(); ++p) {
+        const int leader = it->second[p];
+        if (leader >= 0) path.leaders.insert(leader);
+        if (leader >= 0 && silent.count(leader) == 0) continue;
+        if (++unreadable > 3) continue;
+        if (!path.unreadable.empty()) path.unreadable += "; ";
+        path.unreadable +=
+            "partition " + std::to_string(p) + " of " + topic +
+            (leader < 0 ? " (it has no leader)"
+                        : " (its leader, broker " + std::to_string(leader) +
+                              ", does not answer)");
+      }
+      if (unreadable > 3) {
+        path.unreadable +=
+            " and " + std::to_string(unreadable - 3) + " more partitions";
+      }
+    }
+  }
+  for (int b : silent) {
+    log_.Debug(
+        "Kafka broker does not answer",
+        {{"kafka_cluster", cluster_.name}, {"broker", std::to_string(b)}});
+  }
+  store_.ConfirmKafkaBrokers(cluster_.name, evidence);
+  store_.SetKafkaPaths(cluster_.name, paths);
 }
 
 std::optional<int64_t> KafkaWatcher::ConsumerLag(
@@ -301,14 +415,27 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
                    ? WallClock::time_point(std::chrono::milliseconds(ts_ms))
                    : r.received;
   std::shared_ptr<const Table> table;
+  std::map<int, double> evidence;
+  const bool confirm =
+      r.received - last_confirm_ >= std::chrono::milliseconds(100);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++records_;
     table = table_;
+    // The broker that served it (by the last metadata) is read from.
+    auto it = leaders_.find(topic);
+    if (it != leaders_.end() && msg.partition >= 0 &&
+        static_cast<std::size_t>(msg.partition) < it->second.size() &&
+        it->second[msg.partition] >= 0) {
+      double& t = broker_confirmed_[it->second[msg.partition]];
+      t = std::max(t, UnixSeconds(r.EvidenceOfReading()));
+    }
+    if (confirm) evidence = broker_confirmed_;
   }
-  if (r.received - last_confirm_ >= std::chrono::milliseconds(100)) {
+  if (confirm) {
     last_confirm_ = r.received;
     store_.ConfirmKafka(cluster_.name, r.EvidenceOfReading());
+    store_.ConfirmKafkaBrokers(cluster_.name, evidence);
   }
   // Handlers run without mu_: they take their own kinds' locks.
   auto range = table->by_topic.equal_range(std::string(topic));

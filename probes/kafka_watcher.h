@@ -59,6 +59,11 @@ class KafkaWatcher {
   // none.
   std::optional<int64_t> ConsumerLag(
       rd_kafka_topic_partition_list_t* partitions) const;
+  // After a metadata answer: asks each broker that leads a watched
+  // partition for one of its partitions' offsets (in parallel, within
+  // `budget`), and tells the store which connectors' own partitions cannot
+  // be read and which brokers answered.
+  void CheckLeaders(std::chrono::milliseconds budget);
   // librdkafka's error callback (its poll thread): logs the error; all
   // brokers down marks the cluster unreadable at once.
   static void ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
@@ -87,6 +92,12 @@ class KafkaWatcher {
   bool refreshed_ = false;
   std::map<std::string, int> partitions_;  // watched topic -> partitions
   uint64_t records_ = 0;
+  // Watched topic -> the leader of each partition at the last refresh (-1:
+  // none, or the partition has an error).
+  std::map<std::string, std::vector<int>, std::less<>> leaders_;
+  // Broker id -> Unix seconds of the last evidence that the exporter reads
+  // from it: an answer to a request sent then, or a record it served.
+  std::map<int, double> broker_confirmed_;
   std::optional<int64_t> lag_;  // at the last successful Refresh
   int assigned_count_ = 0;      // likewise
   // Poll thread only: when a record last confirmed the cluster to the store

@@ -127,6 +127,7 @@ class MarkerKind final : public ProbeKind {
             c.kafka, c.MarkerTopic(src.canary), KafkaSubscription::Start::kEnd,
             "marker",
             [this, name = c.name](const KafkaRecord& r) { OnRecord(name, r); }};
+        sub.connector = c.name;
         sub.on_metadata = [&store = env_.store, name = c.name](int n) {
           store.Update(name, [n](ObservationStore::Entry& e) {
             e.obs.marker.topic_partitions = n;

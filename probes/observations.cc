@@ -121,7 +121,11 @@ void ObservationStore::SetConnectors(
       e.obs.rest = RestObservation{};
     }
     auto k = kafka_.find(cfg.kafka);
-    e.obs.kafka = k == kafka_.end() ? KafkaView{} : k->second;
+    if (it == entries_.end() || it->second.config.kafka != cfg.kafka) {
+      e.obs.kafka = KafkaView{};  // its partitions are looked up again
+      e.kafka_leaders.clear();
+    }
+    CopyClusterView(k == kafka_.end() ? KafkaView{} : k->second, e.obs.kafka);
     next.emplace(cfg.name, std::move(e));
   }
   entries_ = std::move(next);
@@ -150,7 +154,7 @@ void ObservationStore::SetKafkaUp(const std::string& kafka, bool up,
   }
   for (auto& [name, e] : entries_) {
     if (e.config.kafka != kafka) continue;
-    e.obs.kafka = v;
+    CopyClusterView(v, e.obs.kafka);
     if (went_down) {
       e.obs.marker.unanswered_since = 0;
       e.obs.marker.unanswered_writes = 0;
@@ -165,6 +169,63 @@ void ObservationStore::ConfirmKafka(const std::string& kafka,
   v.confirmed_at = std::max(v.confirmed_at, UnixSeconds(at));
   for (auto& [name, e] : entries_) {
     if (e.config.kafka == kafka) e.obs.kafka.confirmed_at = v.confirmed_at;
+  }
+}
+
+void ObservationStore::CopyClusterView(const KafkaView& v, KafkaView& into) {
+  into.up = v.up;
+  into.recovered_at = v.recovered_at;
+  into.confirmed_at = v.confirmed_at;
+}
+
+void ObservationStore::ConfirmPartitions(Entry& e,
+                                         const std::map<int, double>& brokers) {
+  double at = e.kafka_leaders.empty() ? 0 : -1;
+  for (int b : e.kafka_leaders) {
+    auto it = brokers.find(b);
+    const double t = it == brokers.end() ? 0 : it->second;
+    at = at < 0 ? t : std::min(at, t);
+  }
+  e.obs.kafka.partitions_confirmed_at =
+      std::max(e.obs.kafka.partitions_confirmed_at, std::max(at, 0.0));
+}
+
+void ObservationStore::SetKafkaPaths(
+    const std::string& kafka,
+    const std::map<std::string, KafkaPath>& by_connector,
+    WallClock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto& brokers = broker_confirmed_[kafka];
+  for (auto& [name, e] : entries_) {
+    if (e.config.kafka != kafka) continue;
+    auto it = by_connector.find(name);
+    const KafkaPath path = it == by_connector.end() ? KafkaPath{} : it->second;
+    KafkaView& k = e.obs.kafka;
+    if (path.unreadable.empty() && !k.unreadable.empty()) {
+      k.partitions_recovered_at = UnixSeconds(now);
+    }
+    if (!path.unreadable.empty() && k.unreadable.empty()) {
+      e.obs.marker.unanswered_since = 0;
+      e.obs.marker.unanswered_writes = 0;
+    }
+    k.unreadable = path.unreadable;
+    k.leaders_known = !path.leaders.empty();
+    if (path.leaders != e.kafka_leaders) {
+      // New leaders: only their own evidence counts.
+      e.kafka_leaders = path.leaders;
+      k.partitions_confirmed_at = 0;
+    }
+    ConfirmPartitions(e, brokers);
+  }
+}
+
+void ObservationStore::ConfirmKafkaBrokers(
+    const std::string& kafka, const std::map<int, double>& confirmed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& brokers = broker_confirmed_[kafka];
+  for (const auto& [b, t] : confirmed) brokers[b] = std::max(brokers[b], t);
+  for (auto& [name, e] : entries_) {
+    if (e.config.kafka == kafka) ConfirmPartitions(e, brokers);
   }
 }
 

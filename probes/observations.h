@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -114,6 +115,20 @@ struct KafkaView {
   // is judged only on silence that began before it: silence the exporter
   // cannot tell from its own blindness is unknown, not stalled.
   double confirmed_at = 0;
+
+  // The connector's own partitions (of its marker and heartbeat topics), as
+  // the kafka probe last found them. A broker can die while the others
+  // answer: its partitions cannot be read until their leadership moves.
+  // Which cannot be read, and why; empty: all can (or not looked up yet).
+  std::string unreadable;
+  // Unix seconds they last became readable again, 0 never unreadable.
+  double partitions_recovered_at = 0;
+  // Whether the brokers that lead them are known (the topics exist).
+  bool leaders_known = false;
+  // Unix seconds of the last evidence that the exporter reads from every one
+  // of those leaders (an answer to a request sent then, or a record it
+  // served), 0 none: a stall is judged only on silence that began before.
+  double partitions_confirmed_at = 0;
 };
 
 // The connector's Debezium heartbeats (written by the heartbeat kind).
@@ -186,6 +201,7 @@ class ObservationStore {
   struct Entry {
     config::Connector config;
     ConnectorObservations obs;
+    std::set<int> kafka_leaders;  // of its own partitions (KafkaPath)
   };
 
   // Sets the watched connectors. A connector that stays keeps its
@@ -239,6 +255,24 @@ class ObservationStore {
   void ConfirmKafka(const std::string& kafka,
                     WallClock::time_point at = WallClock::now());
 
+  // Where a connector's own partitions are read from (the kafka probe, each
+  // run): the brokers that lead them and which of them cannot be read.
+  struct KafkaPath {
+    std::set<int> leaders;
+    std::string unreadable;  // empty: all can be read
+    bool operator==(const KafkaPath&) const = default;
+  };
+  // Sets the paths of the connectors of `kafka` (a connector not named has
+  // none). One that becomes unreadable forgets its unanswered marker writes,
+  // as when the whole cluster goes down.
+  void SetKafkaPaths(const std::string& kafka,
+                     const std::map<std::string, KafkaPath>& by_connector,
+                     WallClock::time_point now = WallClock::now());
+  // Evidence that the exporter reads from these brokers of `kafka` up to
+  // these times (Unix seconds; a broker's time only moves forward).
+  void ConfirmKafkaBrokers(const std::string& kafka,
+                           const std::map<int, double>& confirmed);
+
  private:
   // Update and Read: `self` is const for Read.
   template <typename Self, typename Fn>
@@ -250,9 +284,17 @@ class ObservationStore {
     return true;
   }
 
+  // The cluster-wide part of `v` into a connector's view (its own
+  // partitions' part stays).
+  static void CopyClusterView(const KafkaView& v, KafkaView& into);
+  // Recomputes e's partitions_confirmed_at from its leaders' evidence.
+  void ConfirmPartitions(Entry& e, const std::map<int, double>& brokers);
+
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
   std::map<std::string, KafkaView> kafka_;
+  // Kafka cluster -> broker id -> Unix seconds it was last read from.
+  std::map<std::string, std::map<int, double>> broker_confirmed_;
 };
 
 }  // namespace cdc

@@ -52,6 +52,10 @@ struct KafkaSubscription {
   // Called after each successful metadata look-up with the topic's
   // partitions (0: the topic does not exist). May be empty.
   std::function<void(int partitions)> on_metadata = nullptr;
+  // The connector whose own topic this is (its markers or heartbeats), empty
+  // for a topic shared by many (the offsets topic): a connector whose topic
+  // cannot be read is not judged (ObservationStore::SetKafkaPaths).
+  std::string connector = {};
 };
 
 // What probe kinds build from one configuration; switched to together once

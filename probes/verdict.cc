@@ -186,8 +186,15 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
   } else if (obs.kafka.up.has_value() && !*obs.kafka.up) {
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaUnreadable;
-  } else if (obs.kafka.recovered_at > 0 &&
-             now_s - obs.kafka.recovered_at < RecoveryGrace(v.window_s)) {
+  } else if (!obs.kafka.unreadable.empty()) {
+    v.state = VerdictState::kUnknown;
+    v.reason = VerdictReason::kKafkaPartitionsUnreadable;
+    v.detail = obs.kafka.unreadable;
+  } else if (std::max(obs.kafka.recovered_at,
+                      obs.kafka.partitions_recovered_at) > 0 &&
+             now_s - std::max(obs.kafka.recovered_at,
+                              obs.kafka.partitions_recovered_at) <
+                 RecoveryGrace(v.window_s)) {
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaRecovering;
   } else if (c.marker.enabled) {
@@ -197,11 +204,15 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
   }
   if ((v.state == VerdictState::kStalled ||
        v.reason == VerdictReason::kLateAndSilent) &&
-      obs.kafka.confirmed_at < SilenceBegan(obs, c)) {
+      (obs.kafka.confirmed_at < SilenceBegan(obs, c) ||
+       (obs.kafka.leaders_known &&
+        obs.kafka.partitions_confirmed_at < SilenceBegan(obs, c)))) {
     // The exporter has read nothing from the cluster (no metadata answer, no
     // record) since the silence began: its own view may have just broken
     // (a broker down before the next metadata request notices). A stall
     // waits for that evidence; it comes within the kafka probe's interval.
+    // Likewise for the brokers that lead the connector's own partitions
+    // (one broker can die while the others answer).
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaUnconfirmed;
   }
@@ -231,6 +242,9 @@ std::string Verdict::ReasonText() const {
              "from the Kafka cluster since the silence began (no metadata "
              "answer, no record): it cannot yet tell a stall from its own "
              "blindness";
+    case VerdictReason::kKafkaPartitionsUnreadable:
+      return state + "; not judged: cdc-sentinel cannot read " + detail +
+             " (the connector cannot write there either)";
     case VerdictReason::kMarkerWriteFailed:
       return state + "; not judged: the marker could not be written (" +
              detail + ")";

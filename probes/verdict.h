@@ -32,10 +32,11 @@ inline constexpr VerdictState kAllVerdictStates[] = {
 
 // The evidence that decided.
 enum class VerdictReason {
-  kNotRunning,          // REST says the connector (or a task) does not run
-  kKafkaUnreadable,     // the exporter cannot read the Kafka cluster
-  kKafkaRecovering,     // grace after the exporter's Kafka view came back
-  kKafkaUnconfirmed,    // silent, but nothing read from Kafka since: blind?
+  kNotRunning,        // REST says the connector (or a task) does not run
+  kKafkaUnreadable,   // the exporter cannot read the Kafka cluster
+  kKafkaRecovering,   // grace after the exporter's Kafka view came back
+  kKafkaUnconfirmed,  // silent, but nothing read from Kafka since: blind?
+  kKafkaPartitionsUnreadable,  // its own partitions cannot be read
   kMarkerWriteFailed,   // the marker could not be written (source unreachable)
   kCanaryNotWritable,   // setup: the write was refused (table, privilege)
   kMarkerTopicMissing,  // setup: the marker topic does not exist

@@ -20,6 +20,7 @@
 
 #include "cdc/common/metric_sink.h"
 #include "config/config.h"
+#include "probes/verdict.h"
 #include "test/common/exposition.h"
 #include "test/common/pipeline_harness.h"
 
@@ -187,6 +188,69 @@ TEST_F(KafkaWatcherTest, FollowsLeaderMovesAndABrokerThatDies) {
   EXPECT_EQ(Series(*w, "cdc_kafka_up"), std::optional<double>(1));
   EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
             std::optional<double>(3));
+  w->StopPolling();
+}
+
+// One broker of three dies while the others answer: the connector whose
+// partitions it leads cannot be read (and is not judged), the cluster is
+// still up; once leadership moves, its partitions are readable again.
+TEST_F(KafkaWatcherTest, ADeadLeaderMakesItsConnectorsPartitionsUnreadable) {
+  MockKafka kafka(3);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 2, 3),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "other", 1, 3),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", 0, 1);
+  rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", 1, 3);
+  rd_kafka_mock_partition_set_leader(kafka.cluster(), "other", 0, 1);
+  config::Connector c;
+  c.name = "c";
+  c.kafka = "k";
+  config::Connector d = c;
+  d.name = "d";
+  state_.SetConnectors({c, d});
+  auto w = Watch(kafka, "m", [](const KafkaRecord&) {});
+  KafkaSubscription mine;
+  mine.kafka_cluster = "k";
+  mine.topic = "m";
+  mine.kind = "marker";
+  mine.connector = "c";
+  mine.on_record = [](const KafkaRecord&) {};
+  KafkaSubscription theirs = mine;
+  theirs.topic = "other";
+  theirs.connector = "d";
+  w->SetSubscriptions({mine, theirs}, {});
+  auto view = [&](const std::string& name) {
+    return state_.store().Get(name)->obs.kafka;
+  };
+
+  const double before = UnixSeconds(WallClock::now());
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_TRUE(view("c").leaders_known);
+  EXPECT_EQ(view("c").unreadable, "");
+  EXPECT_GE(view("c").partitions_confirmed_at, before);
+
+  rd_kafka_mock_broker_set_down(kafka.cluster(), 3);
+  const double died = UnixSeconds(WallClock::now());
+  const auto after = w->Refresh(4s);
+  ASSERT_TRUE(after.success) << "brokers 1 and 2 answer: " << after.error;
+  EXPECT_EQ(state_.store().KafkaUp("k"), std::optional<bool>(true));
+  EXPECT_EQ(view("c").unreadable,
+            "partition 1 of m (its leader, broker 3, does not answer)");
+  EXPECT_LT(view("c").partitions_confirmed_at, died)
+      << "broker 3 has not answered since";
+  EXPECT_EQ(view("d").unreadable, "") << "d's partition is on broker 1";
+  EXPECT_GE(view("d").partitions_confirmed_at, died);
+  const auto v = Judge(state_.store().Get("c")->obs, c, WallClock::now());
+  EXPECT_EQ(v.reason, VerdictReason::kKafkaPartitionsUnreadable);
+
+  // The controller moves its partitions to broker 2.
+  rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", 1, 2);
+  const double moved = UnixSeconds(WallClock::now());
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_EQ(view("c").unreadable, "");
+  EXPECT_GE(view("c").partitions_recovered_at, moved);
+  EXPECT_GE(view("c").partitions_confirmed_at, moved);
   w->StopPolling();
 }
 

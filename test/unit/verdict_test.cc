@@ -298,6 +298,46 @@ const std::vector<Row>& Rows() {
          o.kafka.confirmed_at = kNowS - 11;
        },
        V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
+      {"one broker dead, the others answer: the connector's own partitions "
+       "cannot be read, so a would-be stall is unknown, never stalled",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 40);
+         o.kafka.unreadable =
+             "partition 0 of t.cdc_canary.markers (its leader, broker 3, does "
+             "not answer)";
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 0.5;
+       },
+       V::kUnknown, R::kKafkaPartitionsUnreadable, "UNKNOWN",
+       "cannot read partition 0 of t.cdc_canary.markers (its leader, broker "
+       "3"},
+      {"silent, the cluster answers, but the leaders of the connector's own "
+       "partitions not heard from since: unknown (a broker just died)",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 13;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
+      {"... and stalled once they are heard from after the write",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 11;
+       },
+       V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
+      {"grace after the connector's partitions became readable again",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 8);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 1;
+         o.kafka.partitions_recovered_at = kNowS - 10;
+       },
+       V::kUnknown, R::kKafkaRecovering, "UNKNOWN", "less than 30s ago"},
       {"markers off: a stale heartbeat with nothing read from Kafka since it "
        "became overdue is unknown",
        [](auto& o, auto& c) {

@@ -58,6 +58,14 @@ control API (HTTP):
   POST /brokers/{ID|all}/up           bring broker(s) back
   POST /brokers/{ID|all}/rtt?ms=N     add N ms round-trip latency (0 clears)
   POST /topics?name=T&partitions=P[&replication=R]   create a topic
+  POST /leaders?from={ID|all}&to={ID|next}
+                                      move partition leaders: those of every
+                                      topic led by broker `from` (all: every
+                                      partition) to broker `to`, or to the
+                                      next broker that is up after the
+                                      current leader (a controller's
+                                      fail-over, or a leader rebalance);
+                                      {"moved":N,...}
 )";
 
 struct MockClusterDestroyer {
@@ -254,6 +262,63 @@ class Broker {
     });
   }
 
+  // Moves the leaders of the partitions led by `from` (0: all) to `to`
+  // (0: the next broker that is up after the current leader). Partitions
+  // are found by a metadata request to the cluster itself. Returns an error
+  // message, empty on success; `moved` counts the partitions moved.
+  std::string MoveLeaders(int from, int to, int& moved) {
+    moved = 0;
+    std::lock_guard lock(mu_);
+    if ((from != 0 && !state_.count(from)) || (to != 0 && !state_.count(to))) {
+      return "no such broker (ids are 1.." + std::to_string(brokers_) + ")";
+    }
+    if (!meta_) {
+      cdc::KafkaConf conf(rd_kafka_conf_new());
+      char err[512];
+      rd_kafka_conf_set(conf.get(), "bootstrap.servers", bootstrap_.c_str(),
+                        err, sizeof(err));
+      rd_kafka_conf_set(conf.get(), "log_level", "3", err, sizeof(err));
+      meta_.reset(
+          rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
+      if (!meta_) return std::string("rd_kafka_new: ") + err;
+      conf.release();
+    }
+    const rd_kafka_metadata_t* md = nullptr;
+    // Short tries: a request that went to a broker just taken down waits
+    // for it until it times out.
+    auto err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    for (int i = 0; i < 5 && err; ++i) {
+      err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, 1000);
+    }
+    if (err) return std::string("metadata: ") + rd_kafka_err2str(err);
+    std::string error;
+    for (int t = 0; t < md->topic_cnt && error.empty(); ++t) {
+      const auto& topic = md->topics[t];
+      for (int p = 0; p < topic.partition_cnt; ++p) {
+        const int leader = topic.partitions[p].leader;
+        if (from != 0 && leader != from) continue;
+        int target = to;
+        for (int i = 1; target == 0 && i <= brokers_; ++i) {
+          const int b = (leader - 1 + i + brokers_) % brokers_ + 1;
+          if (b != leader && state_[b].up) target = b;
+        }
+        if (target == 0 || target == leader) continue;
+        err = rd_kafka_mock_partition_set_leader(cluster_.get(), topic.topic, p,
+                                                 target);
+        if (err) {
+          error = rd_kafka_err2str(err);
+          break;
+        }
+        ++moved;
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+    log_.Info("leaders moved", {{"from", std::to_string(from)},
+                                {"to", to ? std::to_string(to) : "next"},
+                                {"partitions", std::to_string(moved)}});
+    return error;
+  }
+
   json Describe() const {
     std::lock_guard lock(mu_);
     json brokers = json::array();
@@ -300,6 +365,9 @@ class Broker {
   cdc::KafkaHandle rk_;
   MockCluster cluster_;
   std::string bootstrap_;
+  // A client of the cluster, for MoveLeaders' metadata; made on first use.
+  // Declared after cluster_: destroyed before it.
+  cdc::KafkaHandle meta_;
   mutable std::mutex mu_;
   std::map<int, BrokerState> state_;
   std::map<std::string, int> topics_;
@@ -361,6 +429,29 @@ void AddRoutes(httplib::Server& http, Broker& broker) {
               }
               ReplyResult(res, broker.SetRtt(*id, *ms), broker);
             });
+  http.Post("/leaders", [&](const httplib::Request& req,
+                            httplib::Response& res) {
+    const std::string from =
+        req.has_param("from") ? req.get_param_value("from") : "all";
+    const std::string to =
+        req.has_param("to") ? req.get_param_value("to") : "next";
+    auto from_id = BrokerId(from);
+    auto to_id =
+        to == "next" ? std::optional<int>(0) : ParseInt(to, 1, kMaxBrokers);
+    if (!from_id || !to_id) {
+      Reply(res, 400, {{"error", "need /leaders?from={ID|all}&to={ID|next}"}});
+      return;
+    }
+    int moved = 0;
+    const std::string error = broker.MoveLeaders(*from_id, *to_id, moved);
+    if (!error.empty()) {
+      Reply(res, 400, {{"error", error}, {"moved", moved}});
+      return;
+    }
+    json body = broker.Describe();
+    body["moved"] = moved;
+    Reply(res, 200, body);
+  });
   http.Post("/topics", [&](const httplib::Request& req,
                            httplib::Response& res) {
     auto partitions = ParseInt(
