@@ -298,10 +298,14 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
           rd_kafka_topic_partition_list_add(one.get(), where.first.c_str(),
                                             where.second)
               ->offset = RD_KAFKA_OFFSET_END;
-          return rd_kafka_offsets_for_times(rk_.get(), one.get(),
-                                            static_cast<int>(ms)) ==
-                     RD_KAFKA_RESP_ERR_NO_ERROR &&
-                 one->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+          // Only no answer counts: an error for the partition (e.g. not
+          // its leader any more, after a leader move) is an answer.
+          const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+              rk_.get(), one.get(), static_cast<int>(ms));
+          return err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+                 err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+                 err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN &&
+                 err != RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE;
         });
   }
   std::set<int> silent;

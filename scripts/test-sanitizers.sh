@@ -5,11 +5,12 @@
 #   asan  everything built with AddressSanitizer + UndefinedBehaviorSanitizer
 #         (-DCDC_SANITIZE=ON); the whole suite except the benchmark smoke test,
 #         the container image (its binary is built in the image, not here) and
-#         the two long runs whose code paths the rest already covers (the
-#         no-page paging cases, the quickstart): CI time
+#         the long runs whose code paths the rest already covers (the
+#         no-page paging cases, the quickstart, discovery_e2e, the
+#         three-broker kafka_brokers_e2e): CI time
 #   tsan  everything built with ThreadSanitizer (-DCDC_TSAN=ON); the unit
 #         tests and the exporter-binary and web TLS integration tests. Not
-#         the tests that run a Kafka client (KafkaProbeTest and AppDiscoveryTest among the unit
+#         the tests that run a Kafka client (KafkaProbeTest, KafkaWatcherTest and AppDiscoveryTest among the unit
 #         tests): Debian's librdkafka is not instrumented and TSan crashes
 #         inside itself on its threads
 #   fuzz  the libFuzzer targets (clang): replay of the committed corpora,
@@ -50,7 +51,7 @@ for stage in "${stages[@]}"; do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900 -LE 'bench|image' \
-          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|FaultMatrixTest\.KafkaTcp|quickstart|discovery_e2e)$')
+          -E '^(PagingTest\.LagAndTheExportersOwnBlindnessNeverPage|FaultMatrixTest\.KafkaTcp|quickstart|discovery_e2e|kafka_brokers_e2e)$')
       ;;
     tsan)
       dir=$root/build-tsan
