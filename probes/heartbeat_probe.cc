@@ -28,7 +28,10 @@ class HeartbeatKind final : public ProbeKind {
                  ParseHeartbeatSeconds(r.value, UnixSeconds(WallClock::now())),
                  r.received, r.produced);
            }});
-      parts.subscriptions.back().connector = c.name;
+      // Its own topic for the verdict only without markers (markers decide
+      // otherwise, and a heartbeat topic of replication factor 1 on a dead
+      // broker must not blind a connector whose markers flow).
+      if (!c.marker.enabled) parts.subscriptions.back().connector = c.name;
     }
   }
 

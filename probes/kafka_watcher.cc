@@ -154,20 +154,24 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* raw = nullptr;
   // Two tries, each within half the time: a request sent to a broker that
   // has just died waits in its queue until it times out, while the other
-  // brokers would answer a second one at once.
-  const int64_t half = std::max<int64_t>(100, timeout.count() / 2 - 150);
+  // brokers would answer a second one at once. Under 2 s, one try with all
+  // of it (an all-topics answer of a large cluster can take a while).
+  const bool twice = timeout >= std::chrono::seconds(2);
+  const int64_t each = std::max<int64_t>(
+      100, twice ? timeout.count() / 2 - 150 : timeout.count() - 200);
   rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk_.get(), /*all_topics=*/1, nullptr, &raw, static_cast<int>(half));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rk_.get(), /*all_topics=*/1, nullptr, &raw, static_cast<int>(each));
+  if (twice && err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     asked = WallClock::now();
     err = rd_kafka_metadata(rk_.get(), /*all_topics=*/1, nullptr, &raw,
-                            static_cast<int>(half));
+                            static_cast<int>(each));
   }
   KafkaMetadata md(raw);
   std::unique_lock<std::mutex> lock(mu_);
   refreshed_ = true;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     up_ = false;
+    lag_.reset();  // not known while the cluster cannot be read
     store_.SetKafkaUp(cluster_.name, false);
     return ProbeOutcome::Fail("metadata request to " +
                               cluster_.bootstrap_servers +
@@ -300,12 +304,10 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
               ->offset = RD_KAFKA_OFFSET_END;
           // Only no answer counts: an error for the partition (e.g. not
           // its leader any more, after a leader move) is an answer.
-          const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-              rk_.get(), one.get(), static_cast<int>(ms));
-          return err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
-                 err != RD_KAFKA_RESP_ERR__TRANSPORT &&
-                 err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN &&
-                 err != RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE;
+          // librdkafka's own (local) errors are negative: no answer, or
+          // not even asked (a leaderless partition in its cache).
+          return rd_kafka_offsets_for_times(rk_.get(), one.get(),
+                                            static_cast<int>(ms)) >= 0;
         });
   }
   std::set<int> silent;

@@ -111,6 +111,10 @@ void ObservationStore::SetConnectors(
   for (const auto& cfg : connectors) {
     auto it = entries_.find(cfg.name);
     Entry e;
+    // Read before the move: a connector that stays on its Kafka cluster
+    // keeps what is known of its partitions.
+    const bool same_kafka =
+        it != entries_.end() && it->second.config.kafka == cfg.kafka;
     if (it != entries_.end()) e = std::move(it->second);
     e.config = cfg;
     // Whether there is a REST API follows the configuration at once.
@@ -121,7 +125,7 @@ void ObservationStore::SetConnectors(
       e.obs.rest = RestObservation{};
     }
     auto k = kafka_.find(cfg.kafka);
-    if (it == entries_.end() || it->second.config.kafka != cfg.kafka) {
+    if (!same_kafka) {
       e.obs.kafka = KafkaView{};  // its partitions are looked up again
       e.kafka_leaders.clear();
     }

@@ -98,6 +98,21 @@ double SilenceBegan(const ConnectorObservations& obs,
   return obs.heartbeat.last_received + ToSeconds(c.heartbeat.max_age);
 }
 
+// From when the leaders of the connector's own partitions must have been
+// heard from for its silence to count: after the silence began and, for a
+// marker, after it would normally have arrived (its slowest recent
+// response). Evidence from between the write and then proves little: a
+// broker that served a record just after the write can die before the
+// marker reaches it.
+double PartitionsHeardSince(const ConnectorObservations& obs,
+                            const config::Connector& c) {
+  const auto& r = obs.progress.responses;
+  const double slowest = c.marker.enabled && !r.empty()
+                             ? *std::max_element(r.begin(), r.end())
+                             : 0;
+  return SilenceBegan(obs, c) + slowest;
+}
+
 VerdictStatus StatusOf(const Verdict& v) {
   switch (v.state) {
     case VerdictState::kStalled:
@@ -206,7 +221,7 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
        v.reason == VerdictReason::kLateAndSilent) &&
       (obs.kafka.confirmed_at < SilenceBegan(obs, c) ||
        (obs.kafka.leaders_known &&
-        obs.kafka.partitions_confirmed_at < SilenceBegan(obs, c)))) {
+        obs.kafka.partitions_confirmed_at < PartitionsHeardSince(obs, c)))) {
     // The exporter has read nothing from the cluster (no metadata answer, no
     // record) since the silence began: its own view may have just broken
     // (a broker down before the next metadata request notices). A stall

@@ -243,6 +243,11 @@ TEST_F(KafkaWatcherTest, ADeadLeaderMakesItsConnectorsPartitionsUnreadable) {
   EXPECT_GE(view("d").partitions_confirmed_at, died);
   const auto v = Judge(state_.store().Get("c")->obs, c, WallClock::now());
   EXPECT_EQ(v.reason, VerdictReason::kKafkaPartitionsUnreadable);
+  // A reload (the same connectors) keeps what is known of the partitions.
+  state_.SetConnectors({c, d});
+  EXPECT_EQ(view("c").unreadable,
+            "partition 1 of m (its leader, broker 3, does not answer)");
+  EXPECT_TRUE(view("c").leaders_known);
 
   // The controller moves its partitions to broker 2.
   rd_kafka_mock_partition_set_leader(kafka.cluster(), "m", 1, 2);

@@ -321,6 +321,16 @@ const std::vector<Row>& Rows() {
          o.kafka.partitions_confirmed_at = kNowS - 13;
        },
        V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
+      {"... also when heard from after the write but before the marker "
+       "would normally have arrived (0.5 s, its slowest response): that "
+       "broker may have died before the marker reached it",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 12 + 0.3;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
       {"... and stalled once they are heard from after the write",
        [](auto& o, auto&) {
          Delivering(o);
