@@ -47,6 +47,14 @@ def default_build_dir():
     return os.path.join(REPO, "build")
 
 
+def idle_close_retry(error, reused, attempt):
+    """Whether a failed GET is retried once on a new connection: the first attempt on a
+    kept-alive connection that the server closed while idle (the exporter closes idle
+    connections). Go's HTTP client, hence Prometheus, retries such a GET; so do the readers."""
+    return reused and attempt == 0 and isinstance(
+        error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+
+
 def percentile(values, p):
     """Nearest-rank percentile (p in 0..100) of a non-empty list."""
     v = sorted(values)

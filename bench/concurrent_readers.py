@@ -75,9 +75,7 @@ class Reader(threading.Thread):
                     # closes idle connections): Go's HTTP client, hence Prometheus, retries
                     # such a GET once on a new connection; so does this reader. The time
                     # of both attempts counts.
-                    if reused and attempt == 0 and isinstance(
-                            e, (http.client.RemoteDisconnected, BrokenPipeError,
-                                ConnectionResetError)):
+                    if B.idle_close_retry(e, reused, attempt):
                         self.reconnects += 1
                         continue
                     self.errors.append("%s: %s" % (type(e).__name__, e))

@@ -124,9 +124,7 @@ class Reader(threading.Thread):
                 if conn:
                     conn.close()
                 conn = None
-                if reused and attempt == 0 and isinstance(
-                        e, (http.client.RemoteDisconnected, BrokenPipeError,
-                            ConnectionResetError)):
+                if B.idle_close_retry(e, reused, attempt):
                     self.reconnects += 1
                     continue
                 self.errors.append((time.time(), path, "%s: %s" % (type(e).__name__, e)))

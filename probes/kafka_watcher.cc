@@ -277,17 +277,20 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
   const auto wait = std::min<std::chrono::milliseconds>(
       budget - std::chrono::milliseconds(200), std::chrono::seconds(2));
   if (wait < std::chrono::milliseconds(100)) return;
-  std::map<int, std::pair<std::string, int>> sample;
+  // One view of the leaders for the whole check (a Refresh that overlaps
+  // may rebuild leaders_ meanwhile).
+  std::map<std::string, std::vector<int>, std::less<>> leaders_now;
   std::shared_ptr<const Table> table;
   {
     std::lock_guard<std::mutex> lock(mu_);
     table = table_;
-    for (const auto& [topic, leaders] : leaders_) {
-      for (std::size_t p = 0; p < leaders.size(); ++p) {
-        if (leaders[p] >= 0) {
-          sample.emplace(leaders[p],
-                         std::make_pair(topic, static_cast<int>(p)));
-        }
+    leaders_now = leaders_;
+  }
+  std::map<int, std::pair<std::string, int>> sample;
+  for (const auto& [topic, leaders] : leaders_now) {
+    for (std::size_t p = 0; p < leaders.size(); ++p) {
+      if (leaders[p] >= 0) {
+        sample.emplace(leaders[p], std::make_pair(topic, static_cast<int>(p)));
       }
     }
   }
@@ -328,28 +331,28 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
       broker_confirmed_[b] = std::max(broker_confirmed_[b], t);
     }
     evidence = broker_confirmed_;
-    for (const auto& [topic, sub] : table->by_topic) {
-      if (sub.connector.empty()) continue;
-      auto it = leaders_.find(topic);
-      if (it == leaders_.end()) continue;
-      ObservationStore::KafkaPath& path = paths[sub.connector];
-      int unreadable = 0;
-      for (std::size_t p = 0; p < it->second.size(); ++p) {
-        const int leader = it->second[p];
-        if (leader >= 0) path.leaders.insert(leader);
-        if (leader >= 0 && silent.count(leader) == 0) continue;
-        if (++unreadable > 3) continue;
-        if (!path.unreadable.empty()) path.unreadable += "; ";
-        path.unreadable +=
-            "partition " + std::to_string(p) + " of " + topic +
-            (leader < 0 ? " (it has no leader)"
-                        : " (its leader, broker " + std::to_string(leader) +
-                              ", does not answer)");
-      }
-      if (unreadable > 3) {
-        path.unreadable +=
-            " and " + std::to_string(unreadable - 3) + " more partitions";
-      }
+  }
+  for (const auto& [topic, sub] : table->by_topic) {
+    if (sub.connector.empty()) continue;
+    auto it = leaders_now.find(topic);
+    if (it == leaders_now.end()) continue;
+    ObservationStore::KafkaPath& path = paths[sub.connector];
+    int unreadable = 0;
+    for (std::size_t p = 0; p < it->second.size(); ++p) {
+      const int leader = it->second[p];
+      if (leader >= 0) path.leaders.insert(leader);
+      if (leader >= 0 && silent.count(leader) == 0) continue;
+      if (++unreadable > 3) continue;
+      if (!path.unreadable.empty()) path.unreadable += "; ";
+      path.unreadable +=
+          "partition " + std::to_string(p) + " of " + topic +
+          (leader < 0 ? " (it has no leader)"
+                      : " (its leader, broker " + std::to_string(leader) +
+                            ", does not answer)");
+    }
+    if (unreadable > 3) {
+      path.unreadable +=
+          " and " + std::to_string(unreadable - 3) + " more partitions";
     }
   }
   for (int b : silent) {

@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -199,7 +200,6 @@ def main():
 
         def rotate():
             # Every 4 s during the hold, from a thread of its own.
-            import threading
             stop = threading.Event()
 
             def run():
