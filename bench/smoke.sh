@@ -38,6 +38,6 @@ step rest-scale python3 "$here/rest_scale.py" --build-dir "$build" \
 step marker-scale python3 "$here/marker_scale.py" --build-dir "$build" \
   --counts 100 --interval 2s --timeout 5s --warmup 8 --minutes 0.25 \
   --heartbeat-ms 2000 --offset-flush-ms 5000 \
-  --max-rss-mb 150 --min-found-ratio 0.5
+  --max-rss-mb 150 --min-found-ratio 0.5 --topics-per-consumer 50
 echo "smoke: $((SECONDS - start)) s, $([ $fail = 0 ] && echo passed || echo FAILED)"
 exit $fail

@@ -187,6 +187,13 @@ struct KafkaCluster {
   // offset-lag probe when the REST API has no /offsets (before Kafka 3.6)
   // or there is no REST API (MSK Connect).
   std::string offsets_topic = "connect-offsets";
+  // Watched topics per Kafka consumer: more topics get more consumers. The
+  // CPU of one consumer grows faster than its topics (librdkafka 2.0 handles
+  // every assigned partition in every fetch response, and finds its topic by
+  // name among all of them), so a bounded share per consumer keeps the cost
+  // linear in the fleet (bench/RESULTS.md, P1). Each consumer adds a
+  // librdkafka instance: its threads and a connection per broker.
+  int topics_per_consumer = 250;
   // How often the "kafka" probe checks the cluster (a metadata request, which
   // also finds new topics and partitions to read), and its deadline.
   Duration interval{std::chrono::seconds(5)};
@@ -198,7 +205,8 @@ struct KafkaCluster {
     return name == o.name && bootstrap_servers == o.bootstrap_servers &&
            properties == o.properties &&
            secret_properties == o.secret_properties &&
-           offsets_topic == o.offsets_topic;
+           offsets_topic == o.offsets_topic &&
+           topics_per_consumer == o.topics_per_consumer;
   }
 };
 

@@ -231,7 +231,7 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
   r.ExpectMap(
       n, path,
       {"name", "bootstrap_servers", "properties", "secret_properties_files",
-       "offsets_topic", "interval", "timeout"});
+       "offsets_topic", "topics_per_consumer", "interval", "timeout"});
   KafkaCluster k;
   k.name = RequiredName(r, n, path);
   k.bootstrap_servers = r.RequiredString(n, path, "bootstrap_servers");
@@ -292,6 +292,9 @@ KafkaCluster LoadKafka(const YamlReader& r, const YAML::Node& n,
     }
   }
   if (auto t = TopicName(r, n, path, "offsets_topic")) k.offsets_topic = *t;
+  if (auto v = r.Int(n, path, "topics_per_consumer", 1, 100000)) {
+    k.topics_per_consumer = static_cast<int>(*v);
+  }
   return k;
 }
 

@@ -28,10 +28,30 @@ class HeartbeatKind final : public ProbeKind {
                  ParseHeartbeatSeconds(r.value, UnixSeconds(WallClock::now())),
                  r.received, r.produced);
            }});
+      KafkaSubscription& sub = parts.subscriptions.back();
       // Its own topic for the verdict only without markers (markers decide
       // otherwise, and a heartbeat topic of replication factor 1 on a dead
       // broker must not blind a connector whose markers flow).
-      if (!c.marker.enabled) parts.subscriptions.back().connector = c.name;
+      if (!c.marker.enabled) sub.connector = c.name;
+      // Every heartbeat has the connector's server name as its key, so they
+      // all go to one partition: the only one read once a fresh heartbeat
+      // was seen there (KafkaWatcher). Read all again once the newest is
+      // older than max_age.
+      sub.locates = [](const KafkaRecord&) { return true; };
+      sub.overdue =
+          [&store = env_.store, name = c.name,
+           max_age =
+               std::chrono::duration<double>(c.heartbeat.max_age).count()] {
+            bool late = false;
+            store.Read(name, [&](const ObservationStore::Entry& e) {
+              // Its own time, else when it was received (not parsed).
+              const HeartbeatObservation& h = e.obs.heartbeat;
+              const double newest = h.last_ts > 0 ? h.last_ts : h.last_received;
+              late = newest > 0 &&
+                     UnixSeconds(WallClock::now()) - newest > max_age;
+            });
+            return late;
+          };
     }
   }
 

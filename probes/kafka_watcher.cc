@@ -19,11 +19,33 @@ void Set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v,
   }
 }
 
+// Whether every subscription of `topic` locates its records (one that
+// wants every record keeps every partition read).
+template <typename Map>
+bool Learnable(const Map& by_topic, const std::string& topic) {
+  auto range = by_topic.equal_range(topic);
+  if (range.first == range.second) return false;
+  for (auto it = range.first; it != range.second; ++it) {
+    if (!it->second.locates) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
                            ObservationStore& store, Logger& log)
     : cluster_(cluster), store_(store), log_(log) {
+  auto first = std::make_unique<Consumer>();
+  first->rk = MakeHandle();
+  rk_ = first->rk.get();
+  Consumer* c = first.get();
+  consumers_.push_back(std::move(first));
+  c->poller = std::thread(&KafkaWatcher::PollLoop, this, c, /*tick=*/true);
+}
+
+KafkaHandle KafkaWatcher::MakeHandle() {
+  const config::KafkaCluster& cluster = cluster_;
   const std::string where = "kafka_clusters " + cluster.name;
   KafkaConf conf(rd_kafka_conf_new());
   Set(conf.get(), "bootstrap.servers", cluster.bootstrap_servers, where);
@@ -56,22 +78,62 @@ KafkaWatcher::KafkaWatcher(const config::KafkaCluster& cluster,
   rd_kafka_conf_set_log_cb(conf.get(), &KafkaWatcher::LogCallback);
   rd_kafka_conf_set_error_cb(conf.get(), &KafkaWatcher::ErrorCallback);
   char err[512];
-  rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
-  if (!rk_) throw std::runtime_error(where + ": " + err);
-  conf.release();  // owned by rk_ now
-  rd_kafka_poll_set_consumer(rk_.get());
-  poller_ = std::thread(&KafkaWatcher::PollLoop, this);
+  KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
+  if (!rk) throw std::runtime_error(where + ": " + err);
+  conf.release();  // owned by rk now
+  rd_kafka_poll_set_consumer(rk.get());
+  return rk;
+}
+
+KafkaWatcher::Consumer* KafkaWatcher::ConsumerFor(const std::string& topic) {
+  if (auto it = topic_consumer_.find(topic); it != topic_consumer_.end()) {
+    return it->second;
+  }
+  Consumer* best = consumers_.front().get();
+  for (const auto& c : consumers_) {
+    if (c->topics < best->topics) best = c.get();
+  }
+  if (best->topics >= cluster_.topics_per_consumer && !stop_) {
+    try {
+      auto next = std::make_unique<Consumer>();
+      next->rk = MakeHandle();
+      best = next.get();
+      consumers_.push_back(std::move(next));
+      best->poller =
+          std::thread(&KafkaWatcher::PollLoop, this, best, /*tick=*/false);
+      log_.Info("started one more Kafka consumer",
+                {{"kafka_cluster", cluster_.name},
+                 {"consumers", std::to_string(consumers_.size())},
+                 {"topics_per_consumer",
+                  std::to_string(cluster_.topics_per_consumer)}});
+    } catch (const std::exception& e) {
+      // The full ones take it (costlier, but read).
+      log_.Warn("cannot start one more Kafka consumer",
+                {{"kafka_cluster", cluster_.name}, {"err", e.what()}});
+    }
+  }
+  ++best->topics;
+  topic_consumer_[topic] = best;
+  return best;
 }
 
 void KafkaWatcher::StopPolling() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   stop_ = true;
-  if (poller_.joinable()) poller_.join();
+  // None is started after stop_ is set (ConsumerFor, under mu_).
+  std::vector<Consumer*> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& c : consumers_) all.push_back(c.get());
+  }
+  for (Consumer* c : all) {
+    if (c->poller.joinable()) c->poller.join();
+  }
 }
 
 KafkaWatcher::~KafkaWatcher() {
   StopPolling();
-  rd_kafka_consumer_close(rk_.get());
+  for (const auto& c : consumers_) rd_kafka_consumer_close(c->rk.get());
 }
 
 void KafkaWatcher::LogCallback(const rd_kafka_t* rk, int level, const char* fac,
@@ -120,19 +182,31 @@ void KafkaWatcher::SetSubscriptions(
   }
   next->tickers = std::move(tickers);
   std::lock_guard<std::mutex> lock(mu_);
-  // Partitions of topics no longer watched are released.
-  KafkaTopicPartitionList gone(rd_kafka_topic_partition_list_new(0));
+  // Partitions of topics no longer watched are released, by each consumer
+  // that reads them.
+  std::map<Consumer*, KafkaTopicPartitionList> gone;
   for (auto it = assigned_.begin(); it != assigned_.end();) {
     if (next->by_topic.count(it->first) == 0) {
-      rd_kafka_topic_partition_list_add(gone.get(), it->first.c_str(),
+      Consumer* c = topic_consumer_.at(it->first);
+      auto& list = gone[c];
+      if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
+      rd_kafka_topic_partition_list_add(list.get(), it->first.c_str(),
                                         it->second);
       it = assigned_.erase(it);
     } else {
       ++it;
     }
   }
-  if (gone->cnt > 0) {
-    KafkaError e(rd_kafka_incremental_unassign(rk_.get(), gone.get()));
+  for (auto it = topic_consumer_.begin(); it != topic_consumer_.end();) {
+    if (next->by_topic.count(it->first) == 0) {
+      --it->second->topics;
+      it = topic_consumer_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [c, list] : gone) {
+    KafkaError e(rd_kafka_incremental_unassign(c->rk.get(), list.get()));
     if (e) {
       log_.Warn("cannot release Kafka partitions",
                 {{"kafka_cluster", cluster_.name},
@@ -143,6 +217,9 @@ void KafkaWatcher::SetSubscriptions(
     it =
         next->by_topic.count(it->first) ? std::next(it) : partitions_.erase(it);
   }
+  for (auto it = learning_.begin(); it != learning_.end();) {
+    it = next->by_topic.count(it->first) ? std::next(it) : learning_.erase(it);
+  }
   table_ = std::move(next);
 }
 
@@ -150,6 +227,18 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   // An answer proves the cluster was readable when it was asked, not when the
   // answer arrived (a request in flight when the path broke).
   const auto start = WallClock::now();
+  // Learned topics whose records are late, asked without holding mu_.
+  std::set<std::string> overdue;
+  {
+    std::shared_ptr<const Table> table;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      table = table_;
+    }
+    for (const auto& [topic, sub] : table->by_topic) {
+      if (sub.overdue && sub.overdue()) overdue.insert(topic);
+    }
+  }
   auto asked = start;
   const rd_kafka_metadata_t* raw = nullptr;
   // Two tries, each within half the time: a request sent to a broker that
@@ -159,11 +248,11 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   const bool twice = timeout >= std::chrono::seconds(2);
   const int64_t each = std::max<int64_t>(
       100, twice ? timeout.count() / 2 - 150 : timeout.count() - 200);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk_.get(), /*all_topics=*/1, nullptr, &raw, static_cast<int>(each));
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, /*all_topics=*/1, nullptr,
+                                              &raw, static_cast<int>(each));
   if (twice && err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     asked = WallClock::now();
-    err = rd_kafka_metadata(rk_.get(), /*all_topics=*/1, nullptr, &raw,
+    err = rd_kafka_metadata(rk_, /*all_topics=*/1, nullptr, &raw,
                             static_cast<int>(each));
   }
   KafkaMetadata md(raw);
@@ -179,7 +268,7 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   }
   up_ = true;
   store_.SetKafkaUp(cluster_.name, true, WallClock::now(), asked);
-  KafkaTopicPartitionList add(rd_kafka_topic_partition_list_new(0));
+  std::map<Consumer*, KafkaTopicPartitionList> add;
   std::map<std::string, int> present;
   const auto& by_topic = table_->by_topic;
   leaders_.clear();
@@ -198,12 +287,47 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
       }
     }
   }
+  // Partitions parked for learning (per consumer), and parked ones to read
+  // again.
+  std::map<Consumer*, KafkaTopicPartitionList> park;
+  std::vector<Parked> reread;
   for (auto it = by_topic.begin(); it != by_topic.end();
        it = by_topic.upper_bound(it->first)) {
     const std::string& topic = it->first;
     auto p = present.find(topic);
+    const int known = partitions_[topic];
     partitions_[topic] = p == present.end() ? 0 : p->second;
     if (p == present.end()) continue;
+    Learning* learn = nullptr;
+    if (Learnable(by_topic, topic)) learn = &learning_[topic];
+    if (learn != nullptr && learn->learned >= 0 &&
+        (learn->partitions != p->second || overdue.count(topic))) {
+      log_.Info("reading every partition of a Kafka topic again",
+                {{"kafka_cluster", cluster_.name},
+                 {"topic", topic},
+                 {"why", learn->partitions != p->second
+                             ? "its partition count changed from " +
+                                   std::to_string(learn->partitions) + " to " +
+                                   std::to_string(p->second)
+                             : "the connector's records on it are late"}});
+      learn->learned = -1;
+    }
+    if (learn != nullptr && learn->learned < 0) {
+      for (const auto& [part, at] : learn->parked) {
+        reread.push_back({topic, part, at});
+      }
+    }
+    if (learn != nullptr && learn->learned >= 0) {
+      for (int part = 0; part < p->second; ++part) {
+        if (part == learn->learned || !assigned_.erase({topic, part})) {
+          continue;
+        }
+        learn->parked[part] = -1;  // its position: below
+        auto& list = park[topic_consumer_.at(topic)];
+        if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), part);
+      }
+    }
     // Existing when we started: from the end (markers) or the last record
     // (heartbeats). Appeared since: from the beginning.
     const bool new_topic = refreshed_once_ && seen_topics_.count(topic) == 0;
@@ -223,10 +347,38 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
       }
     }
     for (int part = 0; part < p->second; ++part) {
+      if (learn != nullptr && learn->parked.count(part)) continue;
       if (assigned_.insert({topic, part}).second) {
-        rd_kafka_topic_partition_list_add(add.get(), topic.c_str(), part)
-            ->offset = start;
+        auto& list = add[ConsumerFor(topic)];
+        if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
+        // A partition added to a topic already read: from its beginning.
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), part)
+            ->offset =
+            known > 0 && part >= known ? RD_KAFKA_OFFSET_BEGINNING : start;
+        if (learn != nullptr) learn->assigned_at = WallClock::now();
       }
+    }
+  }
+  for (const auto& [c, list] : park) {
+    // Where each was: the position after the last record handed out, else
+    // the end of the last fetch (nothing handed out since its start).
+    rd_kafka_position(c->rk.get(), list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      int64_t low = -1, high = -1;
+      int64_t at = tp.offset;
+      if (at < 0 && rd_kafka_get_watermark_offsets(c->rk.get(), tp.topic,
+                                                   tp.partition, &low, &high) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        at = high;
+      }
+      learning_[tp.topic].parked[tp.partition] = at >= 0 ? at : -1;
+    }
+    KafkaError e(rd_kafka_incremental_unassign(c->rk.get(), list.get()));
+    if (e) {
+      log_.Warn("cannot stop reading Kafka partitions",
+                {{"kafka_cluster", cluster_.name},
+                 {"err", rd_kafka_error_string(e.get())}});
     }
   }
   refreshed_once_ = true;
@@ -241,34 +393,130 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   lock.unlock();
   for (const auto& [sub, n] : told) sub->on_metadata(n);
   lock.lock();
-  if (add->cnt > 0) {
-    KafkaError e(rd_kafka_incremental_assign(rk_.get(), add.get()));
+  std::string failed;
+  for (const auto& [c, list] : add) {
+    KafkaError e(rd_kafka_incremental_assign(c->rk.get(), list.get()));
     if (e) {
-      const std::string why = rd_kafka_error_string(e.get());
-      for (int i = 0; i < add->cnt; ++i) {
-        assigned_.erase({add->elems[i].topic, add->elems[i].partition});
+      failed = rd_kafka_error_string(e.get());
+      for (int i = 0; i < list->cnt; ++i) {
+        assigned_.erase({list->elems[i].topic, list->elems[i].partition});
       }
-      return ProbeOutcome::Fail("cannot assign partitions: " + why);
+      continue;
     }
     log_.Debug("assigned Kafka partitions",
                {{"kafka_cluster", cluster_.name},
-                {"count", std::to_string(add->cnt)}});
+                {"count", std::to_string(list->cnt)}});
+  }
+  if (!failed.empty()) {
+    return ProbeOutcome::Fail("cannot assign partitions: " + failed);
   }
   lock.unlock();
+  if (!reread.empty()) {
+    Reread(std::move(reread),
+           std::chrono::duration_cast<std::chrono::milliseconds>(
+               timeout - (WallClock::now() - start)) /
+               2);
+  }
   CheckLeaders(std::chrono::duration_cast<std::chrono::milliseconds>(
       timeout - (WallClock::now() - start)));
   lock.lock();
-  KafkaTopicPartitionList held(
-      rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+  std::map<Consumer*, KafkaTopicPartitionList> held;
   for (const auto& [topic, part] : assigned_) {
-    rd_kafka_topic_partition_list_add(held.get(), topic.c_str(), part);
+    auto& list = held[topic_consumer_.at(topic)];
+    if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), part);
+  }
+  const int count = static_cast<int>(assigned_.size());
+  int parked = 0;
+  for (const auto& [topic, l] : learning_) {
+    parked += static_cast<int>(l.parked.size());
   }
   lock.unlock();
-  const std::optional<int64_t> lag = ConsumerLag(held.get());
+  std::optional<int64_t> lag;
+  for (const auto& [c, list] : held) {
+    if (auto l = ConsumerLag(c->rk.get(), list.get())) {
+      lag = lag.value_or(0) + *l;
+    }
+  }
   lock.lock();
   lag_ = lag;
-  assigned_count_ = held->cnt;
+  assigned_count_ = count;
+  parked_count_ = parked;
   return ProbeOutcome::Ok();
+}
+
+void KafkaWatcher::Reread(std::vector<Parked> parts,
+                          std::chrono::milliseconds budget) {
+  // Not known where it was parked (never fetched): from far enough back for
+  // what went there since it was parked wrongly (a marker is missed after
+  // its timeout, a partition count change is seen within a metadata
+  // interval).
+  KafkaTopicPartitionList q(rd_kafka_topic_partition_list_new(0));
+  const auto back = std::max<std::chrono::milliseconds>(
+      std::chrono::minutes(10), 2 * cluster_.interval);
+  const int64_t since_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          (WallClock::now() - back).time_since_epoch())
+          .count();
+  for (const auto& p : parts) {
+    if (p.offset < 0) {
+      rd_kafka_topic_partition_list_add(q.get(), p.topic.c_str(), p.partition)
+          ->offset = since_ms;
+    }
+  }
+  std::map<std::pair<std::string, int>, int64_t> looked_up;
+  budget = std::min<std::chrono::milliseconds>(budget, std::chrono::seconds(2));
+  if (q->cnt > 0 && budget >= std::chrono::milliseconds(100)) {
+    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+        rk_, q.get(), static_cast<int>(budget.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log_.Debug(
+          "cannot look up where to read parked partitions again",
+          {{"kafka_cluster", cluster_.name}, {"err", rd_kafka_err2str(err)}});
+    }
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < q->cnt; ++i) {
+      const auto& tp = q->elems[i];
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      // No record since then: from the end.
+      looked_up[{tp.topic, tp.partition}] =
+          tp.offset >= 0 ? tp.offset : RD_KAFKA_OFFSET_END;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<Consumer*, KafkaTopicPartitionList> add;
+  for (const auto& p : parts) {
+    int64_t from = p.offset;
+    if (from < 0) {
+      auto it = looked_up.find({p.topic, p.partition});
+      if (it == looked_up.end()) continue;  // stays parked
+      from = it->second;
+    }
+    auto l = learning_.find(p.topic);
+    auto c = topic_consumer_.find(p.topic);
+    // Released, or learned again, meanwhile.
+    if (l == learning_.end() || c == topic_consumer_.end() ||
+        l->second.learned >= 0 || l->second.parked.erase(p.partition) == 0 ||
+        !assigned_.insert({p.topic, p.partition}).second) {
+      continue;
+    }
+    l->second.assigned_at = WallClock::now();
+    auto& list = add[c->second];
+    if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
+    rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)
+        ->offset = from;
+  }
+  for (const auto& [c, list] : add) {
+    KafkaError e(rd_kafka_incremental_assign(c->rk.get(), list.get()));
+    if (!e) continue;
+    log_.Warn("cannot read parked Kafka partitions again",
+              {{"kafka_cluster", cluster_.name},
+               {"err", rd_kafka_error_string(e.get())}});
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      assigned_.erase({tp.topic, tp.partition});
+      learning_[tp.topic].parked[tp.partition] = tp.offset;
+    }
+  }
 }
 
 void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
@@ -285,6 +533,14 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
     std::lock_guard<std::mutex> lock(mu_);
     table = table_;
     leaders_now = leaders_;
+    // Parked partitions are not read: their leaders do not matter.
+    for (const auto& [topic, l] : learning_) {
+      auto it = leaders_now.find(topic);
+      if (it == leaders_now.end()) continue;
+      for (const auto& [part, at] : l.parked) {
+        if (part < static_cast<int>(it->second.size())) it->second[part] = -2;
+      }
+    }
   }
   std::map<int, std::pair<std::string, int>> sample;
   for (const auto& [topic, leaders] : leaders_now) {
@@ -309,7 +565,7 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
           // its leader any more, after a leader move) is an answer.
           // librdkafka's own (local) errors are negative: no answer, or
           // not even asked (a leaderless partition in its cache).
-          return rd_kafka_offsets_for_times(rk_.get(), one.get(),
+          return rd_kafka_offsets_for_times(rk_, one.get(),
                                             static_cast<int>(ms)) >= 0;
         });
   }
@@ -340,6 +596,7 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
     int unreadable = 0;
     for (std::size_t p = 0; p < it->second.size(); ++p) {
       const int leader = it->second[p];
+      if (leader == -2) continue;  // parked
       if (leader >= 0) path.leaders.insert(leader);
       if (leader >= 0 && silent.count(leader) == 0) continue;
       if (++unreadable > 3) continue;
@@ -365,10 +622,10 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
 }
 
 std::optional<int64_t> KafkaWatcher::ConsumerLag(
-    rd_kafka_topic_partition_list_t* partitions) const {
+    rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
   // Both are librdkafka's local state: the position after the last record
   // handed out, and the high watermark of the last fetch response.
-  if (rd_kafka_position(rk_.get(), partitions) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_position(rk, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return std::nullopt;
   }
   std::optional<int64_t> lag;
@@ -376,7 +633,7 @@ std::optional<int64_t> KafkaWatcher::ConsumerLag(
     const auto& tp = partitions->elems[i];
     int64_t low = -1, high = -1;
     if (tp.offset < 0 ||
-        rd_kafka_get_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low,
+        rd_kafka_get_watermark_offsets(rk, tp.topic, tp.partition, &low,
                                        &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         high < 0) {
       continue;  // not fetched yet
@@ -386,30 +643,31 @@ std::optional<int64_t> KafkaWatcher::ConsumerLag(
   return lag;
 }
 
-void KafkaWatcher::PollLoop() {
+void KafkaWatcher::PollLoop(Consumer* c, bool tick) {
   NameThisThread("cdc-kafka-poll");
   while (!stop_) {
-    KafkaMessage msg(rd_kafka_consumer_poll(rk_.get(), 100));
+    KafkaMessage msg(rd_kafka_consumer_poll(c->rk.get(), 100));
     const auto now = WallClock::now();
     if (msg) {
       if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Handle(*msg);
+        Handle(*msg, *c);
       } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         log_.Debug("Kafka consumer error",
                    {{"kafka_cluster", cluster_.name},
                     {"err", rd_kafka_message_errstr(msg.get())}});
       }
     }
+    if (!tick) continue;
     std::shared_ptr<const Table> table;
     {
       std::lock_guard<std::mutex> lock(mu_);
       table = table_;
     }
-    for (const auto& tick : table->tickers) tick(now);
+    for (const auto& t : table->tickers) t(now);
   }
 }
 
-void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
+void KafkaWatcher::Handle(const rd_kafka_message_t& msg, Consumer& c) {
   const std::string_view topic = rd_kafka_topic_name(msg.rkt);
   KafkaRecord r;
   r.topic = topic;
@@ -426,7 +684,7 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
   std::shared_ptr<const Table> table;
   std::map<int, double> evidence;
   const bool confirm =
-      r.received - last_confirm_ >= std::chrono::milliseconds(100);
+      r.received - c.last_confirm >= std::chrono::milliseconds(100);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++records_;
@@ -442,15 +700,37 @@ void KafkaWatcher::Handle(const rd_kafka_message_t& msg) {
     if (confirm) evidence = broker_confirmed_;
   }
   if (confirm) {
-    last_confirm_ = r.received;
+    c.last_confirm = r.received;
     store_.ConfirmKafka(cluster_.name, r.EvidenceOfReading());
     store_.ConfirmKafkaBrokers(cluster_.name, evidence);
   }
   // Handlers run without mu_: they take their own kinds' locks.
-  auto range = table->by_topic.equal_range(std::string(topic));
+  const std::string name(topic);
+  auto range = table->by_topic.equal_range(name);
+  bool own = false;
   for (auto it = range.first; it != range.second; ++it) {
     it->second.on_record(r);
+    own = own || (it->second.locates && it->second.locates(r));
   }
+  if (!own) return;
+  // One of the records that all go to one partition: only it is read from
+  // the next Refresh on (if every partition is being read and the record
+  // was produced since).
+  std::lock_guard<std::mutex> lock(mu_);
+  auto l = learning_.find(name);
+  auto n = partitions_.find(name);
+  if (l == learning_.end() || n == partitions_.end() || n->second < 2 ||
+      l->second.learned >= 0 || !l->second.parked.empty() ||
+      r.produced < l->second.assigned_at || msg.partition < 0 ||
+      msg.partition >= n->second) {
+    return;
+  }
+  l->second.learned = msg.partition;
+  l->second.partitions = n->second;
+  log_.Debug("learned the partition of a connector's records",
+             {{"kafka_cluster", cluster_.name},
+              {"topic", name},
+              {"partition", std::to_string(msg.partition)}});
 }
 
 void KafkaWatcher::Collect(MetricSink& sink) const {
@@ -469,6 +749,19 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
              "fetches from the Kafka cluster (its cost grows with them).",
              {{"kafka_cluster", cluster_.name}},
              static_cast<double>(assigned_count_));
+  sink.Gauge("cdc_kafka_parked_partitions",
+             "Partitions of watched topics not fetched: the connector's "
+             "markers or heartbeats were seen to go to another partition of "
+             "the topic (read again when they are late or the partition "
+             "count changes).",
+             {{"kafka_cluster", cluster_.name}},
+             static_cast<double>(parked_count_));
+  sink.Gauge("cdc_kafka_consumers",
+             "Kafka consumers (librdkafka instances) the exporter reads the "
+             "cluster with: one per kafka_clusters[].topics_per_consumer "
+             "watched topics.",
+             {{"kafka_cluster", cluster_.name}},
+             static_cast<double>(consumers_.size()));
   if (lag_) {
     sink.Gauge("cdc_kafka_consumer_lag_records",
                "Records in the watched partitions that the exporter had not "

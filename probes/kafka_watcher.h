@@ -20,14 +20,18 @@
 
 namespace cdc {
 
-// One Kafka consumer for one Kafka cluster, serving every topic the probe
+// The Kafka consumers of one Kafka cluster, serving every topic the probe
 // kinds subscribe to there (KafkaSubscription: the marker, heartbeat and
-// offset topics of all connectors). It assigns partitions itself (no
-// consumer group, nothing committed), each topic from where its subscription
-// says; a topic that appears later is read from its beginning, so the first
-// record that creates it is not missed. A thread polls it and hands each
-// record to the subscriptions of its topic, and calls the tickers every
-// poll; Refresh() (run by the "kafka" probe) looks up metadata, assigns new
+// offset topics of all connectors). Each consumer takes up to
+// topics_per_consumer topics (a topic stays with its consumer while it is
+// watched; one more consumer is started when all are full), so no consumer
+// pays librdkafka's per-fetch cost for the whole fleet. It assigns
+// partitions itself (no consumer group, nothing committed), each topic from
+// where its subscription says; a topic that appears later is read from its
+// beginning, so the first record that creates it is not missed. A thread
+// per consumer polls it and hands each record to the subscriptions of its
+// topic; the first consumer's thread also calls the tickers every poll.
+// Refresh() (run by the "kafka" probe) looks up metadata, assigns new
 // partitions and records in the store whether the cluster can be read.
 // Thread-safe.
 class KafkaWatcher {
@@ -52,13 +56,38 @@ class KafkaWatcher {
   void Collect(MetricSink& sink) const;
 
  private:
-  void PollLoop();
-  void Handle(const rd_kafka_message_t& msg);
-  // Records between the consumer's positions and the high watermarks of
-  // `partitions`, summed over those librdkafka has fetched from; nullopt if
-  // none.
-  std::optional<int64_t> ConsumerLag(
-      rd_kafka_topic_partition_list_t* partitions) const;
+  // One librdkafka consumer and the thread that polls it.
+  struct Consumer {
+    KafkaHandle rk;
+    std::thread poller;
+    int topics = 0;  // watched topics assigned to it; guarded by mu_
+    // Its poll thread only: when a record last confirmed the cluster to the
+    // store (at most every 100 ms, so a busy topic takes no store lock per
+    // record).
+    WallClock::time_point last_confirm{};
+  };
+  // A consumer of the cluster's settings, not polled yet. Throws.
+  KafkaHandle MakeHandle();
+  // The consumer that reads `topic` (mu_ held): the one it has, else the
+  // one with the fewest topics, started when every one is full.
+  Consumer* ConsumerFor(const std::string& topic);
+  // Assigns parked partitions again, each from where it was parked (so the
+  // records that went to it meanwhile are read) or, not known, from ten
+  // minutes back; those whose offsets cannot be looked up stay parked until
+  // the next Refresh.
+  struct Parked {
+    std::string topic;
+    int partition;
+    int64_t offset;  // -1 not known
+  };
+  void Reread(std::vector<Parked> parts, std::chrono::milliseconds budget);
+  void PollLoop(Consumer* c, bool tick);
+  void Handle(const rd_kafka_message_t& msg, Consumer& c);
+  // Records between consumer `rk`'s positions and the high watermarks of
+  // `partitions` (its own), summed over those librdkafka has fetched from;
+  // nullopt if none.
+  static std::optional<int64_t> ConsumerLag(
+      rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions);
   // After a metadata answer: asks each broker that leads a watched
   // partition for one of its partitions' offsets (in parallel, within
   // `budget`), and tells the store which connectors' own partitions cannot
@@ -74,7 +103,9 @@ class KafkaWatcher {
   const config::KafkaCluster cluster_;
   ObservationStore& store_;
   Logger& log_;
-  KafkaHandle rk_;
+  // The first consumer's handle: metadata and offset requests go to it.
+  // Set once in the constructor.
+  rd_kafka_t* rk_ = nullptr;
 
   // What is read, by topic; replaced whole, read by the poll thread without
   // holding mu_.
@@ -85,7 +116,25 @@ class KafkaWatcher {
 
   mutable std::mutex mu_;  // guards the fields below
   std::shared_ptr<const Table> table_ = std::make_shared<Table>();
+  // Never shrinks; a Consumer stays where it is until the watcher goes.
+  std::vector<std::unique_ptr<Consumer>> consumers_;
   std::set<std::pair<std::string, int>> assigned_;
+  std::map<std::string, Consumer*> topic_consumer_;  // of assigned topics
+  // Partition learning (KafkaSubscription::locates), by watched topic whose
+  // every subscription locates its records.
+  struct Learning {
+    // When a partition of it was last assigned: only records produced
+    // since teach where its records go (not the last record of every
+    // partition, read at the start).
+    WallClock::time_point assigned_at{};
+    int learned = -1;    // the partition read, -1: all
+    int partitions = 0;  // the topic's partitions when it was learned
+    // Not fetched (read again once learned == -1): partition -> the offset
+    // to read on from (the consumer's position when it was parked), -1 not
+    // known.
+    std::map<int, int64_t> parked;
+  };
+  std::map<std::string, Learning> learning_;
   std::set<std::string> seen_topics_;  // topics that existed at some refresh
   bool refreshed_once_ = false;
   bool up_ = false;
@@ -100,13 +149,10 @@ class KafkaWatcher {
   std::map<int, double> broker_confirmed_;
   std::optional<int64_t> lag_;  // at the last successful Refresh
   int assigned_count_ = 0;      // likewise
-  // Poll thread only: when a record last confirmed the cluster to the store
-  // (at most every 100 ms, so a busy topic takes no store lock per record).
-  WallClock::time_point last_confirm_{};
+  int parked_count_ = 0;        // likewise
 
-  std::atomic<bool> stop_{false};
-  std::mutex stop_mu_;  // serialises StopPolling
-  std::thread poller_;
+  std::atomic<bool> stop_{false};  // no consumer is started once set
+  std::mutex stop_mu_;             // serialises StopPolling
 };
 
 // The "kafka" probe: refreshes one KafkaWatcher's metadata and assignment,

@@ -128,6 +128,20 @@ class MarkerKind final : public ProbeKind {
             "marker",
             [this, name = c.name](const KafkaRecord& r) { OnRecord(name, r); }};
         sub.connector = c.name;
+        // The exporter's marker row has one key, so Debezium writes it to
+        // one partition: the only one read once seen (KafkaWatcher). Read
+        // all again after a miss.
+        sub.locates = [row = RowId(c.marker.interval)](const KafkaRecord& r) {
+          const std::string_view in = r.key.empty() ? r.value : r.key;
+          return in.find(row) != std::string_view::npos;
+        };
+        sub.overdue = [&store = env_.store, name = c.name] {
+          bool missed = false;
+          store.Read(name, [&](const ObservationStore::Entry& e) {
+            missed = e.obs.marker.consecutive_misses > 0;
+          });
+          return missed;
+        };
         sub.on_metadata = [&store = env_.store, name = c.name](int n) {
           store.Update(name, [n](ObservationStore::Entry& e) {
             e.obs.marker.topic_partitions = n;

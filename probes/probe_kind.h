@@ -56,6 +56,17 @@ struct KafkaSubscription {
   // for a topic shared by many (the offsets topic): a connector whose topic
   // cannot be read is not judged (ObservationStore::SetKafkaPaths).
   std::string connector = {};
+  // Partition learning, for a topic of several partitions whose records of
+  // interest all have one key (the exporter's marker row, the connector's
+  // heartbeat), so the connector writes them to one partition. `locates`
+  // says whether a record is one of them: once one produced after the
+  // topic was assigned arrives, only its partition is fetched. `overdue`
+  // (asked at each metadata look-up) says whether they are late (a marker
+  // missed, a heartbeat older than max_age): every partition is read again,
+  // from a while back. A change of the partition count does the same. Both
+  // empty: every partition is read.
+  std::function<bool(const KafkaRecord&)> locates = nullptr;
+  std::function<bool()> overdue = nullptr;
 };
 
 // What probe kinds build from one configuration; switched to together once

@@ -3,7 +3,8 @@
 
 Brings up its own sandbox with CDC_SANDBOX_KAFKA_BROKERS=3 (librdkafka's mock cluster; topics are
 replicated over all three, their leaders spread), runs cdc-sentinel on it with markers every 2 s,
-a 3 s marker timeout and an 8 s heartbeat max_age, and checks:
+a 3 s marker timeout, an 8 s heartbeat max_age and topics_per_consumer 1 (each watched topic read
+by a Kafka consumer of its own), and checks:
   1. leaders move: every partition's leader moves to the next broker every 4 s, held for HOLD s:
      never stalled or unknown, cdc_kafka_up stays 1;
   2. a broker dies and its partitions fail over (`fault kafka-broker fail`): never stalled;
@@ -146,7 +147,8 @@ def main():
         config = os.path.join(work, "cdc-sentinel.yaml")
         subprocess.run([os.path.join(SANDBOX, "demo-config")], check=True, capture_output=True,
                        env=dict(env, CDC_DEMO_MARKER_INTERVAL="2s", CDC_DEMO_MARKER_TIMEOUT="3s",
-                                CDC_DEMO_HEARTBEAT_MAX_AGE="8s", CDC_DEMO_OUT=config))
+                                CDC_DEMO_HEARTBEAT_MAX_AGE="8s", CDC_DEMO_OUT=config,
+                                CDC_DEMO_TOPICS_PER_CONSUMER="1"))
         exporter, port = start_exporter(binary, config, os.path.join(work, "exporter.log"))
         if not check("the exporter starts", bool(port)):
             return check.summary()
@@ -155,6 +157,15 @@ def main():
         if not check("both connectors ok on three brokers", took is not None, str(seen[-1:])):
             return check.summary()
         rig.watch(4)  # the learned stall windows settle
+        # topics_per_consumer 1: each watched topic has a consumer of its own, so every case
+        # below also runs on several consumers (each with its own broker connections).
+        m = rig.scrape()
+        consumers = value(m, "cdc_kafka_consumers")
+        topics = sum(1 for _, v in m.get("cdc_kafka_topic_partitions", []) if v > 0)
+        if not check("one Kafka consumer per watched topic (%s consumers, %s topics)" %
+                     (consumers, topics), consumers is not None and topics >= 4 and
+                     consumers == topics):
+            return check.summary()
         base = rig.proc()
 
         def case(name, inject, heal, allowed, report=None, report_within=None,

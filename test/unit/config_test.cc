@@ -267,6 +267,7 @@ TEST(ConfigGoodPipeline, KafkaClusters) {
   EXPECT_EQ(msk.secret_properties[0].second.source,
             "file " + dir + "/../secrets/kafka-sasl-password");
   EXPECT_EQ(msk.offsets_topic, "connect-offsets-prod");
+  EXPECT_EQ(msk.topics_per_consumer, 100);
   EXPECT_EQ(msk.interval, std::chrono::seconds(10));
   EXPECT_EQ(msk.timeout, std::chrono::milliseconds(2500));
 
@@ -276,6 +277,7 @@ TEST(ConfigGoodPipeline, KafkaClusters) {
   EXPECT_TRUE(local.properties.empty());
   EXPECT_TRUE(local.secret_properties.empty());
   EXPECT_EQ(local.offsets_topic, "connect-offsets");
+  EXPECT_EQ(local.topics_per_consumer, 250);
   EXPECT_EQ(local.interval, std::chrono::seconds(5));
   EXPECT_EQ(local.timeout, std::chrono::seconds(4));
   // Interval and timeout are the probe's, not the consumer's.
@@ -285,6 +287,9 @@ TEST(ConfigGoodPipeline, KafkaClusters) {
   EXPECT_TRUE(faster.SameConsumer(local));
   EXPECT_FALSE(faster == local);
   faster.offsets_topic = "other";
+  EXPECT_FALSE(faster.SameConsumer(local));
+  faster = local;
+  faster.topics_per_consumer = 10;
   EXPECT_FALSE(faster.SameConsumer(local));
 
   EXPECT_EQ(cfg.FindKafka("local"), &cfg.kafka_clusters[1]);

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -64,10 +65,11 @@ class MockKafka {
 
   // Produces `value` to `topic`/`partition` and waits until it is written.
   bool Produce(const std::string& topic, int partition,
-               const std::string& value) {
+               const std::string& value, const std::string& key = "") {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
         RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) return false;
@@ -307,6 +309,159 @@ TEST_F(KafkaWatcherTest, ConsumerLagCountsRecordsNotYetHandedOut) {
             std::optional<double>(0));
   EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
             std::optional<double>(1));
+  w->StopPolling();
+}
+
+// Topics are spread over consumers of topics_per_consumer each: every record
+// is read once, by whichever consumer holds its topic; the tickers run on
+// one thread; released topics free room, so no consumer is started for
+// topics that fit.
+TEST_F(KafkaWatcherTest, SpreadsTopicsOverBoundedConsumers) {
+  MockKafka kafka(1);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(
+                  kafka.cluster(), ("t" + std::to_string(i)).c_str(), 1, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  config::KafkaCluster k;
+  k.name = "k";
+  k.bootstrap_servers = kafka.bootstrap();
+  k.topics_per_consumer = 2;
+  auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+  Received got;
+  std::mutex tick_mu;
+  std::set<std::thread::id> tick_threads;
+  auto subscribe = [&](int from, int to) {
+    std::vector<KafkaSubscription> subs;
+    for (int i = from; i < to; ++i) {
+      KafkaSubscription sub;
+      sub.kafka_cluster = "k";
+      sub.topic = "t" + std::to_string(i);
+      sub.start = KafkaSubscription::Start::kBeginning;
+      sub.kind = "marker";
+      sub.on_record = [&got](const KafkaRecord& r) { got.Add(r); };
+      subs.push_back(std::move(sub));
+    }
+    w->SetSubscriptions(subs, {[&](WallClock::time_point) {
+                          std::lock_guard<std::mutex> lock(tick_mu);
+                          tick_threads.insert(std::this_thread::get_id());
+                        }});
+  };
+  subscribe(0, 5);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_consumers"), std::optional<double>(3))
+      << "5 topics, 2 per consumer";
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(5));
+  for (int i = 0; i < 5; ++i) {
+    const std::string t = "t" + std::to_string(i);
+    ASSERT_TRUE(kafka.Produce(t, 0, "first-" + t));
+  }
+  for (int i = 0; i < 5; ++i) {
+    const std::string v = "first-t" + std::to_string(i);
+    EXPECT_EQ(got.WaitFor(v, 1, 20s), 1) << v;
+  }
+  // t0 and t1 are released, t5 and t6 take their places.
+  subscribe(2, 7);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_consumers"), std::optional<double>(3));
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(5));
+  for (int i = 0; i < 7; ++i) {
+    const std::string t = "t" + std::to_string(i);
+    ASSERT_TRUE(kafka.Produce(t, 0, "second-" + t));
+  }
+  for (int i = 2; i < 7; ++i) {
+    const std::string v = "second-t" + std::to_string(i);
+    EXPECT_EQ(got.WaitFor(v, 1, 20s), 1) << v;
+  }
+  std::this_thread::sleep_for(500ms);
+  const auto counts = got.Counts();
+  EXPECT_EQ(counts.count("second-t0") + counts.count("second-t1"), 0u)
+      << "released topics are not read";
+  for (const auto& [value, count] : counts) EXPECT_EQ(count, 1) << value;
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_consumer_lag_records"),
+            std::optional<double>(0))
+      << "summed over the consumers";
+  w->StopPolling();
+  std::lock_guard<std::mutex> lock(tick_mu);
+  EXPECT_EQ(tick_threads.size(), 1u) << "tickers run on one thread";
+}
+
+// A topic of four partitions whose records of interest all go to one: once
+// one produced since the start arrives, only that partition is fetched;
+// when they are late, every partition is read again from where it was
+// parked, so what went to the others meanwhile is not lost; then it is
+// learned again.
+TEST_F(KafkaWatcherTest, ReadsOnlyThePartitionItsRecordsGoTo) {
+  MockKafka kafka(1);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 4, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  // Before the watcher starts: the last record of partition 1 is ours, but
+  // old (a partition the key went to before); it teaches nothing.
+  ASSERT_TRUE(kafka.Produce("m", 1, "old", "mine"));
+  Received got;
+  std::atomic<bool> late{false};
+  config::KafkaCluster k;
+  k.name = "k";
+  k.bootstrap_servers = kafka.bootstrap();
+  auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+  KafkaSubscription sub;
+  sub.kafka_cluster = "k";
+  sub.topic = "m";
+  sub.start = KafkaSubscription::Start::kLastRecord;
+  sub.kind = "heartbeat";
+  sub.on_record = [&got](const KafkaRecord& r) { got.Add(r); };
+  sub.locates = [](const KafkaRecord& r) { return r.key == "mine"; };
+  sub.overdue = [&late] { return late.load(); };
+  w->SetSubscriptions({sub}, {});
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(got.WaitFor("old", 1, 20s), 1);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(4))
+      << "an old record does not teach the partition";
+
+  std::this_thread::sleep_for(20ms);  // produced after the assignment
+  ASSERT_TRUE(kafka.Produce("m", 2, "other", "theirs"));
+  ASSERT_TRUE(kafka.Produce("m", 3, "first", "mine"));
+  EXPECT_EQ(got.WaitFor("first", 1, 20s), 1);
+  EXPECT_EQ(got.WaitFor("other", 1, 20s), 1);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(1));
+  EXPECT_EQ(Series(*w, "cdc_kafka_parked_partitions"),
+            std::optional<double>(3));
+  ASSERT_TRUE(kafka.Produce("m", 0, "parked", "theirs"));
+  ASSERT_TRUE(kafka.Produce("m", 3, "second", "mine"));
+  EXPECT_EQ(got.WaitFor("second", 1, 20s), 1);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(got.Counts().count("parked"), 0u) << "partition 0 is not read";
+
+  late = true;  // e.g. a marker missed
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(4));
+  EXPECT_EQ(Series(*w, "cdc_kafka_parked_partitions"),
+            std::optional<double>(0));
+  EXPECT_EQ(got.WaitFor("parked", 1, 20s), 1)
+      << "read again from before it was written";
+  // Not learned while late records keep it all read... until one of ours
+  // arrives again.
+  late = false;
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(kafka.Produce("m", 3, "third", "mine"));
+  EXPECT_EQ(got.WaitFor("third", 1, 20s), 1);
+  ASSERT_TRUE(w->Refresh(5s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(1));
+  // Each parked partition was read on from where it was parked: nothing
+  // lost, nothing read twice.
+  const std::map<std::string, int> want = {{"old", 1},    {"other", 1},
+                                           {"first", 1},  {"parked", 1},
+                                           {"second", 1}, {"third", 1}};
+  EXPECT_EQ(got.Counts(), want);
   w->StopPolling();
 }
 
