@@ -126,6 +126,18 @@ def write_config(path, env, sim_url, names, interval, timeout, rest,
         f.write("\n".join(lines) + "\n")
 
 
+def create_topics(env, topics, partitions):
+    """Creates `topics` with `partitions` partitions on the sandbox broker."""
+    import urllib.parse
+    import urllib.request
+    for t in topics:
+        url = "%s/topics?%s" % (env["KAFKA_CONTROL_URL"], urllib.parse.urlencode(
+            {"name": t, "partitions": partitions}))
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
+                                    timeout=10) as r:
+            r.read()
+
+
 def run_one(args, sb, env, work, echo_bin, n, exporter_bin):
     r = {"connectors": n, "simulated": n, "real": 2,
          "interval": args.interval, "timeout": args.timeout,
@@ -141,6 +153,12 @@ def run_one(args, sb, env, work, echo_bin, n, exporter_bin):
             names_file = os.path.join(work, "names-%d" % n)
             with open(names_file, "w") as f:
                 f.write("\n".join(names) + "\n")
+            if args.partitions > 1:
+                # Before the echo's first record would auto-create them with
+                # one partition.
+                create_topics(env, [t for name in names for t in (
+                    name + ".cdc_canary.markers",
+                    "__debezium-heartbeat." + name)], args.partitions)
             ready = os.path.join(work, "echo-%d.ready" % n)
             echo = B.Daemon([echo_bin, "--bootstrap", env["KAFKA_BOOTSTRAP"],
                              "--source-topic", args.source_topic,
@@ -230,6 +248,8 @@ def run_one(args, sb, env, work, echo_bin, n, exporter_bin):
             "kafka_consumers": B.value(m1, "cdc_kafka_consumers"),
             "kafka_assigned_partitions": B.value(
                 m1, "cdc_kafka_assigned_partitions"),
+            "kafka_parked_partitions": B.value(
+                m1, "cdc_kafka_parked_partitions"),
             "rdk_threads": sorted(c for c in thread_names
                                   if c.startswith("rdk:")),
             "thread_cpu_s": B.thread_cpu_by_name(th0, th1),
@@ -262,6 +282,9 @@ def run_one(args, sb, env, work, echo_bin, n, exporter_bin):
                   r["threads_total"], r["rdk_main_threads"],
                   r["tcp_to_kafka_bootstrap"], res, r["scrape_ms"]["last"],
                   r["load_end"]))
+        B.log("N=%d: %s Kafka consumers, %s partitions assigned, %s parked" % (
+            n, r["kafka_consumers"], r["kafka_assigned_partitions"],
+            r["kafka_parked_partitions"]))
     finally:
         for d in (exp, echo, sim):
             if d:
@@ -290,6 +313,10 @@ def main():
                     action="store_false",
                     help="heartbeat: {enabled: false} for the simulated "
                          "connectors (their heartbeat topics are not read)")
+    ap.add_argument("--partitions", type=int, default=1,
+                    help="partitions of each simulated connector's marker and "
+                         "heartbeat topic (its records have one key each, so "
+                         "go to one partition: the exporter learns which)")
     ap.add_argument("--topics-per-consumer", type=int, default=None,
                     help="kafka_clusters[].topics_per_consumer (default: "
                          "the exporter's, 250)")
@@ -310,6 +337,7 @@ def main():
            "kafka_properties": args.kafka_property,
            "watch_heartbeats": args.watch_heartbeats,
            "topics_per_consumer": args.topics_per_consumer,
+           "partitions": args.partitions,
            "heartbeat_ms": args.heartbeat_ms,
            "offset_flush_ms": args.offset_flush_ms}
     ok = True

@@ -4,7 +4,8 @@
 Brings up its own sandbox with CDC_SANDBOX_KAFKA_BROKERS=3 (librdkafka's mock cluster; topics are
 replicated over all three, their leaders spread), runs cdc-sentinel on it with markers every 2 s,
 a 3 s marker timeout, an 8 s heartbeat max_age and topics_per_consumer 1 (each watched topic read
-by a Kafka consumer of its own), and checks:
+by a Kafka consumer of its own); each connector's marker and heartbeat topics have 3 partitions, of
+which the exporter learns the one their records go to and parks the others. It checks:
   1. leaders move: every partition's leader moves to the next broker every 4 s, held for HOLD s:
      never stalled or unknown, cdc_kafka_up stays 1;
   2. a broker dies and its partitions fail over (`fault kafka-broker fail`): never stalled;
@@ -39,6 +40,7 @@ from sandbox_checks import parse_metrics, value  # noqa: E402
 REPO = os.path.dirname(HERE)
 SANDBOX = os.path.join(REPO, "test", "sandbox")
 GRACE_S = 30  # kKafkaRecoveryGrace (probes/verdict.h)
+PARTITIONS = 3  # of each connector's marker and heartbeat topic
 check = Checks()
 
 
@@ -131,7 +133,7 @@ def main():
     # The sandbox's programs come from the exporter's build directory.
     build = os.environ.get("CDC_BUILD_DIR") or os.path.dirname(os.path.dirname(binary))
     env = dict(os.environ, CDC_SANDBOX_DIR=sb, CDC_SANDBOX_KAFKA_BROKERS="3",
-               CDC_BUILD_DIR=build)
+               CDC_SANDBOX_TOPIC_PARTITIONS=str(PARTITIONS), CDC_BUILD_DIR=build)
     r = subprocess.run([os.path.join(SANDBOX, "up"), "--fresh"], capture_output=True, text=True,
                        env=env)
     if not check("a sandbox with three Kafka brokers", r.returncode == 0,
@@ -165,6 +167,16 @@ def main():
         if not check("one Kafka consumer per watched topic (%s consumers, %s topics)" %
                      (consumers, topics), consumers is not None and topics >= 4 and
                      consumers == topics):
+            return check.summary()
+        # Each connector's markers and heartbeats go to one partition of their topics (one key
+        # each): once seen there, the other partitions are parked (not fetched).
+        want = 2 * len(names) * (PARTITIONS - 1)
+        parked, t0 = None, time.time()
+        while time.time() - t0 < 30 and parked != want:
+            parked = value(rig.scrape(), "cdc_kafka_parked_partitions")
+            time.sleep(0.5)
+        if not check("only the partitions the records go to are read (%s of %d parked)" %
+                     (parked, 2 * len(names) * PARTITIONS), parked == want):
             return check.summary()
         base = rig.proc()
 
