@@ -6,7 +6,8 @@
 #   2. REST scale: 1,000 connectors / 4,000 tasks polled every 2 s for 15 s,
 #      then 100 scrapes: /metrics p99 < 200 ms, RSS < 150 MB;
 #   3. marker scale: 100 simulated connectors with markers every 2 s for 15 s:
-#      RSS < 150 MB, one librdkafka instance, at least half the checks found.
+#      RSS < 150 MB, as many librdkafka instances as cdc_kafka_consumers (50
+#      watched topics per consumer here: five), at least half the checks found.
 # Every step starts and stops its own servers in a temporary directory (its
 # own sandbox; it does not use the CTest `sandbox` fixture).
 #

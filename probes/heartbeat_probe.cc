@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cdc/common/clock.h"
+#include "cdc/common/duration.h"
 #include "probes/verdict.h"
 
 namespace cdc {
@@ -35,23 +36,20 @@ class HeartbeatKind final : public ProbeKind {
       if (!c.marker.enabled) sub.connector = c.name;
       // Every heartbeat has the connector's server name as its key, so they
       // all go to one partition: the only one read once a fresh heartbeat
-      // was seen there (KafkaWatcher). Read all again once the newest is
-      // older than max_age.
-      sub.locates = [](const KafkaRecord&) { return true; };
-      sub.overdue =
-          [&store = env_.store, name = c.name,
-           max_age =
-               std::chrono::duration<double>(c.heartbeat.max_age).count()] {
-            bool late = false;
-            store.Read(name, [&](const ObservationStore::Entry& e) {
-              // Its own time, else when it was received (not parsed).
-              const HeartbeatObservation& h = e.obs.heartbeat;
-              const double newest = h.last_ts > 0 ? h.last_ts : h.last_received;
-              late = newest > 0 &&
-                     UnixSeconds(WallClock::now()) - newest > max_age;
-            });
-            return late;
-          };
+      // was seen there (KafkaWatcher). Read all again once the last one
+      // received is older than half of max_age (before it is stale).
+      sub.locate_key = "heartbeat";
+      sub.locates = [](const KafkaRecord& r) { return !r.key.empty(); };
+      sub.overdue = [&store = env_.store, name = c.name,
+                     half = ToSeconds(c.heartbeat.max_age) / 2] {
+        bool late = false;
+        store.Read(name, [&](const ObservationStore::Entry& e) {
+          // As the verdict counts it: since it was received.
+          const double got = e.obs.heartbeat.last_received;
+          late = got > 0 && UnixSeconds(WallClock::now()) - got > half;
+        });
+        return late;
+      };
     }
   }
 

@@ -19,16 +19,19 @@ void Set(rd_kafka_conf_t* conf, const std::string& k, const std::string& v,
   }
 }
 
-// Whether every subscription of `topic` locates its records (one that
-// wants every record keeps every partition read).
+// Seconds after parked partitions are read again before the connector's
+// silence counts again (they are fetched from where they were parked).
+constexpr double kRereadSettle = 2.0;
+
+// Whether `topic` has one subscription and it locates its records (one
+// that wants every record keeps every partition read; two could want two
+// partitions).
 template <typename Map>
 bool Learnable(const Map& by_topic, const std::string& topic) {
   auto range = by_topic.equal_range(topic);
-  if (range.first == range.second) return false;
-  for (auto it = range.first; it != range.second; ++it) {
-    if (!it->second.locates) return false;
-  }
-  return true;
+  return range.first != range.second &&
+         std::next(range.first) == range.second &&
+         range.first->second.locates != nullptr;
 }
 
 }  // namespace
@@ -97,10 +100,11 @@ KafkaWatcher::Consumer* KafkaWatcher::ConsumerFor(const std::string& topic) {
     try {
       auto next = std::make_unique<Consumer>();
       next->rk = MakeHandle();
+      consumers_.reserve(consumers_.size() + 1);  // push_back cannot throw
+      next->poller = std::thread(&KafkaWatcher::PollLoop, this, next.get(),
+                                 /*tick=*/false);
       best = next.get();
       consumers_.push_back(std::move(next));
-      best->poller =
-          std::thread(&KafkaWatcher::PollLoop, this, best, /*tick=*/false);
       log_.Info("started one more Kafka consumer",
                 {{"kafka_cluster", cluster_.name},
                  {"consumers", std::to_string(consumers_.size())},
@@ -218,7 +222,19 @@ void KafkaWatcher::SetSubscriptions(
         next->by_topic.count(it->first) ? std::next(it) : partitions_.erase(it);
   }
   for (auto it = learning_.begin(); it != learning_.end();) {
-    it = next->by_topic.count(it->first) ? std::next(it) : learning_.erase(it);
+    auto now = next->by_topic.find(it->first);
+    if (now == next->by_topic.end()) {
+      it = learning_.erase(it);
+      continue;
+    }
+    // Looking for something else now (a new marker row): its records may
+    // go elsewhere, so every partition is read again (at the next Refresh).
+    auto was = table_->by_topic.find(it->first);
+    if (was == table_->by_topic.end() ||
+        was->second.locate_key != now->second.locate_key) {
+      it->second.learned = -1;
+    }
+    ++it;
   }
   table_ = std::move(next);
 }
@@ -299,7 +315,18 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
     partitions_[topic] = p == present.end() ? 0 : p->second;
     if (p == present.end()) continue;
     Learning* learn = nullptr;
-    if (Learnable(by_topic, topic)) learn = &learning_[topic];
+    if (Learnable(by_topic, topic)) {
+      learn = &learning_[topic];
+    } else if (auto l = learning_.find(topic); l != learning_.end()) {
+      // No longer learned (a reload): its parked partitions are read again
+      // first, then it is forgotten.
+      if (l->second.parked.empty()) {
+        learning_.erase(l);
+      } else {
+        l->second.learned = -1;
+        learn = &l->second;
+      }
+    }
     if (learn != nullptr && learn->learned >= 0 &&
         (learn->partitions != p->second || overdue.count(topic))) {
       log_.Info("reading every partition of a Kafka topic again",
@@ -321,6 +348,11 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
       for (int part = 0; part < p->second; ++part) {
         if (part == learn->learned || !assigned_.erase({topic, part})) {
           continue;
+        }
+        if (!learn->gated) {
+          // What they held was read up to now (their positions, below).
+          learn->gated = true;
+          learn->settled_at = UnixSeconds(WallClock::now());
         }
         learn->parked[part] = -1;  // its position: below
         auto& list = park[topic_consumer_.at(topic)];
@@ -390,9 +422,9 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
     told.emplace_back(&sub, p == present.end() ? 0 : p->second);
   }
   std::shared_ptr<const Table> table = table_;
-  lock.unlock();
-  for (const auto& [sub, n] : told) sub->on_metadata(n);
-  lock.lock();
+  // Assigned under the same hold of mu_ as assigned_ was changed, so that a
+  // SetSubscriptions in between never releases partitions librdkafka does
+  // not have yet.
   std::string failed;
   for (const auto& [c, list] : add) {
     KafkaError e(rd_kafka_incremental_assign(c->rk.get(), list.get()));
@@ -407,10 +439,8 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
                {{"kafka_cluster", cluster_.name},
                 {"count", std::to_string(list->cnt)}});
   }
-  if (!failed.empty()) {
-    return ProbeOutcome::Fail("cannot assign partitions: " + failed);
-  }
   lock.unlock();
+  for (const auto& [sub, n] : told) sub->on_metadata(n);
   if (!reread.empty()) {
     Reread(std::move(reread),
            std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -442,6 +472,9 @@ ProbeOutcome KafkaWatcher::Refresh(std::chrono::milliseconds timeout) {
   lag_ = lag;
   assigned_count_ = count;
   parked_count_ = parked;
+  if (!failed.empty()) {
+    return ProbeOutcome::Fail("cannot assign partitions: " + failed);
+  }
   return ProbeOutcome::Ok();
 }
 
@@ -500,6 +533,7 @@ void KafkaWatcher::Reread(std::vector<Parked> parts,
       continue;
     }
     l->second.assigned_at = WallClock::now();
+    l->second.reread_at = UnixSeconds(l->second.assigned_at);
     auto& list = add[c->second];
     if (!list) list.reset(rd_kafka_topic_partition_list_new(0));
     rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)
@@ -520,64 +554,129 @@ void KafkaWatcher::Reread(std::vector<Parked> parts,
 }
 
 void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
-  // One partition per leading broker; nothing asked without time left (the
-  // last findings stand).
+  // One partition per leading broker, and the parked partitions it leads;
+  // nothing asked without time left (the last findings stand).
   const auto wait = std::min<std::chrono::milliseconds>(
       budget - std::chrono::milliseconds(200), std::chrono::seconds(2));
   if (wait < std::chrono::milliseconds(100)) return;
-  // One view of the leaders for the whole check (a Refresh that overlaps
-  // may rebuild leaders_ meanwhile).
+  // One view of the leaders and the parked partitions for the whole check
+  // (a Refresh that overlaps may change them meanwhile).
   std::map<std::string, std::vector<int>, std::less<>> leaders_now;
+  std::map<std::string, std::map<int, int64_t>> parked_now;
   std::shared_ptr<const Table> table;
   {
     std::lock_guard<std::mutex> lock(mu_);
     table = table_;
     leaders_now = leaders_;
-    // Parked partitions are not read: their leaders do not matter.
     for (const auto& [topic, l] : learning_) {
-      auto it = leaders_now.find(topic);
-      if (it == leaders_now.end()) continue;
-      for (const auto& [part, at] : l.parked) {
-        if (part < static_cast<int>(it->second.size())) it->second[part] = -2;
-      }
+      if (!l.parked.empty()) parked_now[topic] = l.parked;
     }
   }
-  std::map<int, std::pair<std::string, int>> sample;
+  // Broker -> what to ask it: one partition it leads, and every parked
+  // partition it leads (their end offsets tell whether records went there).
+  std::map<int, std::vector<std::pair<std::string, int>>> ask;
   for (const auto& [topic, leaders] : leaders_now) {
+    auto parked = parked_now.find(topic);
     for (std::size_t p = 0; p < leaders.size(); ++p) {
-      if (leaders[p] >= 0) {
-        sample.emplace(leaders[p], std::make_pair(topic, static_cast<int>(p)));
-      }
+      if (leaders[p] < 0) continue;
+      auto& list = ask[leaders[p]];
+      const bool is_parked = parked != parked_now.end() &&
+                             parked->second.count(static_cast<int>(p)) > 0;
+      if (is_parked || list.empty()) list.emplace_back(topic, p);
     }
   }
   const double asked = UnixSeconds(WallClock::now());
-  std::map<int, std::future<bool>> answers;
-  for (const auto& [broker, where] : sample) {
-    answers[broker] = std::async(
-        std::launch::async, [this, where = where, ms = wait.count()] {
-          // Not rd_kafka_query_watermark_offsets: in librdkafka 2.0 it can
-          // wait past its timeout for a leader that has died.
-          KafkaTopicPartitionList one(rd_kafka_topic_partition_list_new(1));
-          rd_kafka_topic_partition_list_add(one.get(), where.first.c_str(),
-                                            where.second)
-              ->offset = RD_KAFKA_OFFSET_END;
-          // Only no answer counts: an error for the partition (e.g. not
-          // its leader any more, after a leader move) is an answer.
-          // librdkafka's own (local) errors are negative: no answer, or
-          // not even asked (a leaderless partition in its cache).
-          return rd_kafka_offsets_for_times(rk_, one.get(),
-                                            static_cast<int>(ms)) >= 0;
-        });
+  struct Answer {
+    bool answered = false;
+    std::map<std::pair<std::string, int>, int64_t> ends;  // parked ones
+  };
+  std::map<int, std::future<Answer>> answers;
+  for (const auto& [broker, parts] : ask) {
+    answers[broker] = std::async(std::launch::async, [this, parts = parts,
+                                                      ms = wait.count()] {
+      // Not rd_kafka_query_watermark_offsets: in librdkafka 2.0 it can
+      // wait past its timeout for a leader that has died.
+      KafkaTopicPartitionList q(
+          rd_kafka_topic_partition_list_new(static_cast<int>(parts.size())));
+      for (const auto& [topic, p] : parts) {
+        rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), p)->offset =
+            RD_KAFKA_OFFSET_END;
+      }
+      // Only no answer counts: an error for the partition (e.g. not
+      // its leader any more, after a leader move) is an answer.
+      // librdkafka's own (local) errors are negative: no answer, or
+      // not even asked (a leaderless partition in its cache).
+      Answer a;
+      a.answered =
+          rd_kafka_offsets_for_times(rk_, q.get(), static_cast<int>(ms)) >= 0;
+      for (int i = 0; a.answered && i < q->cnt; ++i) {
+        const auto& tp = q->elems[i];
+        if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0) {
+          a.ends[{tp.topic, tp.partition}] = tp.offset;
+        }
+      }
+      return a;
+    });
   }
   std::set<int> silent;
   std::map<int, double> confirmed;
+  std::map<std::pair<std::string, int>, int64_t> ends;
   for (auto& [broker, answer] : answers) {
-    if (answer.get()) {
+    Answer a = answer.get();
+    if (a.answered) {
       confirmed[broker] = asked;
+      ends.insert(a.ends.begin(), a.ends.end());
     } else {
       silent.insert(broker);
     }
   }
+  // The parked partitions: a topic whose records went to one of them is
+  // read whole again now; one whose every parked partition is unchanged is
+  // settled up to `asked`.
+  std::vector<Parked> reread;
+  std::map<std::string, double> settled;  // gated topic -> settled_at
+  std::map<std::string, std::string> moved;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [topic, l] : learning_) {
+      auto was = parked_now.find(topic);
+      if (was != parked_now.end() && l.parked == was->second) {
+        bool all = true;
+        for (auto& [part, at] : l.parked) {
+          auto e = ends.find({topic, part});
+          if (e == ends.end()) {
+            all = false;
+          } else if (at < 0) {
+            at = e->second;  // not known where it was parked: from now
+          } else if (e->second > at && moved.count(topic) == 0) {
+            moved[topic] = "partition " + std::to_string(part) + " has " +
+                           std::to_string(e->second - at) + " new records";
+          }
+        }
+        if (moved.count(topic)) {
+          l.learned = -1;
+          for (const auto& [part, at] : l.parked) {
+            reread.push_back({topic, part, at});
+          }
+        } else if (all) {
+          l.settled_at = std::max(l.settled_at, asked);
+        }
+      } else if (l.parked.empty() && l.gated && l.reread_at > 0 &&
+                 asked >= l.reread_at + kRereadSettle) {
+        // Read whole again long enough ago for what was parked to be read.
+        l.gated = false;
+      }
+      if (l.gated) settled[topic] = l.settled_at;
+    }
+  }
+  for (const auto& [topic, why] : moved) {
+    log_.Info(
+        "reading every partition of a Kafka topic again",
+        {{"kafka_cluster", cluster_.name},
+         {"topic", topic},
+         {"why", "records went to a partition it did not read (" + why + ")"}});
+  }
+  if (!reread.empty()) Reread(std::move(reread), wait);
   // Each connector's own partitions: their leaders, and those not readable.
   std::map<std::string, ObservationStore::KafkaPath> paths;
   std::map<int, double> evidence;
@@ -593,10 +692,21 @@ void KafkaWatcher::CheckLeaders(std::chrono::milliseconds budget) {
     auto it = leaders_now.find(topic);
     if (it == leaders_now.end()) continue;
     ObservationStore::KafkaPath& path = paths[sub.connector];
+    if (auto g = settled.find(topic); g != settled.end()) {
+      path.parked_settled_at =
+          path.parked_settled_at < 0
+              ? g->second
+              : std::min(path.parked_settled_at, g->second);
+    }
+    auto parked = parked_now.find(topic);
     int unreadable = 0;
     for (std::size_t p = 0; p < it->second.size(); ++p) {
+      // Parked partitions are not read: their leaders do not matter.
+      if (parked != parked_now.end() &&
+          parked->second.count(static_cast<int>(p))) {
+        continue;
+      }
       const int leader = it->second[p];
-      if (leader == -2) continue;  // parked
       if (leader >= 0) path.leaders.insert(leader);
       if (leader >= 0 && silent.count(leader) == 0) continue;
       if (++unreadable > 3) continue;

@@ -133,6 +133,12 @@ class KafkaWatcher {
     // to read on from (the consumer's position when it was parked), -1 not
     // known.
     std::map<int, int64_t> parked;
+    // Whether the connector's silence must wait for evidence about the
+    // parked partitions (KafkaView::parked_settled_at): from the first
+    // parking until kRereadSettle after they are read again.
+    bool gated = false;
+    double settled_at = 0;  // Unix seconds; see KafkaView
+    double reread_at = 0;   // Unix seconds they were last read again
   };
   std::map<std::string, Learning> learning_;
   std::set<std::string> seen_topics_;  // topics that existed at some refresh

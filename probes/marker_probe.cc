@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -24,6 +25,22 @@ std::string RowId(std::chrono::milliseconds interval) {
 }
 
 }  // namespace
+
+bool KeyHoldsId(std::string_view key, std::string_view id) {
+  // JSON ({"id":"..."}) or Avro (length-prefixed bytes) keys hold the id
+  // as is; it must not go on (".../1m" is in the key of ".../1m30s").
+  for (std::size_t at = key.find(id); at != std::string_view::npos;
+       at = key.find(id, at + 1)) {
+    const std::size_t end = at + id.size();
+    if (end == key.size()) return true;
+    const char next = key[end];
+    if (!std::isalnum(static_cast<unsigned char>(next)) && next != '/' &&
+        next != '-' && next != '.' && next != '_') {
+      return true;
+    }
+  }
+  return false;  // also a record without a key
+}
 
 bool MarkerProbe::IsSetupError(unsigned code) {
   switch (code) {
@@ -131,9 +148,9 @@ class MarkerKind final : public ProbeKind {
         // The exporter's marker row has one key, so Debezium writes it to
         // one partition: the only one read once seen (KafkaWatcher). Read
         // all again after a miss.
-        sub.locates = [row = RowId(c.marker.interval)](const KafkaRecord& r) {
-          const std::string_view in = r.key.empty() ? r.value : r.key;
-          return in.find(row) != std::string_view::npos;
+        sub.locate_key = RowId(c.marker.interval);
+        sub.locates = [row = sub.locate_key](const KafkaRecord& r) {
+          return KeyHoldsId(r.key, row);
         };
         sub.overdue = [&store = env_.store, name = c.name] {
           bool missed = false;

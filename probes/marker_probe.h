@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cdc/common/log.h"
@@ -11,6 +12,11 @@
 #include "probes/probe_kind.h"
 
 namespace cdc {
+
+// Whether a Kafka record key holds the canary row id `id` whole (not as the
+// start of a longer id); false for an empty key. It tells the partition that
+// an exporter's markers go to (KafkaSubscription::locates).
+bool KeyHoldsId(std::string_view key, std::string_view id);
 
 // The end-to-end marker probe for one source and marker interval: each round
 // writes a new unique token into the source's canary table (one upserted row

@@ -213,6 +213,7 @@ void ObservationStore::SetKafkaPaths(
       e.obs.marker.unanswered_writes = 0;
     }
     k.unreadable = path.unreadable;
+    k.parked_settled_at = path.parked_settled_at;
     k.leaders_known = !path.leaders.empty();
     if (path.leaders != e.kafka_leaders) {
       // New leaders: only their own evidence counts.

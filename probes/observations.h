@@ -129,6 +129,12 @@ struct KafkaView {
   // of those leaders (an answer to a request sent then, or a record it
   // served), 0 none: a stall is judged only on silence that began before.
   double partitions_confirmed_at = 0;
+  // Partition learning: -1 when every partition of the connector's own
+  // topics is read; else the Unix seconds up to which the partitions not
+  // read (parked, or read again since too short a while) are known to hold
+  // none of its records. A stall is judged only on silence that began
+  // before.
+  double parked_settled_at = -1;
 };
 
 // The connector's Debezium heartbeats (written by the heartbeat kind).
@@ -259,7 +265,8 @@ class ObservationStore {
   // run): the brokers that lead them and which of them cannot be read.
   struct KafkaPath {
     std::set<int> leaders;
-    std::string unreadable;  // empty: all can be read
+    std::string unreadable;         // empty: all can be read
+    double parked_settled_at = -1;  // KafkaView::parked_settled_at
     bool operator==(const KafkaPath&) const = default;
   };
   // Sets the paths of the connectors of `kafka` (a connector not named has

@@ -67,6 +67,9 @@ struct KafkaSubscription {
   // empty: every partition is read.
   std::function<bool(const KafkaRecord&)> locates = nullptr;
   std::function<bool()> overdue = nullptr;
+  // What `locates` looks for (e.g. the marker row's id): when a reload
+  // changes it, the partition is learned again.
+  std::string locate_key = {};
 };
 
 // What probe kinds build from one configuration; switched to together once

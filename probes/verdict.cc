@@ -221,13 +221,17 @@ Verdict Judge(const ConnectorObservations& obs, const config::Connector& c,
        v.reason == VerdictReason::kLateAndSilent) &&
       (obs.kafka.confirmed_at < SilenceBegan(obs, c) ||
        (obs.kafka.leaders_known &&
-        obs.kafka.partitions_confirmed_at < PartitionsHeardSince(obs, c)))) {
+        obs.kafka.partitions_confirmed_at < PartitionsHeardSince(obs, c)) ||
+       (obs.kafka.parked_settled_at >= 0 &&
+        obs.kafka.parked_settled_at < PartitionsHeardSince(obs, c)))) {
     // The exporter has read nothing from the cluster (no metadata answer, no
     // record) since the silence began: its own view may have just broken
     // (a broker down before the next metadata request notices). A stall
     // waits for that evidence; it comes within the kafka probe's interval.
     // Likewise for the brokers that lead the connector's own partitions
-    // (one broker can die while the others answer).
+    // (one broker can die while the others answer), and for the partitions
+    // of its topics that are not read (KafkaWatcher's partition learning):
+    // its records could have gone there since.
     v.state = VerdictState::kUnknown;
     v.reason = VerdictReason::kKafkaUnconfirmed;
   }

@@ -465,5 +465,60 @@ TEST_F(KafkaWatcherTest, ReadsOnlyThePartitionItsRecordsGoTo) {
   w->StopPolling();
 }
 
+// The connector's records start going to a partition the exporter parked
+// (its key changed): the next look finds that partition grown, reads every
+// partition again from where it was parked, and until then the connector's
+// silence does not count (KafkaView::parked_settled_at).
+TEST_F(KafkaWatcherTest, RecordsOnAParkedPartitionAreReadAtTheNextLook) {
+  MockKafka kafka(1);
+  ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 4, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  config::Connector c;
+  c.name = "c";
+  c.kafka = "k";
+  state_.SetConnectors({c});
+  Received got;
+  auto w = Watch(kafka, "m", [](const KafkaRecord&) {});
+  KafkaSubscription sub;
+  sub.kafka_cluster = "k";
+  sub.topic = "m";
+  sub.kind = "marker";
+  sub.connector = "c";
+  sub.on_record = [&got](const KafkaRecord& r) { got.Add(r); };
+  sub.locates = [](const KafkaRecord& r) { return r.key == "mine"; };
+  sub.overdue = [] { return false; };
+  w->SetSubscriptions({sub}, {});
+  auto view = [&] { return state_.store().Get("c")->obs.kafka; };
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_EQ(view().parked_settled_at, -1) << "nothing parked: not gated";
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(kafka.Produce("m", 3, "first", "mine"));
+  ASSERT_EQ(got.WaitFor("first", 1, 20s), 1);
+  const double parked_at = UnixSeconds(WallClock::now());
+  ASSERT_TRUE(w->Refresh(4s).success);
+  ASSERT_EQ(Series(*w, "cdc_kafka_parked_partitions"),
+            std::optional<double>(3));
+  EXPECT_GE(view().parked_settled_at, parked_at)
+      << "parked partitions checked unchanged";
+
+  // Its records now go to partition 1.
+  ASSERT_TRUE(kafka.Produce("m", 1, "moved", "mine"));
+  const double moved = UnixSeconds(WallClock::now());
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_parked_partitions"), std::optional<double>(0))
+      << "read whole again at once";
+  EXPECT_EQ(got.WaitFor("moved", 1, 20s), 1);
+  EXPECT_GE(view().parked_settled_at, 0) << "still gated";
+  EXPECT_LT(view().parked_settled_at, moved)
+      << "the silence since the move must not count";
+  // Read whole for longer than the settle time: no longer gated.
+  std::this_thread::sleep_for(2100ms);
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_EQ(view().parked_settled_at, -1);
+  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+            std::optional<double>(4));
+  w->StopPolling();
+}
+
 }  // namespace
 }  // namespace cdc

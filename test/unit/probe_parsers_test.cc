@@ -15,7 +15,6 @@
 #include "probes/binlog_session_probe.h"
 #include "probes/heartbeat_probe.h"
 #include "probes/kafka_watcher.h"
-#include "probes/offset_lag_probe.h"
 #include "probes/marker_probe.h"
 #include "probes/mysql_session.h"
 #include "probes/offset_lag_probe.h"
@@ -329,6 +328,33 @@ TEST(KafkaProbeTest, IntervalAndTimeoutComeFromTheClusterConfig) {
   slower.interval = std::chrono::seconds(30);
   EXPECT_FALSE(KafkaProbe(watcher, slower).SameAs(probe));
   EXPECT_TRUE(KafkaProbe(watcher, k).SameAs(probe));
+}
+
+}  // namespace
+}  // namespace cdc
+
+namespace cdc {
+namespace {
+
+// The key of the exporter's canary row tells the partition its markers go
+// to: the id must be whole, and a record without a key tells nothing.
+TEST(KeyHoldsIdTest, MatchesTheWholeRowIdOnly) {
+  const std::string id = "cdc-sentinel/host-1/1m";
+  EXPECT_TRUE(KeyHoldsId(R"({"id":"cdc-sentinel/host-1/1m"})", id));
+  EXPECT_TRUE(KeyHoldsId(
+      R"({"schema":{"type":"struct"},"payload":{"id":"cdc-sentinel/host-1/1m"}})",
+      id));
+  // Avro: a length byte, then the bytes, nothing after.
+  EXPECT_TRUE(KeyHoldsId(std::string("\x2c") + id, id));
+  EXPECT_FALSE(KeyHoldsId(R"({"id":"cdc-sentinel/host-1/1m30s"})", id))
+      << "another interval's row";
+  EXPECT_FALSE(KeyHoldsId(R"({"id":"cdc-sentinel/host-1/1m.x"})", id));
+  EXPECT_FALSE(KeyHoldsId(R"({"id":"cdc-sentinel/host-2/1m"})", id));
+  EXPECT_FALSE(KeyHoldsId("", id)) << "no key";
+  EXPECT_TRUE(KeyHoldsId(
+      R"({"id":"cdc-sentinel/host-1/1m30s"} {"id":"cdc-sentinel/host-1/1m"})",
+      id))
+      << "the second occurrence is whole";
 }
 
 }  // namespace

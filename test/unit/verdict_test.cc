@@ -339,6 +339,27 @@ const std::vector<Row>& Rows() {
          o.kafka.partitions_confirmed_at = kNowS - 11;
        },
        V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
+      {"silent, but the partitions the exporter does not read (parked by "
+       "partition learning) were last seen empty of its records before the "
+       "silence began: unknown (its markers may go there now)",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 1;
+         o.kafka.parked_settled_at = kNowS - 13;
+       },
+       V::kUnknown, R::kKafkaUnconfirmed, "UNKNOWN", "own blindness"},
+      {"... and stalled once they are seen unchanged after the marker would "
+       "have arrived",
+       [](auto& o, auto&) {
+         Delivering(o);
+         Unanswered(o, 12);
+         o.kafka.leaders_known = true;
+         o.kafka.partitions_confirmed_at = kNowS - 1;
+         o.kafka.parked_settled_at = kNowS - 2;
+       },
+       V::kStalled, R::kNoOutput, "SILENT FAILURE", "nothing produced"},
       {"grace after the connector's partitions became readable again",
        [](auto& o, auto&) {
          Delivering(o);
