@@ -855,8 +855,8 @@ void KafkaWatcher::Collect(MetricSink& sink) const {
                {{"kafka_cluster", cluster_.name}},
                static_cast<double>(records_));
   sink.Gauge("cdc_kafka_assigned_partitions",
-             "Partitions of the watched topics that the exporter's consumer "
-             "fetches from the Kafka cluster (its cost grows with them).",
+             "Partitions of the watched topics that the exporter's consumers "
+             "fetch from the Kafka cluster (their cost grows with them).",
              {{"kafka_cluster", cluster_.name}},
              static_cast<double>(assigned_count_));
   sink.Gauge("cdc_kafka_parked_partitions",

@@ -347,34 +347,27 @@ TEST_F(KafkaWatcherTest, SpreadsTopicsOverBoundedConsumers) {
                           tick_threads.insert(std::this_thread::get_id());
                         }});
   };
-  subscribe(0, 5);
-  ASSERT_TRUE(w->Refresh(5s).success);
-  EXPECT_EQ(Series(*w, "cdc_kafka_consumers"), std::optional<double>(3))
-      << "5 topics, 2 per consumer";
-  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
-            std::optional<double>(5));
-  for (int i = 0; i < 5; ++i) {
-    const std::string t = "t" + std::to_string(i);
-    ASSERT_TRUE(kafka.Produce(t, 0, "first-" + t));
-  }
-  for (int i = 0; i < 5; ++i) {
-    const std::string v = "first-t" + std::to_string(i);
-    EXPECT_EQ(got.WaitFor(v, 1, 20s), 1) << v;
-  }
+  // Subscribed to t{from}..t{to - 1}: a record to each of t0..t6, and each
+  // subscribed one arrives once; three consumers, five partitions.
+  auto round = [&](const std::string& what, int from, int to) {
+    subscribe(from, to);
+    ASSERT_TRUE(w->Refresh(5s).success);
+    EXPECT_EQ(Series(*w, "cdc_kafka_consumers"), std::optional<double>(3))
+        << what << ": 5 topics, 2 per consumer";
+    EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
+              std::optional<double>(5));
+    for (int i = 0; i < 7; ++i) {
+      const std::string t = "t" + std::to_string(i);
+      ASSERT_TRUE(kafka.Produce(t, 0, what + "-" + t));
+    }
+    for (int i = from; i < to; ++i) {
+      const std::string v = what + "-t" + std::to_string(i);
+      EXPECT_EQ(got.WaitFor(v, 1, 20s), 1) << v;
+    }
+  };
+  round("first", 0, 5);
   // t0 and t1 are released, t5 and t6 take their places.
-  subscribe(2, 7);
-  ASSERT_TRUE(w->Refresh(5s).success);
-  EXPECT_EQ(Series(*w, "cdc_kafka_consumers"), std::optional<double>(3));
-  EXPECT_EQ(Series(*w, "cdc_kafka_assigned_partitions"),
-            std::optional<double>(5));
-  for (int i = 0; i < 7; ++i) {
-    const std::string t = "t" + std::to_string(i);
-    ASSERT_TRUE(kafka.Produce(t, 0, "second-" + t));
-  }
-  for (int i = 2; i < 7; ++i) {
-    const std::string v = "second-t" + std::to_string(i);
-    EXPECT_EQ(got.WaitFor(v, 1, 20s), 1) << v;
-  }
+  round("second", 2, 7);
   std::this_thread::sleep_for(500ms);
   const auto counts = got.Counts();
   EXPECT_EQ(counts.count("second-t0") + counts.count("second-t1"), 0u)
