@@ -152,6 +152,18 @@ class MarkerKind final : public ProbeKind {
         sub.locates = [row = sub.locate_key](const KafkaRecord& r) {
           return KeyHoldsId(r.key, row);
         };
+        sub.waiting = [&store = env_.store, name = c.name] {
+          bool waiting = false;
+          store.Read(name, [&](const ObservationStore::Entry& e) {
+            const double since = e.obs.marker.unanswered_since;
+            const auto& r = e.obs.progress.responses;
+            const double usual =
+                r.empty() ? 0 : *std::max_element(r.begin(), r.end());
+            waiting =
+                since > 0 && UnixSeconds(WallClock::now()) - since > usual;
+          });
+          return waiting;
+        };
         sub.overdue = [&store = env_.store, name = c.name] {
           bool missed = false;
           store.Read(name, [&](const ObservationStore::Entry& e) {

@@ -67,6 +67,11 @@ struct KafkaSubscription {
   // empty: every partition is read.
   std::function<bool(const KafkaRecord&)> locates = nullptr;
   std::function<bool()> overdue = nullptr;
+  // Whether one of those records is later than usual now (a marker not seen
+  // by its usual response time). Records on a parked partition then make
+  // every partition read again; otherwise they are someone else's (another
+  // exporter's marker row). Empty: always.
+  std::function<bool()> waiting = nullptr;
   // What `locates` looks for (e.g. the marker row's id): when a reload
   // changes it, the partition is learned again.
   std::string locate_key = {};

@@ -459,9 +459,11 @@ TEST_F(KafkaWatcherTest, ReadsOnlyThePartitionItsRecordsGoTo) {
 }
 
 // The connector's records start going to a partition the exporter parked
-// (its key changed): the next look finds that partition grown, reads every
-// partition again from where it was parked, and until then the connector's
-// silence does not count (KafkaView::parked_settled_at).
+// (its key changed): the next look finds that partition grown while its
+// records are late, reads every partition again from where it was parked,
+// and until then the connector's silence does not count
+// (KafkaView::parked_settled_at). Records there while its own arrive where
+// they are read (another exporter's marker row) change nothing.
 TEST_F(KafkaWatcherTest, RecordsOnAParkedPartitionAreReadAtTheNextLook) {
   MockKafka kafka(1);
   ASSERT_EQ(rd_kafka_mock_topic_create(kafka.cluster(), "m", 4, 1),
@@ -480,6 +482,8 @@ TEST_F(KafkaWatcherTest, RecordsOnAParkedPartitionAreReadAtTheNextLook) {
   sub.on_record = [&got](const KafkaRecord& r) { got.Add(r); };
   sub.locates = [](const KafkaRecord& r) { return r.key == "mine"; };
   sub.overdue = [] { return false; };
+  std::atomic<bool> waiting{false};
+  sub.waiting = [&waiting] { return waiting.load(); };
   w->SetSubscriptions({sub}, {});
   auto view = [&] { return state_.store().Get("c")->obs.kafka; };
   ASSERT_TRUE(w->Refresh(4s).success);
@@ -494,13 +498,24 @@ TEST_F(KafkaWatcherTest, RecordsOnAParkedPartitionAreReadAtTheNextLook) {
   EXPECT_GE(view().parked_settled_at, parked_at)
       << "parked partitions checked unchanged";
 
-  // Its records now go to partition 1.
+  // Another exporter's row goes to partition 1 while the connector's own
+  // records arrive where they are read: not a reason to read it.
+  ASSERT_TRUE(kafka.Produce("m", 1, "theirs", "theirs"));
+  const double theirs = UnixSeconds(WallClock::now());
+  ASSERT_TRUE(w->Refresh(4s).success);
+  EXPECT_EQ(Series(*w, "cdc_kafka_parked_partitions"),
+            std::optional<double>(3));
+  EXPECT_GE(view().parked_settled_at, theirs);
+
+  // Its records now go to partition 1, and are late where they were.
+  waiting = true;
   ASSERT_TRUE(kafka.Produce("m", 1, "moved", "mine"));
   const double moved = UnixSeconds(WallClock::now());
   ASSERT_TRUE(w->Refresh(4s).success);
   EXPECT_EQ(Series(*w, "cdc_kafka_parked_partitions"), std::optional<double>(0))
       << "read whole again at once";
   EXPECT_EQ(got.WaitFor("moved", 1, 20s), 1);
+  EXPECT_EQ(got.WaitFor("theirs", 1, 20s), 1) << "from where it was parked";
   EXPECT_GE(view().parked_settled_at, 0) << "still gated";
   EXPECT_LT(view().parked_settled_at, moved)
       << "the silence since the move must not count";
