@@ -113,13 +113,20 @@ class KafkaWatcherTest : public ::testing::Test {
  protected:
   KafkaWatcherTest() : log_(log_text_, LogLevel::kError), state_(log_) {}
 
-  std::shared_ptr<KafkaWatcher> Watch(
-      MockKafka& kafka, const std::string& topic,
-      std::function<void(const KafkaRecord&)> on_record) {
+  // A watcher of cluster "k" on `kafka`, nothing subscribed.
+  std::shared_ptr<KafkaWatcher> Watcher(MockKafka& kafka,
+                                        int topics_per_consumer = 250) {
     config::KafkaCluster k;
     k.name = "k";
     k.bootstrap_servers = kafka.bootstrap();
-    auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+    k.topics_per_consumer = topics_per_consumer;
+    return std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+  }
+
+  std::shared_ptr<KafkaWatcher> Watch(
+      MockKafka& kafka, const std::string& topic,
+      std::function<void(const KafkaRecord&)> on_record) {
+    auto w = Watcher(kafka);
     KafkaSubscription sub;
     sub.kafka_cluster = "k";
     sub.topic = topic;
@@ -323,11 +330,7 @@ TEST_F(KafkaWatcherTest, SpreadsTopicsOverBoundedConsumers) {
                   kafka.cluster(), ("t" + std::to_string(i)).c_str(), 1, 1),
               RD_KAFKA_RESP_ERR_NO_ERROR);
   }
-  config::KafkaCluster k;
-  k.name = "k";
-  k.bootstrap_servers = kafka.bootstrap();
-  k.topics_per_consumer = 2;
-  auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+  auto w = Watcher(kafka, /*topics_per_consumer=*/2);
   Received got;
   std::mutex tick_mu;
   std::set<std::thread::id> tick_threads;
@@ -396,10 +399,7 @@ TEST_F(KafkaWatcherTest, ReadsOnlyThePartitionItsRecordsGoTo) {
   ASSERT_TRUE(kafka.Produce("m", 1, "old", "mine"));
   Received got;
   std::atomic<bool> late{false};
-  config::KafkaCluster k;
-  k.name = "k";
-  k.bootstrap_servers = kafka.bootstrap();
-  auto w = std::make_shared<KafkaWatcher>(k, state_.store(), log_);
+  auto w = Watcher(kafka);
   KafkaSubscription sub;
   sub.kafka_cluster = "k";
   sub.topic = "m";
